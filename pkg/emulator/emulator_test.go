@@ -1,0 +1,159 @@
+package emulator
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func ok(w http.ResponseWriter, r *http.Request) {
+	WriteJSON(w, http.StatusCreated, map[string]string{"path": r.URL.Path})
+}
+
+func byPath(r *http.Request) string { return r.Method + " " + r.URL.Path }
+
+func newServer(t *testing.T, cfg Config) (*Faults, *httptest.Server) {
+	t.Helper()
+	f, err := NewFaults(cfg, func(status int) (string, []byte) {
+		return "application/json", []byte(`{"message":"injected"}`)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(AdminPrefix+"stats", f.AdminHandler())
+	mux.Handle(AdminPrefix+"faults", f.AdminHandler())
+	mux.HandleFunc("/", ok)
+	srv := httptest.NewServer(f.Wrap(byPath, mux))
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func TestWrapCountsAnswers(t *testing.T) {
+	f, srv := newServer(t, Config{})
+	for range 3 {
+		resp, err := http.Get(srv.URL + "/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("status = %d, want 201", resp.StatusCode)
+		}
+	}
+	if got := f.Stats().Count("GET /a", http.StatusCreated); got != 3 {
+		t.Errorf("count = %d, want 3", got)
+	}
+	// Admin routes are not counted.
+	resp, err := http.Get(srv.URL + AdminPrefix + "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s Stats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Routes(), []string{"GET /a"}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("routes = %v, want %v", got, want)
+	}
+}
+
+func TestInjectedErrors(t *testing.T) {
+	f, srv := newServer(t, Config{ErrorRate: 1, ErrorStatuses: []int{503}, Seed: 1})
+	resp, err := http.Get(srv.URL + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || string(body) != `{"message":"injected"}` {
+		t.Errorf("got %d %s, want 503 with the emulator's body", resp.StatusCode, body)
+	}
+	if err := f.Set(Config{ErrorRate: 1, ErrorStatuses: []int{502}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(srv.URL + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 502 || ct != "text/html" {
+		t.Errorf("got %d %q, want a 502 HTML gateway page", resp.StatusCode, ct)
+	}
+	if got := f.Stats().Count("GET /a", 503) + f.Stats().Count("GET /a", 502); got != 2 {
+		t.Errorf("counted %d injected errors, want 2", got)
+	}
+}
+
+func TestInjectedReset(t *testing.T) {
+	f, srv := newServer(t, Config{ResetRate: 1})
+	_, err := http.Get(srv.URL + "/a")
+	if err == nil {
+		t.Fatal("err = nil, want a reset connection")
+	}
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
+		t.Logf("reset surfaced as %v", err)
+	}
+	if got := f.Stats().Count("GET /a", 0); got != 1 {
+		t.Errorf("resets counted = %d, want 1", got)
+	}
+}
+
+func TestLatency(t *testing.T) {
+	_, srv := newServer(t, Config{Latency: Duration(20 * time.Millisecond)})
+	start := time.Now()
+	resp, err := http.Get(srv.URL + "/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("answer after %v, want at least the 20ms latency", d)
+	}
+}
+
+func TestAdminFaults(t *testing.T) {
+	f, srv := newServer(t, Config{})
+	put := func(body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+AdminPrefix+"faults", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := put(`{"error_rate":0.02,"latency":"5ms"}`); resp.StatusCode != 200 {
+		t.Fatalf("status = %d, want 200", resp.StatusCode)
+	}
+	if got := f.Config(); got.ErrorRate != 0.02 || time.Duration(got.Latency) != 5*time.Millisecond {
+		t.Errorf("config = %+v, want error_rate 0.02 and latency 5ms", got)
+	}
+	for _, bad := range []string{`{"error_rate":2}`, `{"typo":1}`, `{"latency":"fast"}`, `{"error_statuses":[200]}`} {
+		if resp := put(bad); resp.StatusCode != 400 {
+			t.Errorf("PUT %s: status = %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	if got := f.Config(); got.ErrorRate != 0.02 {
+		t.Errorf("a refused PUT changed the config to %+v", got)
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	var d Duration
+	if err := json.Unmarshal([]byte(`50`), &d); err != nil || time.Duration(d) != 50*time.Millisecond {
+		t.Errorf("50 → %v, %v; want 50ms", time.Duration(d), err)
+	}
+	b, _ := json.Marshal(Duration(time.Second))
+	if string(b) != `"1s"` {
+		t.Errorf("marshal = %s, want \"1s\"", b)
+	}
+}
