@@ -1,0 +1,133 @@
+// Package natsembed runs a NATS server with JetStream inside the calling
+// process: the default of the one-machine product and of the tests. Other
+// processes can connect too when the server listens on a port.
+package natsembed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Defaults of Options. The server's own defaults claim 75 % of the RAM and all
+// free disk; a pipeline of job offers needs far less.
+const (
+	DefaultMaxMemory = 64 << 20
+	DefaultMaxStore  = 8 << 30
+	readyTimeout     = 10 * time.Second
+)
+
+// Options configures an embedded server.
+type Options struct {
+	// StoreDir is where JetStream keeps its data; required, so that data never
+	// lands in a directory shared under the system's temp dir.
+	StoreDir string
+	// Host and Port to listen on for other processes. Port 0 listens nowhere
+	// (in-process connections only); -1 picks a free port.
+	Host string
+	Port int
+	// MaxMemory and MaxStore bound JetStream's memory and file storage, in
+	// bytes; 0 means the defaults above.
+	MaxMemory, MaxStore int64
+	// Logger receives the server's warnings and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	ns *server.Server
+}
+
+// Start starts a server and waits until it accepts connections.
+func Start(opts Options) (*Server, error) {
+	if opts.StoreDir == "" {
+		return nil, errors.New("embedded nats: a store directory is required")
+	}
+	dir, err := filepath.Abs(opts.StoreDir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
+	}
+	so := &server.Options{
+		ServerName:         "pulljobs",
+		JetStream:          true,
+		StoreDir:           dir,
+		JetStreamMaxMemory: opts.MaxMemory,
+		JetStreamMaxStore:  opts.MaxStore,
+		Host:               opts.Host,
+		Port:               opts.Port,
+		DontListen:         opts.Port == 0,
+		NoSigs:             true,
+		NoLog:              opts.Logger == nil,
+	}
+	if so.JetStreamMaxMemory == 0 {
+		so.JetStreamMaxMemory = DefaultMaxMemory
+	}
+	if so.JetStreamMaxStore == 0 {
+		so.JetStreamMaxStore = DefaultMaxStore
+	}
+	if so.Host == "" {
+		so.Host = "127.0.0.1"
+	}
+	ns, err := server.NewServer(so)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if opts.Logger != nil {
+		ns.SetLoggerV2(&logger{opts.Logger}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(readyTimeout) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready after %v (store %s)", readyTimeout, dir)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// Connect opens an in-process connection to the server; opts add to the
+// defaults (unlimited reconnects).
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1)}, opts...)
+	nc, err := nats.Connect("", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to embedded nats: %w", err)
+	}
+	return nc, nil
+}
+
+// ClientURL is the URL other processes connect to, or "" when the server
+// does not listen.
+func (s *Server) ClientURL() string {
+	if s.ns.Addr() == nil {
+		return ""
+	}
+	return s.ns.ClientURL()
+}
+
+// Shutdown stops the server and waits until it is down. Its store stays on
+// disk for the next start.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// logger adapts the server's logging to slog, keeping warnings and errors:
+// notices are chatter to a user who did not ask for a server.
+type logger struct{ l *slog.Logger }
+
+func (l *logger) Noticef(string, ...any) {}
+func (l *logger) Debugf(string, ...any)  {}
+func (l *logger) Tracef(string, ...any)  {}
+func (l *logger) Warnf(format string, v ...any) {
+	l.l.Warn(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (l *logger) Errorf(format string, v ...any) {
+	l.l.Error(fmt.Sprintf(format, v...), "component", "nats-server")
+}
+func (l *logger) Fatalf(format string, v ...any) {
+	l.l.Error(fmt.Sprintf(format, v...), "component", "nats-server", "fatal", true)
+}
