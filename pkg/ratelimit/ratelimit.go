@@ -22,7 +22,7 @@ import (
 
 const (
 	// StreamName is the counter stream every limiter of a fleet shares.
-	StreamName = "PULLJOBS_RATELIMIT"
+	StreamName    = "PULLJOBS_RATELIMIT"
 	subjectPrefix = "pulljobs.ratelimit."
 	// minWindow keeps windows long enough that clocks a few milliseconds apart
 	// agree on which window is current.
@@ -133,4 +133,3 @@ func validName(name string) bool {
 	}
 	return true
 }
-
