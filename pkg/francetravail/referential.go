@@ -125,9 +125,12 @@ var typesContrats = []ReferentialEntry{
 }
 
 var naturesContrats = []ReferentialEntry{
+	{Code: "CC", Libelle: "CDI de chantier ou d'opération"},
+	{Code: "CI", Libelle: "Contrat d'insertion"},
+	{Code: "CU", Libelle: "Contrat d'usage"},
 	{Code: "E1", Libelle: "Contrat travail"},
 	{Code: "E2", Libelle: "Contrat apprentissage"},
-	{Code: "ER", Libelle: "Contrat d'usage"},
+	{Code: "EE", Libelle: "Contrat d'engagement éducatif"},
 	{Code: "FA", Libelle: "Cont. Adaptation"},
 	{Code: "FJ", Libelle: "Cont. Sécurisation Professionnelle"},
 	{Code: "FS", Libelle: "Cont. professionnalisation"},

@@ -1,0 +1,263 @@
+package francetravail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// How Search fetches a complete result.
+//
+// The API serves at most MaxReachable hits of a query (ranges start at 3000
+// at most, 150 per call). Search first asks for the range 0-149 of the query
+// as given: the answer's Content-Range holds the total. If it is within the
+// cap, that page is kept and the rest is fetched 150 at a time for as long as
+// Content-Range says more remain (200 and 206 alike; 204 ends it).
+//
+// Beyond the cap, the query is split into windows of creation date
+// (minCreationDate/maxCreationDate, second precision): the user's own window
+// when given, else [wideWindowStart, now + 1 day]; other criteria,
+// publieeDepuis included, are kept. A window over the cap is cut in two at its
+// middle second, [lo, mid] and [mid, hi], and each half probed in turn, depth
+// first, until a window holds at most MaxReachable matches; its probe page is
+// then its first page. Halves share their middle second on purpose: whether
+// the API treats maxCreationDate as inclusive is UNVERIFIED, and with shared
+// bounds nothing is lost either way; the offers seen twice are dropped by id.
+// A window of one second or less cannot be cut: its first MaxReachable
+// offers are fetched, and the search is reported Truncated.
+//
+// Only one page of offers is held at a time, plus the set of ids seen.
+var wideWindowStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// wideWindowMargin extends the default window past now, so that offers
+// created during the search, or on a server whose clock is ahead, are in.
+const wideWindowMargin = 24 * time.Hour
+
+// Search streams every offer matching q, each once (dedupe by id), calling
+// yield for each in turn from the calling goroutine; yield's error stops the
+// search and is returned wrapped. With q.Range set it fetches exactly that
+// range, in one call. Otherwise it fetches the complete result, splitting the
+// query into creation-date windows past the API's cap of MaxReachable hits
+// (see the package's comment on wideWindowStart for the method).
+//
+// q is validated first (an error wrapping ErrInvalidQuery, no network call).
+// Search holds one page of offers at a time, plus the set of ids seen.
+// The Summary is valid, for what was done, even when an error is returned.
+// Offers without an id cannot be deduplicated and are passed on as they are.
+func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (Summary, error) {
+	if yield == nil {
+		return Summary{}, errors.New("francetravail: search: nil yield")
+	}
+	if err := q.Validate(); err != nil {
+		return Summary{}, fmt.Errorf("francetravail: search: %w", err)
+	}
+	s := &searcher{c: c, yield: yield, seen: make(map[string]struct{})}
+	err := s.run(ctx, q)
+	return s.sum, err
+}
+
+type searcher struct {
+	c     *Client
+	yield func(Offer) error
+	seen  map[string]struct{}
+	sum   Summary
+}
+
+// page is one answer of the search endpoint.
+type page struct {
+	status int
+	cr     ContentRange // Total -1 when the header is missing or says "*"
+	hasCR  bool
+	offers []Offer
+}
+
+type window struct{ lo, hi time.Time }
+
+func (s *searcher) run(ctx context.Context, q Query) error {
+	if q.Range != "" {
+		p, err := s.fetch(ctx, q, q.Range)
+		if err != nil {
+			return err
+		}
+		s.sum.Windows = 1
+		s.sum.Total = max(p.cr.Total, 0)
+		return s.emit(p)
+	}
+	first, err := s.fetch(ctx, q, rangeOf(0))
+	if err != nil {
+		return err
+	}
+	s.sum.Total = max(first.cr.Total, 0)
+	if first.cr.Total <= MaxReachable {
+		s.sum.Windows = 1
+		return s.drain(ctx, q, first)
+	}
+
+	// Over the cap: split by creation date.
+	var root window
+	if q.MinCreationDate != "" {
+		root.lo, _ = ParseCreationDate(q.MinCreationDate) // validated
+		root.hi, _ = ParseCreationDate(q.MaxCreationDate)
+	} else {
+		root = window{lo: wideWindowStart, hi: time.Now().UTC().Add(wideWindowMargin).Truncate(time.Second)}
+	}
+	// The first answer is the root window's probe: the user's window, or
+	// everything (which the wide window covers).
+	type item struct {
+		w     window
+		probe *page // nil: probe first
+	}
+	stack := []item{{w: root, probe: first}}
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		wq := q
+		wq.MinCreationDate = it.w.lo.Format(CreationDateLayout)
+		wq.MaxCreationDate = it.w.hi.Format(CreationDateLayout)
+		p := it.probe
+		if p == nil {
+			if p, err = s.fetch(ctx, wq, rangeOf(0)); err != nil {
+				return err
+			}
+		}
+		span := it.w.hi.Sub(it.w.lo)
+		switch {
+		case p.cr.Total <= MaxReachable || span <= time.Second:
+			if p.cr.Total > MaxReachable {
+				s.sum.Truncated = true
+				s.c.log.Warn("francetravail: window over the cap cannot be split",
+					"from", wq.MinCreationDate, "to", wq.MaxCreationDate, "total", p.cr.Total)
+			}
+			s.sum.Windows++
+			if err := s.drain(ctx, wq, p); err != nil {
+				return err
+			}
+		default:
+			mid := it.w.lo.Add(span / 2).Truncate(time.Second)
+			if !mid.After(it.w.lo) {
+				mid = it.w.lo.Add(time.Second)
+			}
+			// Depth first, older half first.
+			stack = append(stack, item{w: window{lo: mid, hi: it.w.hi}}, item{w: window{lo: it.w.lo, hi: mid}})
+		}
+	}
+	if s.sum.Truncated {
+		s.sum.Unreached = max(s.sum.Total-s.sum.Fetched, 0)
+	}
+	return nil
+}
+
+// drain yields p, then fetches the following pages of q while the
+// Content-Range says more remain within the cap.
+func (s *searcher) drain(ctx context.Context, q Query, p *page) error {
+	for {
+		if err := s.emit(p); err != nil {
+			return err
+		}
+		if p.status == http.StatusNoContent || len(p.offers) == 0 {
+			return nil
+		}
+		next := p.cr.Last + 1
+		if !p.hasCR || p.cr.Empty() {
+			// No usable Content-Range: go on while pages come full.
+			if len(p.offers) < PageSize {
+				return nil
+			}
+			next = p.cr.First + len(p.offers)
+		}
+		if next > MaxRangeStart || (p.cr.Total >= 0 && next >= p.cr.Total) {
+			return nil
+		}
+		prev := p
+		var err error
+		if p, err = s.fetch(ctx, q, rangeOf(next)); err != nil {
+			return err
+		}
+		if p.hasCR && !p.cr.Empty() && p.cr.Last <= prev.cr.Last {
+			return nil // no progress: never loop
+		}
+	}
+}
+
+// rangeOf is the page of PageSize starting at first.
+func rangeOf(first int) string {
+	return strconv.Itoa(first) + "-" + strconv.Itoa(first+PageSize-1)
+}
+
+func (s *searcher) emit(p *page) error {
+	for _, o := range p.offers {
+		id, err := o.ID()
+		if err == nil {
+			if _, dup := s.seen[id]; dup {
+				s.sum.Duplicates++
+				continue
+			}
+			s.seen[id] = struct{}{}
+		}
+		s.sum.Fetched++
+		if err := s.yield(o); err != nil {
+			return fmt.Errorf("francetravail: search: yield: %w", err)
+		}
+	}
+	return nil
+}
+
+// fetch gets one page of q for range rng.
+func (s *searcher) fetch(ctx context.Context, q Query, rng string) (*page, error) {
+	q.Range = rng
+	resp, err := s.c.get(ctx, "/offres/search", q.Values(), func() { s.sum.Requests++ })
+	if err != nil {
+		return nil, err
+	}
+	return parsePage(resp, rng)
+}
+
+func parsePage(resp *response, rng string) (*page, error) {
+	p := &page{status: resp.status, cr: ContentRange{First: -1, Last: -1, Total: -1}}
+	if v := resp.header.Get("Content-Range"); v != "" {
+		cr, err := ParseContentRange(v)
+		if err != nil {
+			return nil, fmt.Errorf("francetravail: search range %s: %w", rng, err)
+		}
+		p.cr, p.hasCR = cr, true
+	}
+	if resp.status == http.StatusNoContent {
+		if p.cr.Total < 0 {
+			p.cr.Total = 0
+		}
+		return p, nil
+	}
+	var body struct {
+		Resultats []json.RawMessage `json:"resultats"`
+	}
+	if err := json.Unmarshal(resp.body, &body); err != nil {
+		return nil, fmt.Errorf("francetravail: search range %s: decoding %d answer: %w", rng, resp.status, err)
+	}
+	p.offers = make([]Offer, len(body.Resultats))
+	for i, r := range body.Resultats {
+		p.offers[i] = Offer(r)
+	}
+	if !p.hasCR {
+		first, _, _ := ParseRange(rng)
+		p.cr.First = first
+		if len(p.offers) < PageSize { // a short page without header: the end
+			p.cr.Total = first + len(p.offers)
+		}
+	}
+	return p, nil
+}
+
+// searchRaw fetches one page for the query string v as is, without
+// Validate; tests use it to reach the API's own checks.
+func (c *Client) searchRaw(ctx context.Context, v url.Values) (*page, error) {
+	resp, err := c.get(ctx, "/offres/search", v, nil)
+	if err != nil {
+		return nil, err
+	}
+	return parsePage(resp, v.Get("range"))
+}
