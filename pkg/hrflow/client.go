@@ -1,21 +1,47 @@
 package hrflow
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
-// DefaultBaseURL is the production API, version included.
+// DefaultBaseURL is the production API root, version included.
 const DefaultBaseURL = "https://api.hrflow.ai/v1"
 
 // DefaultCallTimeout bounds one HTTP attempt when Config.CallTimeout is zero.
 const DefaultCallTimeout = 30 * time.Second
+
+// Prefixes of the API secrets, one per permission: read and write, read
+// only, write only.
+const (
+	SecretPrefixReadWrite = "ask_"
+	SecretPrefixRead      = "askr_"
+	SecretPrefixWrite     = "askw_"
+)
+
+const (
+	// maxAnswer bounds the body of an answer the client reads; a listing
+	// page of full jobs stays far below it.
+	maxAnswer = 32 << 20
+	// maxIdleConns is the number of idle connections the client's own
+	// transport keeps to the API: enough for a few dozen concurrent workers
+	// without opening a connection per call.
+	maxIdleConns = 128
+	// redacted replaces a secret wherever it could be shown.
+	redacted = "[REDACTED]"
+)
 
 // Limiter paces the calls to the API. *rate.Limiter (golang.org/x/time/rate)
 // satisfies it; the pipeline plugs in one shared by all replicas. Wait is
@@ -25,122 +51,364 @@ type Limiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Config configures a Client. Formatting a Config (fmt, slog) never shows
-// APISecret.
+// Config configures a Client. Formatting a Config with fmt (any verb) or
+// log/slog never shows APISecret.
 type Config struct {
-	// APISecret is sent as X-API-KEY. Required.
+	// APISecret is sent as X-API-KEY. Required. A secret that does not start
+	// with ask_, askr_ or askw_ is accepted with a warning in the log: the
+	// API, not the client, is the judge of its keys.
 	APISecret string
 	// APIUser is sent as X-USER-EMAIL. Required.
 	APIUser string
 	// BaseURL is the API root, version included; default DefaultBaseURL.
 	// hrflowtest.BaseURL gives the emulator's.
 	BaseURL string
-	// Limiter, when not nil, is waited before every HTTP attempt.
+	// Limiter, when not nil, is waited before every HTTP attempt, retries
+	// included.
 	Limiter Limiter
-	// HTTPClient sends the requests; nil means a client of its own.
+	// HTTPClient sends the requests; nil means a client of its own that
+	// keeps enough idle connections for concurrent workers. Its Timeout, if
+	// any, applies on top of CallTimeout.
 	HTTPClient *http.Client
 	// CallTimeout bounds each HTTP attempt, from sending the request to
-	// reading the whole answer; default DefaultCallTimeout.
+	// reading the whole answer; default DefaultCallTimeout. A whole call is
+	// bounded by its context and by Retry.
 	CallTimeout time.Duration
-	// Retry says how often and how long a failing call is tried again.
+	// Retry says how often and how long a failing call is tried again; the
+	// zero value means retry's defaults.
 	Retry retry.Policy
-	// Logger receives retries and warnings; nil discards them.
+	// Logger receives retries and warnings; nil discards them. Nothing the
+	// client logs contains the secret.
 	Logger *slog.Logger
 }
 
-// Client calls the HrFlow.ai API. It is safe for concurrent use.
+// String describes the configuration with the secret redacted.
+func (c Config) String() string {
+	return fmt.Sprintf("hrflow.Config{APIUser: %q, APISecret: %s, BaseURL: %q, CallTimeout: %v, Limiter: %t, Retry: %+v}",
+		c.APIUser, redactSecret(c.APISecret), c.BaseURL, c.CallTimeout, c.Limiter != nil, c.Retry)
+}
+
+// GoString is String: %#v must not show the secret either.
+func (c Config) GoString() string { return c.String() }
+
+// Format writes String for every verb, so that no verb (%d, %x, %+v…)
+// reaches the secret through fmt's reflection.
+func (c Config) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
+// LogValue shows the configuration in log/slog with the secret redacted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("api_user", c.APIUser),
+		slog.String("api_secret", redactSecret(c.APISecret)),
+		slog.String("base_url", c.BaseURL),
+		slog.Duration("call_timeout", c.CallTimeout),
+	)
+}
+
+// redactSecret shows only whether a secret is set and its permission prefix.
+func redactSecret(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, p := range []string{SecretPrefixRead, SecretPrefixWrite, SecretPrefixReadWrite} {
+		if strings.HasPrefix(s, p) {
+			return p + redacted
+		}
+	}
+	return redacted
+}
+
+// Client calls the HrFlow.ai API. It is safe for concurrent use. Formatting
+// a Client never shows its secret.
 type Client struct {
-	cfg Config
+	secret, user string
+	base         string // BaseURL without a trailing slash
+	limiter      Limiter
+	http         *http.Client
+	timeout      time.Duration
+	policy       retry.Policy
+	log          *slog.Logger
+	refs         keyedMutex // serialises Upsert per (board, reference)
 }
 
 // NewClient validates cfg and returns a client; it makes no network call.
+// It refuses an empty or malformed secret or user, a base URL that is not
+// absolute http(s), and a negative CallTimeout; it warns (Logger) about a
+// secret without a known permission prefix.
 func NewClient(cfg Config) (*Client, error) {
-	return nil, errors.New("hrflow: not implemented")
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.APISecret == "" {
+		return nil, errors.New("hrflow: config: APISecret is required")
+	}
+	if !validHeaderValue(cfg.APISecret) {
+		return nil, errors.New("hrflow: config: APISecret holds spaces or control characters")
+	}
+	if !strings.HasPrefix(cfg.APISecret, SecretPrefixReadWrite) &&
+		!strings.HasPrefix(cfg.APISecret, SecretPrefixRead) &&
+		!strings.HasPrefix(cfg.APISecret, SecretPrefixWrite) {
+		log.Warn("hrflow: APISecret does not start with ask_, askr_ or askw_; the API may refuse it")
+	}
+	if cfg.APIUser == "" {
+		return nil, errors.New("hrflow: config: APIUser is required")
+	}
+	if !validHeaderValue(cfg.APIUser) {
+		return nil, fmt.Errorf("hrflow: config: APIUser %q holds spaces or control characters", cfg.APIUser)
+	}
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("hrflow: config: BaseURL %q: want an absolute http(s) URL without query or credentials", base)
+	}
+	if cfg.CallTimeout < 0 {
+		return nil, fmt.Errorf("hrflow: config: CallTimeout %v: want ≥ 0", cfg.CallTimeout)
+	}
+	timeout := cfg.CallTimeout
+	if timeout == 0 {
+		timeout = DefaultCallTimeout
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = maxIdleConns
+		t.MaxIdleConnsPerHost = maxIdleConns
+		hc = &http.Client{Transport: t}
+	}
+	return &Client{
+		secret:  cfg.APISecret,
+		user:    cfg.APIUser,
+		base:    strings.TrimRight(base, "/"),
+		limiter: cfg.Limiter,
+		http:    hc,
+		timeout: timeout,
+		policy:  cfg.Retry,
+		log:     log,
+	}, nil
 }
 
-// ErrNotFound: the job asked for does not exist on the board.
-var ErrNotFound = errors.New("hrflow: job not found")
-
-// ErrBoardNotFound: the board does not exist or the key cannot see it. It
-// does not match ErrNotFound.
-var ErrBoardNotFound = errors.New("hrflow: board not found")
-
-// ErrReferenceExists: a job with that reference is already on the board.
-var ErrReferenceExists = errors.New("hrflow: reference already exists")
-
-// ErrUnauthorized: the secret, the user or the key's permissions are
-// refused (401 or 403).
-var ErrUnauthorized = errors.New("hrflow: unauthorized")
-
-// ErrOverQuota: the account is over its quota (402).
-var ErrOverQuota = errors.New("hrflow: over quota")
-
-// APIError is an answer of the API that is not a success.
-type APIError struct {
-	Status          int
-	Code            int
-	Message         string
-	RetryAfterDelay time.Duration
-	Method, Path    string
+// validHeaderValue reports whether s can be sent as is in a header: visible
+// ASCII or UTF-8, no spaces or control characters.
+func validHeaderValue(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
-func (e *APIError) Error() string {
-	return fmt.Sprintf("%s %s: %d: %s", e.Method, e.Path, e.Status, e.Message)
+// String describes the client with the secret redacted.
+func (c *Client) String() string {
+	return fmt.Sprintf("hrflow.Client{APIUser: %q, APISecret: %s, BaseURL: %q}", c.user, redactSecret(c.secret), c.base)
 }
 
-// Retryable reports whether the status is worth another attempt.
-func (e *APIError) Retryable() bool { return retry.IsRetryableStatus(e.Status) }
+// Format writes String for every verb.
+func (c *Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
 
-// RetryAfter returns the server's Retry-After.
-func (e *APIError) RetryAfter() time.Duration { return e.RetryAfterDelay }
-
-// JobRef is a job as listed by Jobs.
-type JobRef struct {
-	Key, Reference       string
-	CreatedAt, UpdatedAt string
-	ArchivedAt           string // "" when not archived
+// LogValue shows the client in log/slog with the secret redacted.
+func (c *Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("api_user", c.user), slog.String("api_secret", redactSecret(c.secret)), slog.String("base_url", c.base))
 }
 
-// ListOptions tunes Jobs.
-type ListOptions struct {
-	Limit           int
-	ExcludeArchived bool
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client, for a clean shutdown.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// envelope is every answer of the API.
+type envelope struct {
+	Code    flexInt         `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+	Meta    json.RawMessage `json:"meta"`
 }
 
-// TextParsing is the parsing of one text.
-type TextParsing struct {
-	Text     string   `json:"text"`
-	Entities []Entity `json:"entities"`
+// flexInt reads a JSON number or a numeric string; anything else is 0.
+type flexInt int
+
+func (n *flexInt) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err == nil {
+		*n = flexInt(f)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		fmt.Sscan(s, (*int)(n))
+	}
+	return nil
 }
 
-// Entity is a span of a parsed text.
-type Entity struct {
-	Start int    `json:"start"`
-	End   int    `json:"end"`
-	Label string `json:"label"`
+// do sends one call to the API, through the limiter, with retries, and
+// returns the envelope of a 2xx answer. path is relative to the base URL
+// ("/job/indexing"); body, when not nil, is sent as JSON.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*envelope, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+	}
+	target := c.base + path
+	if len(query) > 0 {
+		target += "?" + query.Encode()
+	}
+	fullPath := strings.TrimPrefix(target, c.base) // for logs, before the query
+	if i := strings.IndexByte(fullPath, '?'); i >= 0 {
+		fullPath = fullPath[:i]
+	}
+	var env *envelope
+	attempt := 0
+	err := retry.Do(ctx, c.policy, func(ctx context.Context) error {
+		attempt++
+		var err error
+		env, err = c.attempt(ctx, method, target, path, payload)
+		return err
+	}, func(err error, wait time.Duration) {
+		c.log.Warn("hrflow: call failed, retrying",
+			"method", method, "path", fullPath, "attempt", attempt, "wait", wait, "error", c.redact(err.Error()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return env, nil
 }
 
-// UpsertOptions are the target parameters that steer Upsert.
-type UpsertOptions struct {
-	UpdateContent, EnrichWithParsing, DryRun bool
+// attempt makes one HTTP attempt, bounded by the call time-out.
+func (c *Client) attempt(ctx context.Context, method, target, path string, payload []byte) (*envelope, error) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("rate limiter: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("X-API-KEY", c.secret)
+	req.Header.Set("X-USER-EMAIL", c.user)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read answer: %w", method, c.pathOf(path), err)
+	}
+	if len(data) > maxAnswer {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, c.pathOf(path), maxAnswer)
+	}
+	return c.decode(resp, data, method, c.pathOf(path))
 }
 
-// Action is what Upsert did (or would do) to the board.
-type Action string
+// pathOf returns the URL path of an API path, base path included
+// ("/v1/job/indexing"), as APIError shows it.
+func (c *Client) pathOf(path string) string {
+	if u, err := url.Parse(c.base); err == nil {
+		return u.Path + path
+	}
+	return path
+}
 
-// Actions of Upsert.
-const (
-	ActionCreated    Action = "created"
-	ActionUpdated    Action = "updated"
-	ActionUnarchived Action = "unarchived"
-	ActionSkipped    Action = "skipped"
-)
+// decode turns an answer into its envelope, or an *APIError.
+func (c *Client) decode(resp *http.Response, data []byte, method, path string) (*envelope, error) {
+	apiErr := func(status int, code int, msg string) *APIError {
+		e := &APIError{Status: status, Code: code, Message: c.redact(msg), Method: method, Path: path}
+		if retry.IsRetryableStatus(status) {
+			e.RetryAfterDelay = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+		e.kind = classify(status, e.Message)
+		return e
+	}
+	ct := resp.Header.Get("Content-Type")
+	if !isJSON(ct) {
+		return nil, apiErr(resp.StatusCode, resp.StatusCode, nonJSONMessage(ct, data))
+	}
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, apiErr(resp.StatusCode, resp.StatusCode, fmt.Sprintf("malformed JSON answer: %v", err))
+	}
+	status := resp.StatusCode
+	code := int(env.Code)
+	if code == 0 {
+		code = status
+	}
+	if status >= 200 && status <= 299 && code >= 400 {
+		// The envelope says it failed although HTTP says it did not: the
+		// envelope knows better.
+		status = code
+	}
+	if status < 200 || status > 299 {
+		msg := env.Message
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		return nil, apiErr(status, code, msg)
+	}
+	return &env, nil
+}
 
-// UpsertResult is the outcome of Upsert.
-type UpsertResult struct {
-	Action        Action
-	Key           string
-	ParsingFailed bool
-	ParsingError  string
-	Planned       bool
+// isJSON accepts application/json with or without parameters (a charset),
+// and +json types.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// maxSnippet bounds the part of a non-JSON answer quoted in an error.
+const maxSnippet = 120
+
+// nonJSONMessage describes an answer that is not JSON, such as a gateway's
+// HTML page, by its title or its first characters.
+func nonJSONMessage(contentType string, data []byte) string {
+	if contentType == "" {
+		contentType = "no Content-Type"
+	}
+	text := string(data)
+	lower := strings.ToLower(text)
+	if i := strings.Index(lower, "<title>"); i >= 0 {
+		if j := strings.Index(lower[i:], "</title>"); j >= 0 {
+			text = text[i+len("<title>") : i+j]
+		}
+	} else {
+		text = tagRE.ReplaceAllString(text, " ")
+	}
+	text = strings.Join(strings.Fields(text), " ")
+	if r := []rune(text); len(r) > maxSnippet {
+		text = string(r[:maxSnippet]) + "…"
+	}
+	if text == "" {
+		return fmt.Sprintf("non-JSON answer (%s), empty body", contentType)
+	}
+	return fmt.Sprintf("non-JSON answer (%s): %s", contentType, text)
+}
+
+// redact removes the client's secret, and anything shaped like a secret, from
+// a text that came from the API or the network.
+func (c *Client) redact(s string) string {
+	if c.secret != "" {
+		s = strings.ReplaceAll(s, c.secret, redacted)
+	}
+	return secretRE.ReplaceAllStringFunc(s, func(m string) string {
+		return m[:strings.IndexByte(m, '_')+1] + redacted
+	})
 }

@@ -1,10 +1,50 @@
 // Package hrflowtest is an emulator of the HrFlow.ai API, in the spirit of
-// net/http/httptest, for tests and the sandbox.
+// net/http/httptest: tests and the sandbox serve it with an httptest.Server
+// or an http.Server, and point an hrflow.Client at BaseURL(server.URL).
+//
+// It implements the calls pulljobs makes, as the HrFlow API specification of
+// the project describes them (UNVERIFIED choices are marked so):
+//
+//	GET   /v1/job/indexing?board_key=…&reference=…|key=…   200 "Job details"
+//	POST  /v1/job/indexing          flat or {"board_key","job":{…}}  201 "Job created"
+//	PUT   /v1/job/indexing          flat or nested, full replace   200 "Job edited"
+//	PATCH /v1/job/indexing/archive  {"board_key","reference"|"key","is_archive"}
+//	GET   /v1/storing/jobs?board_keys=["…"]&page=&limit=&order_by=&sort_by=&return_job=&archived=
+//	POST  /v1/text/parsing          {"texts":[…]} (fewer than 32)
+//
+// Every answer is a JSON object {"code","message","data","meta"} with the
+// HTTP status equal to code and Content-Type exactly "application/json"
+// (errors carry "data": null and "meta": {}). Requests need X-API-KEY and
+// X-USER-EMAIL: an unknown key answers 401 "Unauthorized. Invalid secret
+// key: <key>" (the API echoes the key; clients must not); a key whose user
+// is not X-USER-EMAIL answers 401 "Unauthorized. Invalid user email: <email>"
+// (UNVERIFIED). Keys have the permission of their prefix: ask_ reads and
+// writes, askr_ only reads, askw_ only writes; a call outside the permission
+// answers 403 "Forbidden. Insufficient permissions: <read|write> access
+// required" (UNVERIFIED). Reads are the GETs and text parsing (UNVERIFIED);
+// writes are POST, PUT and PATCH on jobs.
+//
+// A job or board that does not exist answers 400 "Invalid parameters.
+// Unable to find object: job" (or "board"). Creating a reference already on
+// the board answers 400 "Invalid parameters. Reference already exists:
+// <ref>" (UNVERIFIED). A create with a non-null key answers 400 (UNVERIFIED:
+// the API may ignore it; the emulator proves that clients never send one).
+// Fields outside the Job object are dropped (UNVERIFIED).
+//
+// Admin routes, outside the API paths: GET /_emulator/stats (requests by
+// route, such as RouteCreateJob, and status), GET and PUT /_emulator/faults
+// (package emulator).
 package hrflowtest
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/emulator"
@@ -13,48 +53,629 @@ import (
 
 // Sandbox defaults.
 const (
-	APIPath          = "/v1"
+	// APIPath is where the emulator serves the API, as production does.
+	APIPath = "/v1"
+	// DefaultAPISecret is the key a zero Config accepts, with read and
+	// write permission.
 	DefaultAPISecret = "ask_00000000000000000000000000000000"
-	DefaultAPIUser   = "sandbox@example.com"
-	DefaultBoardKey  = "0000000000000000000000000000000000000000"
+	// DefaultAPIUser is the user of DefaultAPISecret.
+	DefaultAPIUser = "sandbox@example.com"
+	// DefaultBoardKey is the board a zero Config creates.
+	DefaultBoardKey = "0000000000000000000000000000000000000000"
 )
 
-// Config configures an Emulator.
+// Routes, as the request counters (Stats) name them.
+const (
+	RouteGetJob     = "GET /job/indexing"
+	RouteCreateJob  = "POST /job/indexing"
+	RouteEditJob    = "PUT /job/indexing"
+	RouteArchiveJob = "PATCH /job/indexing/archive"
+	RouteListJobs   = "GET /storing/jobs"
+	RouteParseTexts = "POST /text/parsing"
+	RouteOther      = "other" // any other path or method
+)
+
+// Limits of the emulated API.
+const (
+	// MaxTexts is the number of texts /text/parsing refuses: a call takes
+	// fewer.
+	MaxTexts = 32
+	// MaxListLimit is the largest page /storing/jobs serves (UNVERIFIED: the
+	// API's maximum is not documented; HrFlow's own code asks for 30).
+	MaxListLimit = 100
+	// DefaultListLimit is the page size when limit is absent.
+	DefaultListLimit = 30
+	// maxBody bounds a request body.
+	maxBody = 16 << 20
+)
+
+// Config configures an Emulator. The zero value is the sandbox: one key
+// (DefaultAPISecret for DefaultAPIUser), one board (DefaultBoardKey), no
+// faults, the real clock.
 type Config struct {
-	Keys   []APIKey
+	// Keys are the API keys accepted; default DefaultAPISecret for
+	// DefaultAPIUser.
+	Keys []APIKey
+	// Boards are the boards that exist, by key; default DefaultBoardKey.
 	Boards []string
+	// Faults is the fault injection in force at start; it can change while
+	// the emulator runs (Faults().Set, or PUT /_emulator/faults).
 	Faults emulator.Config
-	Now    func() time.Time
+	// Now is the clock of created_at, updated_at and archived_at; nil means
+	// time.Now.
+	Now func() time.Time
 }
 
-// APIKey is an API key the emulator accepts.
-type APIKey struct{ Secret, User string }
+// APIKey is a key the emulator accepts. Its permission comes from the
+// secret's prefix: ask_ (read and write), askr_ (read), askw_ (write).
+type APIKey struct {
+	Secret, User string
+}
 
-// Emulator emulates the HrFlow.ai API.
-type Emulator struct{ faults *emulator.Faults }
+type permission uint8
 
-// New returns an emulator.
-func New(cfg Config) (*Emulator, error) { return nil, errors.New("hrflowtest: not implemented") }
+const (
+	permRead permission = 1 << iota
+	permWrite
+)
 
-// ServeHTTP serves the API under APIPath and admin routes.
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {}
+func permissionOf(secret string) (permission, bool) {
+	switch {
+	case strings.HasPrefix(secret, hrflow.SecretPrefixRead):
+		return permRead, len(secret) > len(hrflow.SecretPrefixRead)
+	case strings.HasPrefix(secret, hrflow.SecretPrefixWrite):
+		return permWrite, len(secret) > len(hrflow.SecretPrefixWrite)
+	case strings.HasPrefix(secret, hrflow.SecretPrefixReadWrite):
+		return permRead | permWrite, len(secret) > len(hrflow.SecretPrefixReadWrite)
+	}
+	return 0, false
+}
 
-// BaseURL returns the client base URL for a server URL.
-func BaseURL(serverURL string) string { return serverURL + APIPath }
+type apiKey struct {
+	user string
+	perm permission
+}
 
-// Faults returns the fault injection.
+// Emulator is an emulated HrFlow.ai API. It is an http.Handler, safe for
+// concurrent use.
+type Emulator struct {
+	faults  *emulator.Faults
+	handler http.Handler
+	admin   http.Handler
+	now     func() time.Time
+	keys    map[string]apiKey // fixed after New
+	seq     atomic.Uint64
+
+	mu     sync.RWMutex
+	boards map[string]*board
+}
+
+// New returns an emulator configured by cfg. It refuses a key without a
+// permission prefix or a user, and a board key that is not 40 lowercase hex
+// digits.
+func New(cfg Config) (*Emulator, error) {
+	e := &Emulator{now: cfg.Now, keys: make(map[string]apiKey), boards: make(map[string]*board)}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	keys := cfg.Keys
+	if len(keys) == 0 {
+		keys = []APIKey{{Secret: DefaultAPISecret, User: DefaultAPIUser}}
+	}
+	for i, k := range keys {
+		perm, ok := permissionOf(k.Secret)
+		if !ok {
+			return nil, fmt.Errorf("hrflowtest: key %d: the secret must start with ask_, askr_ or askw_", i)
+		}
+		if k.User == "" {
+			return nil, fmt.Errorf("hrflowtest: key %d: empty user", i)
+		}
+		e.keys[k.Secret] = apiKey{user: k.User, perm: perm}
+	}
+	boards := cfg.Boards
+	if len(boards) == 0 {
+		boards = []string{DefaultBoardKey}
+	}
+	for _, b := range boards {
+		if !IsKey(b) {
+			return nil, fmt.Errorf("hrflowtest: board key %q: want 40 lowercase hex digits", b)
+		}
+		e.boards[b] = newBoard(b)
+	}
+	f, err := emulator.NewFaults(cfg.Faults, errorBody)
+	if err != nil {
+		return nil, fmt.Errorf("hrflowtest: %w", err)
+	}
+	e.faults = f
+	e.admin = f.AdminHandler()
+	e.handler = f.Wrap(route, http.HandlerFunc(e.serve))
+	return e, nil
+}
+
+// IsKey reports whether s has the shape of an HrFlow key: 40 lowercase hex
+// digits.
+func IsKey(s string) bool {
+	if len(s) != 2*keyBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// BaseURL is the base URL of an hrflow.Client talking to an emulator served
+// at serverURL (such as httptest.Server.URL): serverURL + APIPath.
+func BaseURL(serverURL string) string { return strings.TrimRight(serverURL, "/") + APIPath }
+
+// Faults returns the fault injection, to change it while the emulator runs.
 func (e *Emulator) Faults() *emulator.Faults { return e.faults }
 
-// Stats returns the counters.
+// Stats returns the request counters by route (RouteCreateJob…) and status.
 func (e *Emulator) Stats() emulator.Stats { return e.faults.Stats() }
 
-// AddBoard adds a board.
-func (e *Emulator) AddBoard(key string) {}
-
-// SeedJob stores a job.
-func (e *Emulator) SeedJob(boardKey string, job hrflow.Job, archived bool) (hrflow.Job, error) {
-	return nil, errors.New("hrflowtest: not implemented")
+// AddBoard creates an empty board; adding one that exists changes nothing.
+// It panics if key is not 40 lowercase hex digits (see IsKey): validate
+// keys from users first.
+func (e *Emulator) AddBoard(key string) {
+	if !IsKey(key) {
+		panic(fmt.Sprintf("hrflowtest: AddBoard(%q): want 40 lowercase hex digits", key))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.boards[key] == nil {
+		e.boards[key] = newBoard(key)
+	}
 }
 
-// Jobs returns a snapshot of a board.
-func (e *Emulator) Jobs(boardKey string) []hrflow.Job { return nil }
+func (e *Emulator) board(key string) *board {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.boards[key]
+}
+
+// ServeHTTP serves the API under APIPath and the admin routes under
+// /_emulator/.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
+
+// route names a request for the counters.
+func route(r *http.Request) string {
+	p, ok := strings.CutPrefix(r.URL.Path, APIPath)
+	if !ok {
+		return RouteOther
+	}
+	switch name := r.Method + " " + p; name {
+	case RouteGetJob, RouteCreateJob, RouteEditJob, RouteArchiveJob, RouteListJobs, RouteParseTexts:
+		return name
+	}
+	return RouteOther
+}
+
+// errorBody renders an injected error in the API's shape.
+func errorBody(status int) (string, []byte) {
+	return "application/json", envelopeBytes(status, http.StatusText(status), nil, nil)
+}
+
+// envelopeBytes encodes an answer; nil data is null, nil meta is {}.
+func envelopeBytes(code int, message string, data, meta []byte) []byte {
+	b := make([]byte, 0, len(data)+len(meta)+len(message)+64)
+	b = fmt.Appendf(b, `{"code":%d,"message":`, code)
+	b = appendString(b, message)
+	b = append(b, `,"data":`...)
+	if data == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, data...)
+	}
+	b = append(b, `,"meta":`...)
+	if meta == nil {
+		b = append(b, "{}"...)
+	} else {
+		b = append(b, meta...)
+	}
+	return append(b, '}')
+}
+
+// answer writes an answer with the HTTP status equal to its code.
+func answer(w http.ResponseWriter, code int, message string, data, meta []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(envelopeBytes(code, message, data, meta))
+}
+
+// apiError is an error answer.
+type apiError struct {
+	code    int
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, "Invalid parameters. " + fmt.Sprintf(format, args...)}
+}
+
+var (
+	errJobNotFound   = badRequest("Unable to find object: job")
+	errBoardNotFound = badRequest("Unable to find object: board")
+)
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		var inv *invalidField
+		if errors.As(err, &inv) {
+			ae = badRequest("%s: %s", inv.field, inv.problem)
+		} else {
+			ae = &apiError{http.StatusInternalServerError, err.Error()}
+		}
+	}
+	answer(w, ae.code, ae.message, nil, nil)
+}
+
+// serve dispatches a request that went through fault injection.
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, emulator.AdminPrefix) {
+		e.admin.ServeHTTP(w, r)
+		return
+	}
+	name := route(r)
+	if name == RouteOther {
+		if p, ok := strings.CutPrefix(r.URL.Path, APIPath); ok {
+			switch p {
+			case "/job/indexing", "/job/indexing/archive", "/storing/jobs", "/text/parsing":
+				answer(w, http.StatusMethodNotAllowed, "Method not allowed", nil, nil)
+				return
+			}
+		}
+		answer(w, http.StatusNotFound, "Not found", nil, nil)
+		return
+	}
+	need := permRead
+	switch name {
+	case RouteCreateJob, RouteEditJob, RouteArchiveJob:
+		need = permWrite
+	}
+	if err := e.authorize(r, need); err != nil {
+		writeError(w, err)
+		return
+	}
+	var (
+		code       int
+		message    string
+		data, meta []byte
+		err        error
+	)
+	switch name {
+	case RouteGetJob:
+		code, message, data, err = e.getJob(r)
+	case RouteCreateJob:
+		code, message, data, err = e.createJob(r)
+	case RouteEditJob:
+		code, message, data, err = e.editJob(r)
+	case RouteArchiveJob:
+		code, message, data, err = e.archiveJob(r)
+	case RouteListJobs:
+		code, message, data, meta, err = e.listJobs(r)
+	case RouteParseTexts:
+		code, message, data, err = e.parseTexts(r)
+	}
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	answer(w, code, message, data, meta)
+}
+
+// authorize checks both auth headers and the key's permission.
+func (e *Emulator) authorize(r *http.Request, need permission) error {
+	secret := r.Header.Get("X-API-KEY")
+	user := r.Header.Get("X-USER-EMAIL")
+	if secret == "" {
+		return &apiError{http.StatusUnauthorized, "Unauthorized. Missing secret key"}
+	}
+	k, ok := e.keys[secret]
+	if !ok {
+		return &apiError{http.StatusUnauthorized, "Unauthorized. Invalid secret key: " + secret}
+	}
+	if user == "" {
+		return &apiError{http.StatusUnauthorized, "Unauthorized. Missing user email"}
+	}
+	if !strings.EqualFold(user, k.user) {
+		return &apiError{http.StatusUnauthorized, "Unauthorized. Invalid user email: " + user}
+	}
+	if k.perm&need == 0 {
+		access := "read"
+		if need == permWrite {
+			access = "write"
+		}
+		return &apiError{http.StatusForbidden, "Forbidden. Insufficient permissions: " + access + " access required"}
+	}
+	return nil
+}
+
+// readBody decodes the JSON object of a request's body, field by field.
+func readBody(r *http.Request) (map[string]json.RawMessage, error) {
+	var body map[string]json.RawMessage
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err := dec.Decode(&body); err != nil || body == nil {
+		return nil, badRequest("The body must be a JSON object.")
+	}
+	return body, nil
+}
+
+// jobBody splits a job request's body into its board key and its job: the
+// SDK's flat body, or the reference's {"board_key", "job": {…}}.
+func jobBody(body map[string]json.RawMessage) (string, jobInput, error) {
+	boardKey, err := stringField(body, "board_key")
+	if err != nil {
+		return "", nil, err
+	}
+	if boardKey == "" {
+		return "", nil, badRequest("board_key: Missing data for required field.")
+	}
+	if raw, ok := body["job"]; ok && firstByte(raw) == '{' {
+		var job jobInput
+		if err := json.Unmarshal(raw, &job); err != nil {
+			return "", nil, badRequest("job: Not a valid mapping type.")
+		}
+		return boardKey, job, nil
+	}
+	delete(body, "board_key")
+	return boardKey, body, nil
+}
+
+func (e *Emulator) timestamp() string { return e.now().UTC().Format(TimeLayout) }
+
+func (e *Emulator) getJob(r *http.Request) (int, string, []byte, error) {
+	q := r.URL.Query()
+	b := e.board(q.Get("board_key"))
+	if b == nil {
+		return 0, "", nil, errBoardNotFound
+	}
+	key, ref := q.Get("key"), q.Get("reference")
+	if key == "" && ref == "" {
+		return 0, "", nil, badRequest("key or reference: Missing data for required field.")
+	}
+	b.mu.RLock()
+	ent := b.find(key, ref)
+	var archivedAt string
+	if ent != nil {
+		archivedAt = ent.archivedAt
+	}
+	b.mu.RUnlock()
+	if ent == nil {
+		return 0, "", nil, errJobNotFound
+	}
+	return http.StatusOK, "Job details", ent.appendJob(nil, archivedAt), nil
+}
+
+func (e *Emulator) createJob(r *http.Request) (int, string, []byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	boardKey, in, err := jobBody(body)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	ent, err := e.create(boardKey, in, "")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	return http.StatusCreated, "Job created", ent.appendJob(nil, ""), nil
+}
+
+// create stores a new job; archivedAt != "" stores it archived (SeedJob).
+func (e *Emulator) create(boardKey string, in jobInput, archivedAt string) (*entry, error) {
+	b := e.board(boardKey)
+	if b == nil {
+		return nil, errBoardNotFound
+	}
+	if v, ok := in["key"]; ok && !isNull(v) {
+		return nil, badRequest("key: Must be null on creation.")
+	}
+	ent, err := buildEntry(in, newKey(), boardKey, e.timestamp(), "null", nil)
+	if err != nil {
+		return nil, err
+	}
+	ent.seq = e.seq.Add(1)
+	ent.archivedAt = archivedAt
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ent.reference != "" && b.byRef[ent.reference] != nil {
+		return nil, badRequest("Reference already exists: %s", ent.reference)
+	}
+	b.insert(ent)
+	return ent, nil
+}
+
+func (e *Emulator) editJob(r *http.Request) (int, string, []byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	boardKey, in, err := jobBody(body)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	b := e.board(boardKey)
+	if b == nil {
+		return 0, "", nil, errBoardNotFound
+	}
+	key, err := stringField(in, "key")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	ref, err := stringField(in, "reference")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if key == "" && ref == "" {
+		return 0, "", nil, badRequest("key or reference: Missing data for required field.")
+	}
+	now := e.timestamp()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.find(key, ref)
+	if old == nil {
+		return 0, "", nil, errJobNotFound
+	}
+	ent, err := buildEntry(in, old.key, boardKey, now, "[]", old.createdAt.of(old.doc))
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if ent.reference != "" && ent.reference != old.reference && b.byRef[ent.reference] != nil {
+		return 0, "", nil, badRequest("Reference already exists: %s", ent.reference)
+	}
+	ent.seq = old.seq
+	ent.archivedAt = old.archivedAt
+	b.remove(old)
+	b.insert(ent)
+	return http.StatusOK, "Job edited", ent.appendJob(nil, ent.archivedAt), nil
+}
+
+func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
+	body, err := readBody(r)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	boardKey, err := stringField(body, "board_key")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	b := e.board(boardKey)
+	if b == nil {
+		return 0, "", nil, errBoardNotFound
+	}
+	key, err := stringField(body, "key")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	ref, err := stringField(body, "reference")
+	if err != nil {
+		return 0, "", nil, err
+	}
+	if key == "" && ref == "" {
+		return 0, "", nil, badRequest("key or reference: Missing data for required field.")
+	}
+	archive, err := parseArchiveFlag(body["is_archive"])
+	if err != nil {
+		return 0, "", nil, err
+	}
+	now := e.timestamp()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ent := b.find(key, ref)
+	if ent == nil {
+		return 0, "", nil, errJobNotFound
+	}
+	message := "Job unarchived"
+	if archive {
+		message = "Job archived"
+		if ent.archivedAt == "" {
+			b.setArchived(ent, now)
+		}
+	} else {
+		b.setArchived(ent, "")
+	}
+	return http.StatusOK, message, appendString([]byte(`{"key":`), ent.key), nil
+}
+
+// parseArchiveFlag reads is_archive: 0, 1, true or false (also as strings).
+func parseArchiveFlag(raw json.RawMessage) (bool, error) {
+	if raw == nil {
+		return false, badRequest("is_archive: Missing data for required field.")
+	}
+	var v any
+	json.Unmarshal(raw, &v)
+	switch v := v.(type) {
+	case bool:
+		return v, nil
+	case float64:
+		switch v {
+		case 0:
+			return false, nil
+		case 1:
+			return true, nil
+		}
+	case string:
+		switch strings.ToLower(v) {
+		case "0", "false":
+			return false, nil
+		case "1", "true":
+			return true, nil
+		}
+	}
+	return false, badRequest("is_archive: Not a valid boolean.")
+}
+
+// SeedJob stores job on a board without going through HTTP, as the sandbox
+// does for stale jobs; it is not counted in Stats. The job is validated and
+// stored as a create would (a key in job is refused), archived when asked
+// (archived_at = now). It returns the stored job.
+func (e *Emulator) SeedJob(boardKey string, job hrflow.Job, archived bool) (hrflow.Job, error) {
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("hrflowtest: seed job: %w", err)
+	}
+	var in jobInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, fmt.Errorf("hrflowtest: seed job: %w", err)
+	}
+	archivedAt := ""
+	if archived {
+		archivedAt = e.timestamp()
+	}
+	ent, err := e.create(boardKey, in, archivedAt)
+	if err != nil {
+		return nil, fmt.Errorf("hrflowtest: seed job %q: %w", job.Reference(), err)
+	}
+	return decodeJob(ent.appendJob(nil, archivedAt))
+}
+
+func decodeJob(b []byte) (hrflow.Job, error) {
+	var j hrflow.Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("hrflowtest: decode stored job: %w", err)
+	}
+	return j, nil
+}
+
+// Jobs returns a snapshot of every job of the board, archived ones
+// included (with archived_at), sorted by reference then key; nil for a
+// board that does not exist.
+func (e *Emulator) Jobs(boardKey string) []hrflow.Job {
+	b := e.board(boardKey)
+	if b == nil {
+		return nil
+	}
+	type item struct {
+		ent        *entry
+		archivedAt string
+	}
+	b.mu.RLock()
+	items := make([]item, 0, len(b.all))
+	for _, ent := range b.all {
+		items = append(items, item{ent, ent.archivedAt})
+	}
+	b.mu.RUnlock()
+	slices.SortFunc(items, func(x, y item) int {
+		if c := strings.Compare(x.ent.reference, y.ent.reference); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ent.key, y.ent.key)
+	})
+	out := make([]hrflow.Job, 0, len(items))
+	for _, it := range items {
+		j, err := decodeJob(it.ent.appendJob(nil, it.archivedAt))
+		if err != nil {
+			panic(err) // the emulator stores only valid JSON
+		}
+		out = append(out, j)
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+package hrflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// API paths, relative to the base URL.
+const (
+	pathJob     = "/job/indexing"
+	pathArchive = "/job/indexing/archive"
+	pathList    = "/storing/jobs"
+	pathParsing = "/text/parsing"
+)
+
+// DefaultListLimit is the page size of Jobs when ListOptions.Limit is 0: the
+// one HrFlow's own code uses (the API's maximum is not documented).
+const DefaultListLimit = 30
+
+// GetJob returns the job with that reference on the board, archived or not
+// (an archived job carries "archived_at"). A job that is not there gives an
+// error matching ErrNotFound.
+func (c *Client) GetJob(ctx context.Context, boardKey, reference string) (Job, error) {
+	if reference == "" {
+		return nil, errors.New("hrflow: get job: empty reference")
+	}
+	job, err := c.getJob(ctx, url.Values{"board_key": {boardKey}, "reference": {reference}})
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: get job %q: %w", reference, err)
+	}
+	return job, nil
+}
+
+// GetJobByKey is GetJob for a job known by its key.
+func (c *Client) GetJobByKey(ctx context.Context, boardKey, key string) (Job, error) {
+	if key == "" {
+		return nil, errors.New("hrflow: get job: empty key")
+	}
+	job, err := c.getJob(ctx, url.Values{"board_key": {boardKey}, "key": {key}})
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: get job key %s: %w", key, err)
+	}
+	return job, nil
+}
+
+func (c *Client) getJob(ctx context.Context, q url.Values) (Job, error) {
+	env, err := c.do(ctx, http.MethodGet, pathJob, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return decodeJob(env)
+}
+
+// decodeJob reads the job in an answer's data.
+func decodeJob(env *envelope) (Job, error) {
+	var job Job
+	if err := json.Unmarshal(env.Data, &job); err != nil {
+		return nil, fmt.Errorf("decode job: %w", err)
+	}
+	if job == nil {
+		return nil, errors.New("decode job: answer without data")
+	}
+	return job, nil
+}
+
+// CreateJob stores job on the board and returns the stored job, with its
+// key. It sends the SDK's flat body (board_key beside the job's fields) and
+// never sends a key: one set in job is left out. A reference already on the
+// board gives an error matching ErrReferenceExists. job is not modified.
+func (c *Client) CreateJob(ctx context.Context, boardKey string, job Job) (Job, error) {
+	body := withBoard(job, boardKey)
+	delete(body, "key")
+	env, err := c.do(ctx, http.MethodPost, pathJob, nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+	}
+	created, err := decodeJob(env)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+	}
+	return created, nil
+}
+
+// EditJob replaces the job on the board with job, whole: fields job does
+// not carry are emptied. job names the job to replace by its key (preferred)
+// or, without a key, its reference. Editing an archived job leaves it
+// archived. It returns the stored job; job is not modified.
+func (c *Client) EditJob(ctx context.Context, boardKey string, job Job) (Job, error) {
+	id := job.Key()
+	if id == "" {
+		id = job.Reference()
+	}
+	if id == "" {
+		return nil, errors.New("hrflow: edit job: the job has neither key nor reference")
+	}
+	body := withBoard(job, boardKey)
+	if job.Key() == "" {
+		delete(body, "key") // a null key would not name the job
+	}
+	env, err := c.do(ctx, http.MethodPut, pathJob, nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: edit job %q: %w", id, err)
+	}
+	edited, err := decodeJob(env)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: edit job %q: %w", id, err)
+	}
+	return edited, nil
+}
+
+// withBoard returns a shallow copy of job with board_key set.
+func withBoard(job Job, boardKey string) map[string]any {
+	body := make(map[string]any, len(job)+1)
+	for k, v := range job {
+		body[k] = v
+	}
+	body["board_key"] = boardKey
+	return body
+}
+
+// SetArchived archives (true) or unarchives (false) the job with that
+// reference. Archiving an archived job, or unarchiving a live one, succeeds
+// and changes nothing. A job that is not there gives ErrNotFound.
+func (c *Client) SetArchived(ctx context.Context, boardKey, reference string, archived bool) error {
+	if reference == "" {
+		return errors.New("hrflow: archive job: empty reference")
+	}
+	if err := c.setArchived(ctx, boardKey, "reference", reference, archived); err != nil {
+		return fmt.Errorf("hrflow: %s job %q: %w", archiveVerb(archived), reference, err)
+	}
+	return nil
+}
+
+// SetArchivedKey is SetArchived for a job known by its key, such as a job
+// without a reference found by Jobs.
+func (c *Client) SetArchivedKey(ctx context.Context, boardKey, key string, archived bool) error {
+	if key == "" {
+		return errors.New("hrflow: archive job: empty key")
+	}
+	if err := c.setArchived(ctx, boardKey, "key", key, archived); err != nil {
+		return fmt.Errorf("hrflow: %s job key %s: %w", archiveVerb(archived), key, err)
+	}
+	return nil
+}
+
+func archiveVerb(archived bool) string {
+	if archived {
+		return "archive"
+	}
+	return "unarchive"
+}
+
+func (c *Client) setArchived(ctx context.Context, boardKey, idField, id string, archived bool) error {
+	flag := 0
+	if archived {
+		flag = 1
+	}
+	body := map[string]any{"board_key": boardKey, idField: id, "is_archive": flag}
+	_, err := c.do(ctx, http.MethodPatch, pathArchive, nil, body)
+	return err
+}
+
+// JobRef is a job as Jobs lists it.
+type JobRef struct {
+	// Key is the job's key; Reference its reference ("" when it has none).
+	Key, Reference string
+	// CreatedAt and UpdatedAt are the job's dates as the API writes them.
+	CreatedAt, UpdatedAt string
+	// ArchivedAt is when the job was archived, "" when it is not.
+	ArchivedAt string
+}
+
+// ListOptions tunes Jobs. The zero value lists every job, archived ones
+// included, DefaultListLimit per page.
+type ListOptions struct {
+	// Limit is the page size; 0 means DefaultListLimit.
+	Limit int
+	// ExcludeArchived leaves archived jobs out (the "archived=false" filter,
+	// which the real API may not know: UNVERIFIED).
+	ExcludeArchived bool
+}
+
+// listMeta is the "meta" of a listing page.
+type listMeta struct {
+	Page    int `json:"page"`
+	MaxPage int `json:"maxPage"`
+	Count   int `json:"count"`
+	Total   int `json:"total"`
+}
+
+// listItem is a listed job; dates and reference may be null.
+type listItem struct {
+	Key        flexString `json:"key"`
+	Reference  flexString `json:"reference"`
+	CreatedAt  flexString `json:"created_at"`
+	UpdatedAt  flexString `json:"updated_at"`
+	ArchivedAt flexString `json:"archived_at"`
+}
+
+// flexString reads a JSON string, or null as "", or any other value as its
+// JSON text.
+type flexString string
+
+func (s *flexString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = ""
+		return nil
+	}
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		*s = flexString(b)
+		return nil
+	}
+	*s = flexString(v)
+	return nil
+}
+
+// Jobs lists every job of the board, page after page (1-based, newest
+// first by created_at, ListOptions.Limit per page), archived ones included
+// unless opts excludes them. It stops after the last page the API announces
+// (meta.maxPage), or at the first empty page, or at the first error, which
+// it yields with a zero JobRef. Each page is one call, retried like any
+// other. A job is yielded once even when a change of the board between
+// two pages shows it twice; jobs created or removed from the listing while it
+// runs may be missed, so collect the list before archiving from it.
+func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) iter.Seq2[JobRef, error] {
+	return func(yield func(JobRef, error) bool) {
+		limit := opts.Limit
+		if limit <= 0 {
+			limit = DefaultListLimit
+		}
+		boards, err := json.Marshal([]string{boardKey})
+		if err != nil {
+			yield(JobRef{}, fmt.Errorf("hrflow: list board %s: %w", boardKey, err))
+			return
+		}
+		seen := make(map[string]struct{})
+		for page := 1; ; page++ {
+			q := url.Values{
+				"board_keys": {string(boards)},
+				"page":       {strconv.Itoa(page)},
+				"limit":      {strconv.Itoa(limit)},
+				"order_by":   {"desc"},
+				"sort_by":    {"created_at"},
+				"return_job": {"false"},
+			}
+			if opts.ExcludeArchived {
+				q.Set("archived", "false")
+			}
+			items, meta, err := c.listPage(ctx, q)
+			if err != nil {
+				yield(JobRef{}, fmt.Errorf("hrflow: list board %s, page %d: %w", boardKey, page, err))
+				return
+			}
+			for _, it := range items {
+				if it.Key != "" {
+					if _, dup := seen[string(it.Key)]; dup {
+						continue
+					}
+					seen[string(it.Key)] = struct{}{}
+				}
+				ref := JobRef{Key: string(it.Key), Reference: string(it.Reference), CreatedAt: string(it.CreatedAt),
+					UpdatedAt: string(it.UpdatedAt), ArchivedAt: string(it.ArchivedAt)}
+				if !yield(ref, nil) {
+					return
+				}
+			}
+			if len(items) == 0 || (meta != nil && meta.MaxPage > 0 && page >= meta.MaxPage) {
+				return
+			}
+		}
+	}
+}
+
+func (c *Client) listPage(ctx context.Context, q url.Values) ([]listItem, *listMeta, error) {
+	env, err := c.do(ctx, http.MethodGet, pathList, q, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var items []listItem
+	if err := json.Unmarshal(env.Data, &items); err != nil {
+		return nil, nil, fmt.Errorf("decode page: %w", err)
+	}
+	var meta *listMeta
+	if len(env.Meta) > 0 && string(env.Meta) != "null" {
+		meta = new(listMeta)
+		if err := json.Unmarshal(env.Meta, meta); err != nil {
+			return nil, nil, fmt.Errorf("decode page meta: %w", err)
+		}
+	}
+	return items, meta, nil
+}

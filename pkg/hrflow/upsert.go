@@ -1,0 +1,212 @@
+package hrflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// UpsertOptions are the target parameters that steer Upsert.
+type UpsertOptions struct {
+	// UpdateContent replaces a job already on the board (update_content);
+	// off, such a job is left as it is (skipped).
+	UpdateContent bool
+	// EnrichWithParsing enriches a job being created with the entities that
+	// text parsing finds in it (enrich_with_parsing); never an update.
+	EnrichWithParsing bool
+	// DryRun only reads: Upsert reports what it would do, and writes
+	// nothing (no POST, PUT or PATCH, no parsing either).
+	DryRun bool
+}
+
+// Action is what Upsert did, or would do, to the board.
+type Action string
+
+// Actions of Upsert; their names are the run report's counters.
+const (
+	ActionCreated    Action = "created"
+	ActionUpdated    Action = "updated"
+	ActionUnarchived Action = "unarchived"
+	ActionSkipped    Action = "skipped"
+)
+
+// UpsertResult is the outcome of Upsert.
+type UpsertResult struct {
+	// Action is what was done (or, with Planned, would be done).
+	Action Action
+	// Key is the job's key on the board; "" for a planned creation.
+	Key string
+	// ParsingFailed reports a created job whose enrichment failed: it was
+	// created without it. ParsingError says why.
+	ParsingFailed bool
+	ParsingError  string
+	// Planned reports a dry run: nothing was written.
+	Planned bool
+}
+
+// maxUpsertRounds bounds the re-reads after creates refused because the
+// reference appeared meanwhile.
+const maxUpsertRounds = 3
+
+// ErrNoReference: Upsert needs the job's reference to find it.
+var ErrNoReference = errors.New("hrflow: job without a reference")
+
+// Upsert writes job to the board, as a run does for each job (run semantics,
+// "Upsert, per job"):
+//
+//  1. GET by reference. Not found: create it (POST), enriched first when
+//     opts.EnrichWithParsing; a parsing failure still creates the job,
+//     without enrichment, and sets ParsingFailed.
+//  2. Found and not archived: with opts.UpdateContent, replace it whole (PUT,
+//     keeping its key): updated; without, leave it: skipped.
+//  3. Found and archived: unarchive it, then replace it: unarchived.
+//  4. A create refused because the reference now exists (another writer won
+//     the race): read it again and go on at 2.
+//
+// Calls for the same board and reference are serialised within the client.
+// Retryable failures are retried inside each call; a permanent one (a 4xx)
+// is returned as an error carrying the API's message (*APIError), and the
+// job counts as a write failure. A job without a reference gives
+// ErrNoReference. With opts.DryRun only GETs are sent and the result, marked
+// Planned, tells the action that would be taken. job is not modified.
+func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts UpsertOptions) (UpsertResult, error) {
+	ref := job.Reference()
+	if ref == "" {
+		return UpsertResult{}, ErrNoReference
+	}
+	unlock, err := c.refs.lock(ctx, boardKey+"\x00"+ref)
+	if err != nil {
+		return UpsertResult{}, fmt.Errorf("hrflow: upsert job %q: %w", ref, err)
+	}
+	defer unlock()
+
+	var enriched Job // the job to create, enriched once across rounds
+	var parsingErr error
+	for round := 0; round < maxUpsertRounds; round++ {
+		found, err := c.GetJob(ctx, boardKey, ref)
+		if errors.Is(err, ErrNotFound) {
+			if opts.DryRun {
+				return UpsertResult{Action: ActionCreated, Planned: true}, nil
+			}
+			if enriched == nil {
+				enriched, parsingErr = c.enrich(ctx, job, opts.EnrichWithParsing)
+			}
+			created, err := c.CreateJob(ctx, boardKey, enriched)
+			if errors.Is(err, ErrReferenceExists) {
+				continue // 4: someone created it meanwhile
+			}
+			if err != nil {
+				return UpsertResult{}, err
+			}
+			res := UpsertResult{Action: ActionCreated, Key: created.Key()}
+			if parsingErr != nil {
+				res.ParsingFailed, res.ParsingError = true, parsingErr.Error()
+			}
+			return res, nil
+		}
+		if err != nil {
+			return UpsertResult{}, err
+		}
+		return c.update(ctx, boardKey, job, found, opts)
+	}
+	return UpsertResult{}, fmt.Errorf("hrflow: upsert job %q: created elsewhere but not found, %d times", ref, maxUpsertRounds)
+}
+
+// update handles a job found on the board: steps 2 and 3 of Upsert.
+func (c *Client) update(ctx context.Context, boardKey string, job, found Job, opts UpsertOptions) (UpsertResult, error) {
+	key := found.Key()
+	res := UpsertResult{Key: key, Planned: opts.DryRun}
+	switch {
+	case found.Archived():
+		res.Action = ActionUnarchived
+	case opts.UpdateContent:
+		res.Action = ActionUpdated
+	default:
+		res.Action = ActionSkipped
+		return res, nil
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	if res.Action == ActionUnarchived {
+		if err := c.SetArchivedKey(ctx, boardKey, key, false); err != nil {
+			return UpsertResult{}, err
+		}
+	}
+	replacement := make(Job, len(job)+1)
+	for k, v := range job {
+		replacement[k] = v
+	}
+	replacement["key"] = key
+	if _, err := c.EditJob(ctx, boardKey, replacement); err != nil {
+		return UpsertResult{}, err
+	}
+	return res, nil
+}
+
+// enrich returns the job to create: job itself, or job enriched with the
+// parsing of its EnrichmentText when on. A parsing failure returns job
+// unchanged and the failure.
+func (c *Client) enrich(ctx context.Context, job Job, on bool) (Job, error) {
+	if !on {
+		return job, nil
+	}
+	text := EnrichmentText(job)
+	if text == "" {
+		return job, nil
+	}
+	parsed, err := c.ParseTexts(ctx, []string{text})
+	if err != nil {
+		if ctx.Err() != nil {
+			return job, err
+		}
+		c.log.Warn("hrflow: parsing failed, creating the job without enrichment", "reference", job.Reference(), "error", c.redact(err.Error()))
+		return job, err
+	}
+	return ApplyParsing(job, parsed[0]), nil
+}
+
+// keyedMutex is a set of locks by name, each alive while someone holds or
+// waits for it.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	ch    chan struct{} // holds a token while locked
+	users int           // holders and waiters
+}
+
+// lock takes the lock named k, or returns ctx's error if ctx ends first.
+// The returned func releases it.
+func (m *keyedMutex) lock(ctx context.Context, k string) (func(), error) {
+	m.mu.Lock()
+	if m.locks == nil {
+		m.locks = make(map[string]*keyedLock)
+	}
+	l := m.locks[k]
+	if l == nil {
+		l = &keyedLock{ch: make(chan struct{}, 1)}
+		m.locks[k] = l
+	}
+	l.users++
+	m.mu.Unlock()
+
+	release := func() {
+		m.mu.Lock()
+		l.users--
+		if l.users == 0 {
+			delete(m.locks, k)
+		}
+		m.mu.Unlock()
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return func() { <-l.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
