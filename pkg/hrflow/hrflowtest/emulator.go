@@ -582,7 +582,7 @@ func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
 	} else {
 		b.setArchived(ent, "")
 	}
-	return http.StatusOK, message, appendString([]byte(`{"key":`), ent.key), nil
+	return http.StatusOK, message, append(appendString([]byte(`{"key":`), ent.key), '}'), nil
 }
 
 // parseArchiveFlag reads is_archive: 0, 1, true or false (also as strings).
