@@ -406,7 +406,7 @@ func nonJSONMessage(contentType string, data []byte) string {
 // a text that came from the API or the network.
 func (c *Client) redact(s string) string {
 	if c.secret != "" {
-		s = strings.ReplaceAll(s, c.secret, redacted)
+		s = strings.ReplaceAll(s, c.secret, redactSecret(c.secret))
 	}
 	return secretRE.ReplaceAllStringFunc(s, func(m string) string {
 		return m[:strings.IndexByte(m, '_')+1] + redacted
