@@ -18,8 +18,9 @@ import (
 )
 
 // jqTimeout bounds one run of a jq program on one offer or job, so that a
-// program that loops forever fails that item instead of stalling the run.
-const jqTimeout = 2 * time.Second
+// program that loops forever fails that item instead of stalling the run. A
+// variable for tests.
+var jqTimeout = 2 * time.Second
 
 // compileJQ parses and compiles a jq program. The program sees no
 // environment variables ($ENV and env are empty: a board must not receive
@@ -66,6 +67,12 @@ func jqError(err error) error {
 	var halt *gojq.HaltError
 	if errors.As(err, &halt) && halt.Value() == nil {
 		return fmt.Errorf("jq: the program halted without a value (exit code %d)", halt.ExitCode())
+	}
+	var value gojq.ValueError
+	if errors.As(err, &value) {
+		if msg, isString := value.Value().(string); isString {
+			return fmt.Errorf("jq: %s", msg) // error("…") from the program
+		}
 	}
 	return fmt.Errorf("jq: %w", err)
 }

@@ -18,7 +18,7 @@ import (
 // into a Chain.
 type Spec struct {
 	Format FormatSpec  `json:"format" yaml:"format"`
-	Logics []LogicSpec `json:"logics,omitempty" yaml:"logics"`
+	Logics []LogicSpec `json:"logics,omitempty" yaml:"logics,omitempty"`
 }
 
 // FormatSpec names the format: either Name, a built-in ("pole_emploi", the
@@ -38,9 +38,9 @@ type FormatSpec struct {
 // In YAML and JSON a LogicSpec is an object with these keys; any other key
 // is an error.
 type LogicSpec struct {
-	Name string `json:"name,omitempty" yaml:"name"`
-	JQ   string `json:"jq,omitempty" yaml:"jq"`
-	Func string `json:"func,omitempty" yaml:"func"`
+	Name string `json:"name,omitempty" yaml:"name,omitempty"`
+	JQ   string `json:"jq,omitempty" yaml:"jq,omitempty"`
+	Func string `json:"func,omitempty" yaml:"func,omitempty"`
 }
 
 // Keys of the objects of a Spec.

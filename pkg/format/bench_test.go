@@ -1,0 +1,84 @@
+package format
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
+)
+
+// benchOffers returns the real offers when ../shared is there, the project's
+// own edge-case offers otherwise (less representative: say which in the
+// benchmark's name).
+func benchOffers(b *testing.B) []francetravail.Offer {
+	b.Helper()
+	path := filepath.Join("shared", "fixtures", "francetravail", "offers-dept74-2025-08.ndjson")
+	for dir := ".."; len(dir) < 40; dir = filepath.Join(dir, "..") {
+		if _, err := os.Stat(filepath.Join(dir, path)); err == nil {
+			var offers []francetravail.Offer
+			for _, line := range readFixtureLines(b, filepath.Join(dir, path)) {
+				offers = append(offers, line)
+			}
+			return offers
+		}
+	}
+	b.Log("no shared fixtures: benchmarking on testdata/offers, which are smaller than real offers")
+	var offers []francetravail.Offer
+	for _, o := range goldenOffers(b) {
+		offers = append(offers, o)
+	}
+	return offers
+}
+
+// benchChain measures what the formatter worker does for each offer: raw
+// offer bytes in, Chain.Apply, the job encoded with json.Marshal out. It
+// reports offers/s; -cpu 1 gives the rate of one core.
+func benchChain(b *testing.B, spec Spec) {
+	offers := benchOffers(b)
+	chain, err := spec.Compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := 0
+	for _, o := range offers {
+		size += len(o)
+	}
+	b.SetBytes(int64(size / len(offers)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		job, outcome, err := chain.Apply(offers[i%len(offers)])
+		if outcome != Kept {
+			b.Fatalf("Apply() = %v, %v", outcome, err)
+		}
+		if _, err := json.Marshal(job); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "offers/s")
+}
+
+func BenchmarkPoleEmploi(b *testing.B) { benchChain(b, Spec{}) }
+
+func BenchmarkRich(b *testing.B) { benchChain(b, Spec{Format: FormatSpec{Name: NameRich}}) }
+
+// jqFormatBench builds the same job as pole_emploi, in jq.
+const jqFormatBench = `{
+  name: .intitule, reference: .id, created_at: .dateCreation, updated_at: .dateActualisation,
+  location: {lat: .lieuTravail.latitude, lng: .lieuTravail.longitude,
+             text: ([.lieuTravail.libelle, .lieuTravail.codePostal] | map(strings | select(. != "")) | join(" "))},
+  url: null, summary: .description,
+  sections: (if (.entreprise | type) == "object" and (.entreprise | has("description"))
+             then [{name: "pole_emploi_company_description", title: "Company Description", description: .entreprise.description}]
+             else [] end),
+  tags: [{name: "pole_emploi_romeCode", value: .romeCode}, {name: "pole_emploi_contractType", value: .typeContratLibelle},
+         {name: "pole_emploi_salary", value: .salaire.libelle?}]
+}`
+
+func BenchmarkJQFormat(b *testing.B) { benchChain(b, Spec{Format: FormatSpec{JQ: jqFormatBench}}) }
+
+func BenchmarkJQLogic(b *testing.B) {
+	benchChain(b, Spec{Logics: []LogicSpec{{Name: "keep_located", JQ: `select(.location.text != "zzz") | .name |= ascii_upcase`}}})
+}
