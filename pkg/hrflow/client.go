@@ -328,21 +328,28 @@ func (c *Client) pathOf(path string) string {
 
 // decode turns an answer into its envelope, or an *APIError.
 func (c *Client) decode(resp *http.Response, data []byte, method, path string) (*envelope, error) {
-	apiErr := func(status int, code int, msg string) *APIError {
+	// apiErr builds the error; fromAPI says whether msg is the API's own
+	// message, which classify may read (a gateway's 404 page is no
+	// "job not found").
+	apiErr := func(status int, code int, msg string, fromAPI bool) *APIError {
 		e := &APIError{Status: status, Code: code, Message: c.redact(msg), Method: method, Path: path}
 		if retry.IsRetryableStatus(status) {
 			e.RetryAfterDelay = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
-		e.kind = classify(status, e.Message)
+		if fromAPI {
+			e.kind = classify(status, e.Message)
+		} else {
+			e.kind = classify(status, "")
+		}
 		return e
 	}
 	ct := resp.Header.Get("Content-Type")
 	if !isJSON(ct) {
-		return nil, apiErr(resp.StatusCode, resp.StatusCode, nonJSONMessage(ct, data))
+		return nil, apiErr(resp.StatusCode, resp.StatusCode, nonJSONMessage(ct, data), false)
 	}
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, apiErr(resp.StatusCode, resp.StatusCode, fmt.Sprintf("malformed JSON answer: %v", err))
+		return nil, apiErr(resp.StatusCode, resp.StatusCode, fmt.Sprintf("malformed JSON answer: %v", err), false)
 	}
 	status := resp.StatusCode
 	code := int(env.Code)
@@ -359,7 +366,7 @@ func (c *Client) decode(resp *http.Response, data []byte, method, path string) (
 		if msg == "" {
 			msg = http.StatusText(status)
 		}
-		return nil, apiErr(status, code, msg)
+		return nil, apiErr(status, code, msg, true)
 	}
 	return &env, nil
 }

@@ -553,6 +553,9 @@ func TestNotRetried(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v, want %v", err, tt.is)
 			}
+			if tt.is != hrflow.ErrNotFound && errors.Is(err, hrflow.ErrNotFound) {
+				t.Errorf("error %v matches ErrNotFound", err)
+			}
 			if errors.Is(err, retry.ErrExhausted) || calls != 1 {
 				t.Errorf("%d calls (%v), want 1: not retried", calls, err)
 			}

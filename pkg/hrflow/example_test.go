@@ -1,0 +1,64 @@
+package hrflow_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http/httptest"
+
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
+)
+
+// Example upserts a job into a board of the emulator, enriched with text
+// parsing, then upserts it again.
+func Example() {
+	em, err := hrflowtest.New(hrflowtest.Config{}) // the sandbox: one key, one board
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(em)
+	defer srv.Close()
+
+	c, err := hrflow.NewClient(hrflow.Config{
+		APISecret: hrflowtest.DefaultAPISecret,
+		APIUser:   hrflowtest.DefaultAPIUser,
+		BaseURL:   hrflowtest.BaseURL(srv.URL),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	board := hrflowtest.DefaultBoardKey
+
+	job := hrflow.Job{
+		"reference": "196CWQH",
+		"name":      "Assistant administratif (H/F)",
+		"summary":   "Maîtrise d'Excel, anglais courant, sens de l'organisation.",
+	}
+	res, err := c.Upsert(ctx, board, job, hrflow.UpsertOptions{EnrichWithParsing: true})
+	fmt.Println(res.Action, err)
+	res, err = c.Upsert(ctx, board, job, hrflow.UpsertOptions{})
+	fmt.Println(res.Action, err)
+
+	stored, err := c.GetJob(ctx, board, "196CWQH")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range stored["skills"].([]any) {
+		skill := s.(map[string]any)
+		fmt.Printf("skill %s (%s)\n", skill["name"], skill["type"])
+	}
+	for _, l := range stored["languages"].([]any) {
+		fmt.Println("language", l.(map[string]any)["name"])
+	}
+	fmt.Println("jobs created:", em.Stats().Count(hrflowtest.RouteCreateJob, 201))
+	// Output:
+	// created <nil>
+	// skipped <nil>
+	// skill Excel (hard)
+	// skill sens de l'organisation (soft)
+	// language anglais
+	// jobs created: 1
+}
