@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Lease says which run holds a board. One run per board at a time: two runs
+// must never interleave their syncs.
+type Lease struct {
+	Run      string    `json:"run_id"`
+	SpecHash string    `json:"spec_hash"`
+	Holder   string    `json:"holder"`
+	Acquired time.Time `json:"acquired_at"`
+	// Renewed is the last sign of life of any process working on the run.
+	Renewed time.Time `json:"renewed_at"`
+}
+
+// BusyError reports a board held by another live run.
+type BusyError struct {
+	Board   string
+	Lease   Lease
+	TTL     time.Duration
+	Waited  time.Duration
+	Elapsed time.Duration // since the holder's last sign of life
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("board %s is busy with run %s (last sign of life %s ago; it is considered dead after %s without one); wait for it, or retry with a longer --wait-board",
+		e.Board, e.Lease.Run, e.Elapsed.Round(time.Second), e.TTL)
+}
+
+// ErrLeaseLost reports a run whose board was taken by a later run after it
+// looked dead: it must not touch the board any more.
+var ErrLeaseLost = errors.New("lease on the board lost to another run")
+
+// acquireOptions tunes acquire.
+type acquireOptions struct {
+	holder string
+	// wait is how long to wait for a busy board before giving up.
+	wait time.Duration
+	// assumeStale treats any other holder as dead: true when the caller owns
+	// the only server (embedded, not listening), so nobody else can be alive.
+	assumeStale bool
+	logger      *slog.Logger
+}
+
+// acquire takes the board for spec's run. When the board is held by an
+// unfinished, unsealed run with the same spec whose processes look dead, it
+// resumes that run: the returned id is the one to use (spec.ID otherwise). A
+// dead holder with another spec is abandoned: it will never sync.
+func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (run string, resumed bool, err error) {
+	hash := spec.hash()
+	deadline := time.Now().Add(o.wait)
+	for {
+		now := time.Now().UTC()
+		mine := Lease{Run: spec.ID, SpecHash: hash, Holder: o.holder, Acquired: now, Renewed: now}
+		var held Lease
+		rev, err := getJSON(ctx, t.leases, spec.BoardKey, &held)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			created, err := createJSON(ctx, t.leases, spec.BoardKey, mine)
+			if err != nil {
+				return "", false, err
+			}
+			if created {
+				return spec.ID, false, nil
+			}
+			continue // someone else just took it: look again
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("read lease of board %s: %w", spec.BoardKey, err)
+		}
+		done, err := t.exists(ctx, t.runs, reportKey(held.Run))
+		if err != nil {
+			return "", false, err
+		}
+		elapsed := now.Sub(held.Renewed)
+		stale := o.assumeStale || elapsed > t.settings.LeaseTTL
+		switch {
+		case done:
+			// A finished run that could not release its lease.
+		case !stale:
+			if time.Now().After(deadline) {
+				return "", false, &BusyError{Board: spec.BoardKey, Lease: held, TTL: t.settings.LeaseTTL, Waited: o.wait, Elapsed: elapsed}
+			}
+			o.logger.Info("board busy; waiting", "board", spec.BoardKey, "holder_run", held.Run, "last_sign_of_life", elapsed.Round(time.Second).String())
+			if err := sleep(ctx, time.Second); err != nil {
+				return "", false, err
+			}
+			continue
+		default:
+			sealed, err := t.exists(ctx, t.runs, sealKey(held.Run))
+			if err != nil {
+				return "", false, err
+			}
+			if !sealed && held.SpecHash == hash {
+				// Resume: same run id, so every publish deduplicates.
+				mine.Run, mine.Acquired = held.Run, held.Acquired
+				if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+					if isConflict(err) {
+						continue
+					}
+					return "", false, err
+				}
+				o.logger.Warn("resuming an interrupted run", "run", held.Run, "board", spec.BoardKey)
+				return held.Run, true, nil
+			}
+			if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+				if isConflict(err) {
+					continue
+				}
+				return "", false, err
+			}
+			o.logger.Warn("took the board from a run that stopped showing signs of life", "abandoned_run", held.Run, "board", spec.BoardKey, "last_sign_of_life", elapsed.Round(time.Second).String())
+			t.abandon(ctx, held.Run, spec.ID, o.logger)
+			return spec.ID, false, nil
+		}
+		if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return "", false, err
+		}
+		return spec.ID, false, nil
+	}
+}
+
+// abandon makes sure a run that lost its board never syncs, and leaves a
+// report saying so. Best effort: the lease check in sync is the real guard.
+func (t *topology) abandon(ctx context.Context, run, by string, logger *slog.Logger) {
+	why := "abandoned: run " + by + " took the board after this run stopped showing signs of life"
+	if _, err := createJSON(ctx, t.runs, finalKey(run), final{Abandoned: why, Heartbeat: time.Now().UTC()}); err != nil {
+		logger.Error("abandon run", "run", run, "err", err)
+	}
+	spec, err := t.spec(ctx, run)
+	if err != nil {
+		logger.Error("abandon run", "run", run, "err", err)
+		return
+	}
+	r := Report{RunID: run, Status: StatusFatal, Reason: why, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun,
+		Sync: SyncReport{RefusedReason: "run abandoned"}}
+	r.finish(time.Now())
+	if _, err := createJSON(ctx, t.runs, reportKey(run), r); err != nil {
+		logger.Error("abandon run", "run", run, "err", err)
+	}
+}
+
+// holds reports whether run still holds board.
+func (t *topology) holds(ctx context.Context, board, run string) (bool, error) {
+	var held Lease
+	if _, err := getJSON(ctx, t.leases, board, &held); err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read lease of board %s: %w", board, err)
+	}
+	return held.Run == run, nil
+}
+
+// release frees board if run holds it.
+func (t *topology) release(ctx context.Context, board, run string) error {
+	var held Lease
+	rev, err := getJSON(ctx, t.leases, board, &held)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil
+		}
+		return fmt.Errorf("read lease of board %s: %w", board, err)
+	}
+	if held.Run != run {
+		return nil
+	}
+	if err := t.leases.Delete(ctx, board, jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
+		return fmt.Errorf("release board %s: %w", board, err)
+	}
+	return nil
+}
+
+// renew records a sign of life of run on board. It returns ErrLeaseLost when
+// another run holds the board.
+func (t *topology) renew(ctx context.Context, board, run string) error {
+	for {
+		var held Lease
+		rev, err := getJSON(ctx, t.leases, board, &held)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return fmt.Errorf("read lease of board %s: %w", board, err)
+		}
+		if held.Run != run {
+			return ErrLeaseLost
+		}
+		held.Renewed = time.Now().UTC()
+		if err := updateJSON(ctx, t.leases, board, held, rev); err != nil {
+			if isConflict(err) {
+				continue
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// isConflict reports a compare-and-set that lost a race: read again and retry.
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
+		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequence) ||
+		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+func errorsIsAPI(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
+}
+
+// heartbeat renews the leases of the runs a process works on. Stages call
+// touch whenever they make progress on a run; run renews the touched leases
+// every quarter TTL. It is owned by the worker that starts run, and stops
+// with run's context.
+type heartbeat struct {
+	t      *topology
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	touched map[string]string // board → run
+	lost    map[string]bool   // run → lease lost
+}
+
+func newHeartbeat(t *topology, logger *slog.Logger) *heartbeat {
+	return &heartbeat{t: t, logger: logger, touched: map[string]string{}, lost: map[string]bool{}}
+}
+
+func (h *heartbeat) touch(board, run string) {
+	h.mu.Lock()
+	h.touched[board] = run
+	h.mu.Unlock()
+}
+
+// isLost reports whether a renewal found run's board held by another run.
+func (h *heartbeat) isLost(run string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lost[run]
+}
+
+func (h *heartbeat) run(ctx context.Context) {
+	tick := time.NewTicker(h.t.settings.LeaseTTL / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		h.beat(ctx)
+	}
+}
+
+func (h *heartbeat) beat(ctx context.Context) {
+	h.mu.Lock()
+	touched := h.touched
+	h.touched = map[string]string{}
+	h.mu.Unlock()
+	for board, run := range touched {
+		err := h.t.renew(ctx, board, run)
+		switch {
+		case errors.Is(err, ErrLeaseLost):
+			h.mu.Lock()
+			h.lost[run] = true
+			h.mu.Unlock()
+		case err != nil && ctx.Err() == nil:
+			h.logger.Warn("renew lease", "board", board, "run", run, "err", err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

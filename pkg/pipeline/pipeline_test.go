@@ -1,0 +1,633 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/pulljobs/pulljobs/pkg/format"
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
+	"github.com/pulljobs/pulljobs/pkg/natsembed"
+	"github.com/pulljobs/pulljobs/pkg/retry"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// net/http keeps idle keep-alive connections of httptest servers.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+	)
+}
+
+const board = hrflowtest.DefaultBoardKey
+
+// testSettings are short enough for tests to see redeliveries and takeovers.
+var testSettings = Settings{
+	AckWait:      3 * time.Second,
+	LeaseTTL:     3 * time.Second,
+	MaxDeliver:   3,
+	DrainTimeout: 5 * time.Second,
+	StallAfter:   time.Minute,
+	Concurrency:  8,
+}
+
+var fastRetry = retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, MaxAttempts: 4}
+
+// env is one machine's worth of pulljobs: an embedded NATS server, both
+// emulators, the two clients, and a Pipeline.
+type env struct {
+	t       *testing.T
+	ft      *francetravailtest.Emulator
+	hr      *hrflowtest.Emulator
+	ftc     *francetravail.Client
+	hrc     *hrflow.Client
+	srv     *natsembed.Server
+	storeAt string
+}
+
+func logger(t *testing.T) *slog.Logger {
+	if testing.Verbose() && os.Getenv("PULLJOBS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func newEnv(t *testing.T, offers []francetravail.Offer) *env {
+	t.Helper()
+	e := &env{t: t, storeAt: t.TempDir()}
+	corpus, err := francetravailtest.Offers(offers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ft, err = francetravailtest.New(francetravailtest.Config{Corpus: corpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftSrv := httptest.NewServer(e.ft)
+	t.Cleanup(ftSrv.Close)
+	e.hr, err = hrflowtest.New(hrflowtest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hrSrv := httptest.NewServer(e.hr)
+	t.Cleanup(hrSrv.Close)
+	e.ftc, err = francetravail.NewClient(francetravail.Config{
+		ClientID: francetravailtest.DefaultClientID, ClientSecret: francetravailtest.DefaultClientSecret,
+		APIBaseURL: francetravailtest.APIBaseURL(ftSrv.URL), TokenURL: francetravailtest.TokenURL(ftSrv.URL),
+		RateLimit: -1, Retry: fastRetry,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.ftc.CloseIdleConnections)
+	e.hrc, err = hrflow.NewClient(hrflow.Config{
+		APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser,
+		BaseURL: hrflowtest.BaseURL(hrSrv.URL), Retry: fastRetry,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.hrc.CloseIdleConnections)
+	e.srv, err = natsembed.Start(natsembed.Options{StoreDir: e.storeAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.srv.Shutdown)
+	return e
+}
+
+// pipeline connects a new process's handle.
+func (e *env) pipeline(s Settings) *Pipeline {
+	e.t.Helper()
+	nc, err := e.srv.Connect()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := New(ctx, nc, Options{Settings: s, Logger: logger(e.t)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(p.Close)
+	return p
+}
+
+// workers runs a formatter and a pusher on p until the returned stop is
+// called (or the test ends).
+func (e *env) workers(p *Pipeline, board Board) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := p.RunFormatter(ctx); err != nil {
+			e.t.Errorf("formatter: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := p.RunPusher(ctx, board); err != nil {
+			e.t.Errorf("pusher: %v", err)
+		}
+	})
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	e.t.Cleanup(stop)
+	return stop
+}
+
+func spec(mod ...func(*RunSpec)) RunSpec {
+	s := RunSpec{BoardKey: board, Sync: true, SyncMaxShare: DefaultSyncMaxShare, Action: format.Spec{Format: format.FormatSpec{Name: "pole_emploi"}}}
+	for _, m := range mod {
+		m(&s)
+	}
+	return s
+}
+
+// run fetches a run and waits for its report.
+func (e *env) run(p *Pipeline, s RunSpec, src Searcher) Report {
+	e.t.Helper()
+	return e.runWith(p, s, src, FetchOptions{})
+}
+
+func (e *env) runWith(p *Pipeline, s RunSpec, src Searcher, o FetchOptions) Report {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if src == nil {
+		src = e.ftc
+	}
+	id, err := p.Fetch(ctx, s, src, o)
+	if err != nil {
+		e.t.Fatalf("fetch: %v", err)
+	}
+	r, err := p.Wait(ctx, id, nil)
+	if err != nil {
+		e.t.Fatalf("wait for run %s: %v", id, err)
+	}
+	return r
+}
+
+// boardState returns the references on the board, live and archived.
+func (e *env) boardState() (live, archived []string) {
+	for _, j := range e.hr.Jobs(board) {
+		if j.Archived() {
+			archived = append(archived, j.Reference())
+		} else {
+			live = append(live, j.Reference())
+		}
+	}
+	sort.Strings(live)
+	sort.Strings(archived)
+	return live, archived
+}
+
+func (e *env) creations() int64 { return e.hr.Stats().Count("POST /job/indexing", 201) }
+
+func ids(t *testing.T, offers []francetravail.Offer) []string {
+	t.Helper()
+	out := make([]string, len(offers))
+	for i, o := range offers {
+		id, err := o.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = id
+	}
+	sort.Strings(out)
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func synthetic(n int, seed uint64) []francetravail.Offer {
+	return francetravailtest.SyntheticOffers(n, seed, francetravailtest.SyntheticOptions{Departements: []string{"74"}})
+}
+
+func checkEvents(t *testing.T, got Events, want Events) {
+	t.Helper()
+	if got != want {
+		t.Errorf("events:\n got  %+v\n want %+v", got, want)
+	}
+}
+
+// TestRunLifecycle is the story of a board over three runs: the first
+// creates every job; then offers vanish and new ones appear, and the second
+// run creates, updates and archives; then vanished offers come back, and the
+// third run unarchives them.
+func TestRunLifecycle(t *testing.T) {
+	all := synthetic(260, 1)
+	first, vanished, fresh := all[:200], all[180:200], all[200:230]
+	back := all[180:190]
+	e := newEnv(t, first)
+	p := e.pipeline(testSettings)
+	e.workers(p, e.hrc)
+
+	r := e.run(p, spec(), nil)
+	if r.Status != StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 0 {
+		t.Fatalf("first run: %+v", r)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 200, Created: 200})
+	if live, _ := e.boardState(); !equal(live, ids(t, first)) {
+		t.Fatalf("board after the first run: %d live jobs, want the %d offers", len(live), len(first))
+	}
+
+	// Offers 180-199 vanish; 200-229 appear.
+	second := append(append([]francetravail.Offer{}, all[:180]...), fresh...)
+	corpus, _ := francetravailtest.Offers(second)
+	e.ft.SetCorpus(corpus)
+	r = e.run(p, spec(func(s *RunSpec) { s.UpdateContent = true }), nil)
+	checkEvents(t, r.Events, Events{ReadSuccess: 210, Created: 30, Updated: 180, Archived: 20})
+	if r.Status != StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 20 {
+		t.Fatalf("second run: %+v", r)
+	}
+	live, archived := e.boardState()
+	if !equal(live, ids(t, second)) || !equal(archived, ids(t, vanished)) {
+		t.Fatalf("board after the second run: %d live, %d archived; want %d and %d", len(live), len(archived), len(second), len(vanished))
+	}
+
+	// Ten vanished offers come back.
+	third := append(append([]francetravail.Offer{}, second...), back...)
+	corpus, _ = francetravailtest.Offers(third)
+	e.ft.SetCorpus(corpus)
+	r = e.run(p, spec(), nil)
+	checkEvents(t, r.Events, Events{ReadSuccess: 220, Unarchived: 10, Skipped: 210})
+	live, _ = e.boardState()
+	if !equal(live, ids(t, third)) {
+		t.Fatalf("board after the third run: %d live, want %d", len(live), len(third))
+	}
+	if got := e.creations(); got != 230 {
+		t.Errorf("job creations = %d, want 230 (each distinct offer once)", got)
+	}
+}
+
+// fakeSearch is a France Travail search that ends as told: after yielding
+// its offers, it fails with err or reports a truncated result.
+type fakeSearch struct {
+	offers    []francetravail.Offer
+	err       error
+	truncated bool
+}
+
+func (f *fakeSearch) Search(ctx context.Context, _ francetravail.Query, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
+	s := francetravail.Summary{Total: len(f.offers), Truncated: f.truncated}
+	for _, o := range f.offers {
+		if err := yield(o); err != nil {
+			return s, err
+		}
+		s.Fetched++
+	}
+	if f.truncated {
+		s.Unreached = 1234
+	}
+	return s, f.err
+}
+
+// TestSyncGuards checks that each guard refuses sync and archives nothing.
+func TestSyncGuards(t *testing.T) {
+	offers := synthetic(40, 2)
+	tests := []struct {
+		name       string
+		src        *fakeSearch
+		mod        func(*RunSpec)
+		wantStatus string
+		wantReason string
+		refused    string // in Sync.RefusedReason
+	}{
+		{"read failure", &fakeSearch{offers: offers[:10], err: errors.New("france travail: 503 after 10 attempts")}, nil,
+			StatusSuccessWithFailures, "", refusedRead},
+		{"read failure before anything", &fakeSearch{err: errors.New("france travail: invalid_client")}, nil,
+			StatusFatal, "read_failure", refusedRead},
+		{"truncated", &fakeSearch{offers: offers[:10], truncated: true}, nil,
+			StatusSuccess, "", "truncated"},
+		{"everything discarded", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) {
+			s.Action.Logics = []format.LogicSpec{{Name: "none", JQ: "false"}}
+		}, StatusSuccess, "", refusedNoJob},
+		{"too large a share", &fakeSearch{offers: offers[:2]}, nil, StatusSuccess, "", "more than the 50% allowed"},
+		{"sync off", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) { s.Sync = false }, StatusSuccess, "", refusedDisabled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			// A board with 20 live jobs that no run below contains.
+			for _, o := range offers[20:] {
+				job, _ := format.PoleEmploi(o)
+				if _, err := e.hr.SeedJob(board, job, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := e.pipeline(testSettings)
+			e.workers(p, e.hrc)
+			s := spec()
+			if tt.mod != nil {
+				tt.mod(&s)
+			}
+			r := e.run(p, s, tt.src)
+			if r.Status != tt.wantStatus || r.Reason != tt.wantReason {
+				t.Errorf("status = %s (%s), want %s (%s)", r.Status, r.Reason, tt.wantStatus, tt.wantReason)
+			}
+			if r.Sync.Performed || r.Sync.Archived != 0 {
+				t.Errorf("sync = %+v, want it refused", r.Sync)
+			}
+			if !strings.Contains(r.Sync.RefusedReason, tt.refused) {
+				t.Errorf("refused reason = %q, want it to say %q", r.Sync.RefusedReason, tt.refused)
+			}
+			if _, archived := e.boardState(); len(archived) != 0 {
+				t.Errorf("%d jobs archived, want none", len(archived))
+			}
+			if got := e.hr.Stats().Total("PATCH /job/indexing/archive"); got != 0 {
+				t.Errorf("%d archive calls, want none", got)
+			}
+		})
+	}
+}
+
+// TestForceSync checks force_sync lifts the share guard, and only it.
+func TestForceSync(t *testing.T) {
+	offers := synthetic(30, 3)
+	e := newEnv(t, offers[:5])
+	for _, o := range offers[5:] {
+		job, _ := format.PoleEmploi(o)
+		if _, err := e.hr.SeedJob(board, job, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.pipeline(testSettings)
+	e.workers(p, e.hrc)
+	r := e.run(p, spec(func(s *RunSpec) { s.ForceSync = true }), nil)
+	if !r.Sync.Performed || r.Sync.Archived != 25 {
+		t.Fatalf("sync = %+v, want 25 archived", r.Sync)
+	}
+	if live, _ := e.boardState(); !equal(live, ids(t, offers[:5])) {
+		t.Errorf("live = %v, want the 5 offers of the run", live)
+	}
+}
+
+// TestDryRun checks a dry run plans and writes nothing.
+func TestDryRun(t *testing.T) {
+	offers := synthetic(30, 4)
+	e := newEnv(t, offers[:20])
+	for _, o := range offers[15:] { // 5 in the run, 10 stale
+		job, _ := format.PoleEmploi(o)
+		if _, err := e.hr.SeedJob(board, job, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.pipeline(testSettings)
+	e.workers(p, e.hrc)
+	r := e.run(p, spec(func(s *RunSpec) { s.DryRun = true }), nil)
+	if !r.DryRun || r.Sync.Performed || r.Sync.WouldArchive != 10 {
+		t.Errorf("report = %+v, want a dry run that would archive 10", r)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 20, Created: 15, Skipped: 5})
+	st := e.hr.Stats()
+	for _, route := range st.Routes() {
+		if route != "GET /job/indexing" && route != "GET /storing/jobs" {
+			t.Errorf("dry run called %s %d times, want only reads", route, st.Total(route))
+		}
+	}
+}
+
+// TestFailuresAreRecorded checks format, logics and write failures each end
+// their item, are counted, reach the dead-letter stream, and never get their
+// job archived.
+func TestFailuresAreRecorded(t *testing.T) {
+	offers := synthetic(12, 5)
+	noID := francetravail.Offer(`{"intitule":"Sans identifiant"}`)
+	e := newEnv(t, nil)
+	// Offer 0 is on the board already: failing to write it must not archive it.
+	job0, _ := format.PoleEmploi(offers[0])
+	if _, err := e.hr.SeedJob(board, job0, false); err != nil {
+		t.Fatal(err)
+	}
+	p := e.pipeline(testSettings)
+	e.workers(p, e.hrc)
+	failing := map[string]bool{}
+	for _, id := range ids(t, offers[:3]) {
+		failing[id] = true
+	}
+	ids3 := ids(t, offers[:3])
+	s := spec(func(s *RunSpec) {
+		s.UpdateContent = true
+		// Jobs of offers[:3] lose their name: HrFlow refuses them (a 4xx).
+		s.Action.Logics = []format.LogicSpec{
+			{Name: "boom", JQ: fmt.Sprintf(`if .reference == %q then error("boom") else . end`, ids(t, offers[3:4])[0])},
+			{Name: "nameless", JQ: fmt.Sprintf(`if (.reference | IN(%q, %q, %q)) then .name = null else . end`, ids3[0], ids3[1], ids3[2])},
+		}
+	})
+	src := &fakeSearch{offers: append(append([]francetravail.Offer{}, offers...), noID)}
+	r := e.run(p, s, src)
+	checkEvents(t, r.Events, Events{ReadSuccess: 13, FormatFailure: 1, LogicsFailure: 1, WriteFailure: 3, Created: 8})
+	if r.Status != StatusSuccessWithFailures {
+		t.Errorf("status = %s, want %s", r.Status, StatusSuccessWithFailures)
+	}
+	if len(r.Failures) != 5 {
+		t.Errorf("failures listed = %d, want 5: %+v", len(r.Failures), r.Failures)
+	}
+	if live, archived := e.boardState(); len(archived) != 0 || len(live) != 9 {
+		t.Errorf("board: %d live, %d archived; want 9 live (8 created + the failed one kept), none archived", len(live), len(archived))
+	}
+	if got := dlqCount(t, p, r.RunID); got != 5 {
+		t.Errorf("dead-letter messages = %d, want 5", got)
+	}
+}
+
+func dlqCount(t *testing.T, p *Pipeline, run string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := p.js.Stream(ctx, DeadLetterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(dlqPrefix+run+".>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+// TestWorkersRestartMidRun stops the workers in the middle of a run, as a
+// deploy would, and starts new ones: the run completes with every job
+// created exactly once.
+func TestWorkersRestartMidRun(t *testing.T) {
+	offers := synthetic(300, 6)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	stop := e.workers(p, e.hrc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	id, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e.creations() < 50 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	p2 := e.pipeline(testSettings)
+	e.workers(p2, e.hrc)
+	r, err := p2.Wait(ctx, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 300, Created: 300})
+	if got := e.creations(); got != 300 {
+		t.Errorf("creations = %d, want 300", got)
+	}
+}
+
+// TestFetchResumes interrupts a fetch, then fetches again: the same run
+// resumes, publishes nothing twice, and completes.
+func TestFetchResumes(t *testing.T) {
+	offers := synthetic(400, 7)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithCancel(context.Background())
+	var interrupted string
+	stopAt := 150
+	_, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{OnFetched: func(n int) {
+		if n == stopAt {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fetch: err = %v, want context.Canceled", err)
+	}
+	// Which run holds the board? The interrupted one.
+	var held Lease
+	if _, err := getJSON(context.Background(), p.t.leases, board, &held); err != nil {
+		t.Fatal(err)
+	}
+	interrupted = held.Run
+	e.workers(p, e.hrc)
+	// The fetcher is gone: once the workers are done with what it published,
+	// its lease goes stale, and the new fetch resumes the run.
+	r := e.runWith(p, spec(), nil, FetchOptions{WaitBoard: 30 * time.Second})
+	if r.RunID != interrupted {
+		t.Errorf("run = %s, want the interrupted run %s resumed", r.RunID, interrupted)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 400, Created: 400})
+	if got := e.creations(); got != 400 {
+		t.Errorf("creations = %d, want 400", got)
+	}
+}
+
+// TestBoardBusy checks a second run for a busy board is refused, clearly.
+func TestBoardBusy(t *testing.T) {
+	offers := synthetic(50, 8)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// No workers: the first run stays open.
+	first, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Fetch(ctx, spec(func(s *RunSpec) { s.UpdateContent = true }), e.ftc, FetchOptions{})
+	var busy *BusyError
+	if !errors.As(err, &busy) || !errors.Is(err, ErrBoardBusy) || busy.Lease.Run != first {
+		t.Fatalf("second fetch: err = %v, want a BusyError naming run %s", err, first)
+	}
+	e.workers(p, e.hrc)
+	if _, err := p.Wait(ctx, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Once the first run is done, the board is free.
+	if _, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{}); err != nil {
+		t.Errorf("fetch after the first run finished: %v", err)
+	}
+}
+
+// TestReplay formats a stored run again without calling France Travail.
+func TestReplay(t *testing.T) {
+	offers := synthetic(40, 9)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	e.workers(p, e.hrc)
+	first := e.run(p, spec(), nil)
+	searches := e.ft.Stats().Total("GET /offres/search")
+	r := e.run(p, spec(func(s *RunSpec) {
+		s.ReplayOf = first.RunID
+		s.UpdateContent = true
+		s.Action.Format = format.FormatSpec{Name: "rich"}
+	}), nil)
+	checkEvents(t, r.Events, Events{ReadSuccess: 40, Updated: 40})
+	if got := e.ft.Stats().Total("GET /offres/search"); got != searches {
+		t.Errorf("replay searched France Travail %d times, want 0", got-searches)
+	}
+	if r.Fetch == nil || r.Fetch.ReplayOf != first.RunID {
+		t.Errorf("report fetch = %+v, want replay_of %s", r.Fetch, first.RunID)
+	}
+}
+
+// TestRunIDsAndTokens covers the names everything is filed under.
+func TestRunIDsAndTokens(t *testing.T) {
+	id := NewRunID(time.Date(2026, 11, 28, 18, 3, 2, 123e6, time.UTC))
+	if !ValidRunID(id) || id[:19] != "20261128T180302123Z" {
+		t.Errorf("NewRunID = %q", id)
+	}
+	for _, offer := range []string{"193MWGT", "0659322", "a.b", "x y", "é", "noid-1f"} {
+		tok := token(offer)
+		back, err := untoken(tok)
+		if err != nil || back != offer {
+			t.Errorf("token(%q) = %q → %q, %v", offer, tok, back, err)
+		}
+		for _, r := range tok {
+			if r == '.' || r == '*' || r == '>' || r == ' ' {
+				t.Errorf("token(%q) = %q is not a subject token", offer, tok)
+			}
+		}
+	}
+}
+
+func TestStatusRules(t *testing.T) {
+	tests := []struct {
+		e           Events
+		status, why string
+	}{
+		{Events{}, StatusSuccess, ""},
+		{Events{ReadFailure: 1}, StatusFatal, "read_failure"},
+		{Events{ReadSuccess: 3, FormatFailure: 3}, StatusFatal, "format_failure"},
+		{Events{ReadSuccess: 3, FormatFailure: 1, LogicsFailure: 2}, StatusFatal, "logics_failure"},
+		{Events{ReadSuccess: 3, LogicsDiscard: 1, WriteFailure: 2}, StatusFatal, "write_failure"},
+		{Events{ReadSuccess: 3, LogicsDiscard: 3}, StatusSuccess, ""},
+		{Events{ReadSuccess: 3, WriteFailure: 1, Created: 2}, StatusSuccessWithFailures, ""},
+		{Events{ReadSuccess: 3, ReadFailure: 1, Created: 3}, StatusSuccessWithFailures, ""},
+		{Events{ReadSuccess: 1, Created: 1, ParsingFailure: 1}, StatusSuccessWithFailures, ""},
+	}
+	for _, tt := range tests {
+		status, why := tt.e.Status()
+		if status != tt.status || why != tt.why {
+			t.Errorf("%+v: got %s (%s), want %s (%s)", tt.e, status, why, tt.status, tt.why)
+		}
+	}
+}

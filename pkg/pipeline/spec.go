@@ -1,0 +1,100 @@
+package pipeline
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/format"
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
+)
+
+// DefaultSyncMaxShare is the largest share of a board's live jobs one sync
+// may archive unless forced: one bad filter must not wipe a board.
+const DefaultSyncMaxShare = 0.5
+
+// RunSpec is what a run does: every parameter but the secrets, which each
+// process reads from its own configuration. It travels with the run (in the
+// runs bucket), so that one fleet of workers serves many runs and boards.
+type RunSpec struct {
+	ID       string `json:"run_id"`
+	BoardKey string `json:"board_key"`
+	// Query is the France Travail search; ignored when ReplayOf is set.
+	Query francetravail.Query `json:"query"`
+	// ReplayOf names an earlier run whose stored offers this run reads
+	// instead of calling France Travail.
+	ReplayOf          string      `json:"replay_of,omitempty"`
+	Sync              bool        `json:"sync"`
+	UpdateContent     bool        `json:"update_content"`
+	EnrichWithParsing bool        `json:"enrich_with_parsing"`
+	SyncMaxShare      float64     `json:"sync_max_share"`
+	ForceSync         bool        `json:"force_sync,omitempty"`
+	DryRun            bool        `json:"dry_run,omitempty"`
+	Action            format.Spec `json:"action"`
+	CreatedAt         time.Time   `json:"created_at"`
+}
+
+// Validate checks what every stage relies on, before anything is written.
+func (s RunSpec) Validate() error {
+	if !isBoardKey(s.BoardKey) {
+		return fmt.Errorf("board_key %q: want 40 lowercase hexadecimal characters", s.BoardKey)
+	}
+	if s.SyncMaxShare < 0 || s.SyncMaxShare > 1 {
+		return fmt.Errorf("sync_max_share %v: want a share in [0, 1]", s.SyncMaxShare)
+	}
+	if s.ReplayOf == "" {
+		if err := s.Query.Validate(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.Action.Compile(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// hash identifies what the run does, not when: a fetcher that finds an
+// unfinished run with the same hash resumes it instead of starting another.
+func (s RunSpec) hash() string {
+	s.ID, s.CreatedAt = "", time.Time{}
+	b, _ := json.Marshal(s) // a RunSpec always marshals
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func isBoardKey(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRunID returns a run id that sorts by creation time and is a valid
+// subject token and key: "20261128T180302123Z-9f86d081".
+func NewRunID(now time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	t := now.UTC()
+	return fmt.Sprintf("%s%03dZ-%s", t.Format("20060102T150405"), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b[:]))
+}
+
+// ValidRunID reports whether id can name a run (it becomes a subject token).
+func ValidRunID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

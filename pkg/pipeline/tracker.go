@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// tracker notices when a sealed run has a final record for every item, and
+// fires its sync exactly once: whoever creates the run's final key first
+// (kv.Create) runs sync, in whichever pusher process that is. It also takes
+// over a sync whose owner died, and reports sealed runs that stall.
+//
+// It runs in every process that can sync (pushers, the one-machine product);
+// run follows each sealed run in a goroutine of its own, and waits for them
+// all before returning.
+type tracker struct {
+	p    *Pipeline
+	sync *syncStage
+
+	mu       sync.Mutex
+	followed map[string]bool
+}
+
+func (tr *tracker) run(ctx context.Context) error {
+	w, err := tr.p.t.runs.Watch(ctx, "*.seal", jetstream.IgnoreDeletes())
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e == nil {
+				continue
+			}
+			run := strings.TrimSuffix(e.Key(), ".seal")
+			var seal Seal
+			if err := json.Unmarshal(e.Value(), &seal); err != nil {
+				tr.p.logger.Error("unreadable seal", "run", run, "err", err)
+				continue
+			}
+			tr.mu.Lock()
+			seen := tr.followed[run]
+			tr.followed[run] = true
+			tr.mu.Unlock()
+			if !seen {
+				wg.Go(func() { tr.follow(ctx, run, seal) })
+			}
+		}
+	}
+}
+
+func (tr *tracker) follow(ctx context.Context, run string, seal Seal) {
+	t := tr.p.t
+	if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
+		return
+	}
+	triggered, err := t.exists(ctx, t.runs, finalKey(run))
+	if err != nil {
+		return
+	}
+	if !triggered {
+		if err := tr.waitComplete(ctx, run, seal); err != nil {
+			return
+		}
+	}
+	tr.finalize(ctx, run)
+}
+
+// waitComplete returns once the run has as many final records as its seal
+// expects. It reports, every StallAfter, a run that made no progress.
+func (tr *tracker) waitComplete(ctx context.Context, run string, seal Seal) error {
+	w, err := tr.p.t.items.Watch(ctx, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	if err != nil {
+		tr.p.logger.Error("follow run", "run", run, "err", err)
+		return err
+	}
+	defer w.Stop()
+	stall := tr.p.t.settings.StallAfter
+	check := time.NewTicker(stall / 4)
+	defer check.Stop()
+	done := map[string]struct{}{}
+	last := time.Now()
+	for len(done) < seal.Expected {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return ctx.Err()
+			}
+			if e != nil {
+				done[e.Key()] = struct{}{}
+				last = time.Now()
+			}
+		case now := <-check.C:
+			if now.Sub(last) >= stall {
+				tr.p.logger.Error("run stalled: sealed, but items stopped reaching a final state",
+					"run", run, "done", len(done), "expected", seal.Expected, "no_progress_for", now.Sub(last).Round(time.Second).String())
+				tr.p.event(run, Event{Type: EventStalled, Done: len(done), Expected: seal.Expected,
+					Message: "no item reached a final state for " + now.Sub(last).Round(time.Second).String()})
+				last = now // report again after another StallAfter
+			}
+		}
+	}
+	return nil
+}
+
+// finalize creates the run's final key, or takes over a sync whose owner
+// stopped its heartbeat, and runs sync if it won.
+func (tr *tracker) finalize(ctx context.Context, run string) {
+	t := tr.p.t
+	for {
+		f := final{Owner: tr.p.holder, Heartbeat: time.Now().UTC()}
+		created, err := createJSON(ctx, t.runs, finalKey(run), f)
+		if err != nil {
+			tr.p.logger.Error("trigger sync", "run", run, "err", err)
+			return
+		}
+		if created {
+			tr.sync.run(ctx, run)
+			return
+		}
+		var held final
+		rev, err := getJSON(ctx, t.runs, finalKey(run), &held)
+		if err != nil {
+			tr.p.logger.Error("read sync trigger", "run", run, "err", err)
+			return
+		}
+		if held.Abandoned != "" {
+			return
+		}
+		if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
+			return
+		}
+		if time.Since(held.Heartbeat) > t.settings.LeaseTTL {
+			if err := updateJSON(ctx, t.runs, finalKey(run), f, rev); err == nil {
+				tr.p.logger.Warn("taking over the sync of a run whose syncing process stopped", "run", run, "previous_owner", held.Owner)
+				tr.sync.run(ctx, run)
+				return
+			}
+			continue
+		}
+		if err := sleep(ctx, t.settings.LeaseTTL/4); err != nil {
+			return
+		}
+	}
+}
