@@ -51,8 +51,9 @@ type Config struct {
 	TokenURL string
 	// RateLimit is the most calls per second to the API; 0 means
 	// DefaultRateLimit, a negative value means no client-side limit. Either
-	// way the limit is lowered to the burst capacity the API announces in its
-	// X-Ratelimit-Burst-Capacity-Clientidlimiter header when that is lower.
+	// way, on a 429 the limit is lowered to the burst capacity the API
+	// announces in its X-Ratelimit-Burst-Capacity-Clientidlimiter header
+	// when that is lower.
 	// Token calls are not counted: they go to another host, with its own
 	// limits, about once every 25 minutes.
 	RateLimit float64
@@ -214,7 +215,6 @@ const (
 // Rate-limit headers of the API gateway.
 const (
 	headerBurstCapacity = "X-Ratelimit-Burst-Capacity-Clientidlimiter"
-	headerRemaining     = "X-Ratelimit-Remaining-Clientidlimiter"
 )
 
 // NewClient checks cfg and returns a Client. It makes no network call.
@@ -480,14 +480,18 @@ func (c *Client) attempt(ctx context.Context, path, u string, onAnswer func()) (
 	if err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: %d, reading body: %w", c.apiPath+path, resp.StatusCode, err)
 	}
-	c.observeLimits(resp.Header)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		c.observeLimits(resp.Header)
+	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "francetravail: call", slog.String("path", c.apiPath+path),
 		slog.Int("status", resp.StatusCode), slog.Int("bytes", len(body)), slog.Duration("took", time.Since(start)))
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, tok, nil
 }
 
 // observeLimits lowers the rate limit to the burst capacity the gateway
-// announces, when that is lower. It never raises it.
+// announces in a 429, when that is lower. It never raises it. (Lowering on
+// every answer would be tempting, but the capacity is the size of the
+// gateway's bucket, not a pace to keep: only a 429 proves the pace too fast.)
 func (c *Client) observeLimits(h http.Header) {
 	v := h.Get(headerBurstCapacity)
 	if v == "" {

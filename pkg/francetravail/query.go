@@ -165,6 +165,7 @@ var (
 	reCode     = regexp.MustCompile(`^[A-Za-z0-9]{1,10}$`)
 	reNumeric  = regexp.MustCompile(`^[0-9]{1,10}$`)
 	rePartners = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,50}$`)
+	reDate     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
 )
 
 // ParseRange reads a range "p-d" and checks the API's rules: integers,
@@ -190,8 +191,12 @@ func ParseRange(s string) (first, last int, err error) {
 	return first, last, nil
 }
 
-// ParseCreationDate reads a minCreationDate or maxCreationDate value.
+// ParseCreationDate reads a minCreationDate or maxCreationDate value:
+// exactly CreationDateLayout, without fractions of a second.
 func ParseCreationDate(s string) (time.Time, error) {
+	if !reDate.MatchString(s) {
+		return time.Time{}, fmt.Errorf("date %q: want yyyy-MM-ddTHH:mm:ssZ", s)
+	}
 	return time.Parse(CreationDateLayout, s)
 }
 

@@ -80,6 +80,8 @@ var (
 	rePartner = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,50}$`)
 	reHHMM    = regexp.MustCompile(`^([0-9]{2})([0-5][0-9])$`)
 	reOfferID = regexp.MustCompile(`^[0-9A-Za-z]{1,20}$`)
+	// reDate: time.Parse alone would also accept fractions of a second.
+	reDate = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
 )
 
 var grandDomaines = []string{"A", "B", "C", "C15", "D", "E", "F", "G", "H", "I", "J", "K", "L", "L14",
@@ -250,11 +252,11 @@ func parseSearchParams(v url.Values) (*searchParams, string) {
 	}
 	if has("minCreationDate") {
 		lo, err := time.Parse(dateLayout, get("minCreationDate"))
-		if err != nil {
+		if err != nil || !reDate.MatchString(get("minCreationDate")) {
 			return nil, msgFormat("minCreationDate", "yyyy-MM-ddTHH:mm:ssZ")
 		}
 		hi, err := time.Parse(dateLayout, get("maxCreationDate"))
-		if err != nil {
+		if err != nil || !reDate.MatchString(get("maxCreationDate")) {
 			return nil, msgFormat("maxCreationDate", "yyyy-MM-ddTHH:mm:ssZ")
 		}
 		p.minCreated, p.maxCreated, p.hasDates = lo.UnixMilli(), hi.UnixMilli(), true

@@ -161,7 +161,8 @@ type meta struct {
 	typeContrat string
 	nature      string
 	exige       byte
-	expMonths   int // for exige E: months asked, 0 = unspecified
+	expMonths   int  // for exige E: months asked, 0 = unspecified
+	expLibelle  bool // experienceLibelle present
 	qualif      byte
 }
 
@@ -187,7 +188,8 @@ func (s *synthetic) meta(i int) (meta, rng) {
 	m.typeContrat = weighted(&r, typeWeights)
 	m.nature = weighted(&r, natureWeights)
 	m.exige = weighted(&r, exigeWeights)[0]
-	m.expMonths = pick(&r, []int{0, 0, 1, 3, 6, 12, 12, 24, 24, 36, 60})
+	m.expMonths = pick(&r, expMonths)
+	m.expLibelle = !m.partner || r.chance(0.88)
 	switch {
 	case !m.partner || r.chance(0.12):
 		m.qualif = weighted(&r, qualifWeights)[0]
@@ -196,6 +198,8 @@ func (s *synthetic) meta(i int) (meta, rng) {
 	}
 	return m, r
 }
+
+var expMonths = []int{0, 0, 1, 3, 6, 12, 12, 24, 24, 36, 60}
 
 type weight struct {
 	v string
@@ -280,7 +284,11 @@ func (s *synthetic) Entry(i int) Entry {
 	if m.commune >= 0 {
 		e.Commune = communeCode(m.dept, m.commune)
 	}
-	e.Experience = experienceClass(m.exige, experienceLibelle(m))
+	lib := ""
+	if m.expLibelle {
+		lib = experienceLibelle(m)
+	}
+	e.Experience = experienceClass(m.exige, lib)
 	return e
 }
 
@@ -419,7 +427,7 @@ func (s *synthetic) Offer(i int) francetravail.Offer {
 	w.str("typeContratLibelle", typeLibelle(&r, m.typeContrat))
 	w.str("natureContrat", natureLibelle(m.nature))
 	w.str("experienceExige", string(m.exige))
-	if !m.partner || r.chance(0.88) {
+	if m.expLibelle {
 		w.str("experienceLibelle", experienceLibelle(m))
 	}
 	if !m.partner {
