@@ -1,7 +1,8 @@
 package format
 
 import (
-	"github.com/valyala/fastjson"
+	"fmt"
+	"strings"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
@@ -47,20 +48,21 @@ var historicTags = [...]string{
 // offerFields holds the top-level fields of an offer that the built-in
 // formats read, each the last occurrence of its key (nil when absent).
 type offerFields struct {
+	top          rawValue // the whole offer
 	id           string
-	intitule     *fastjson.Value
-	description  *fastjson.Value
-	created      *fastjson.Value
-	updated      *fastjson.Value
-	lieu         *fastjson.Value
-	entreprise   *fastjson.Value
-	contact      *fastjson.Value
-	salaire      *fastjson.Value
-	appellation  *fastjson.Value // appellationlibelle, the API's real key
-	appellationC *fastjson.Value // appellationLibelle, the key the historic code read
+	intitule     rawValue
+	description  rawValue
+	created      rawValue
+	updated      rawValue
+	lieu         rawValue
+	entreprise   rawValue
+	contact      rawValue
+	salaire      rawValue
+	appellation  rawValue // appellationlibelle, the API's real key
+	appellationC rawValue // appellationLibelle, the key the historic code read
 	// historic holds the offer values of the tags whose value is a plain
 	// top-level field, indexed like historicTags (nil for the others).
-	historic [len(historicTags)]*fastjson.Value
+	historic [len(historicTags)]rawValue
 }
 
 // Indexes in historicTags of the tags that offerFields.historic does not fill
@@ -73,11 +75,16 @@ const (
 	tagContactPhone = 12
 )
 
-// gather reads the top-level fields of o in one pass.
-func gather(o *fastjson.Object, id string) *offerFields {
-	f := &offerFields{id: id}
-	o.Visit(func(k []byte, v *fastjson.Value) {
+// gather checks that offer is a JSON object with an id and reads its
+// top-level fields in one pass. The id follows francetravail.Offer.ID: a
+// non-empty string, or a failure wrapping francetravail.ErrNoID.
+func gather(offer francetravail.Offer) (*offerFields, error) {
+	f := new(offerFields)
+	var id rawValue
+	top, err := scanObject(offer, func(k []byte, v rawValue) {
 		switch string(k) {
+		case "id":
+			id = v
 		case "intitule":
 			f.intitule = v
 		case "description":
@@ -116,7 +123,14 @@ func gather(o *fastjson.Object, id string) *offerFields {
 			f.historic[9] = v
 		}
 	})
-	return f
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", francetravail.ErrNoID, err)
+	}
+	if f.id = strings.Clone(id.view()); f.id == "" {
+		return nil, francetravail.ErrNoID
+	}
+	f.top = top
+	return f, nil
 }
 
 // PoleEmploi is the default format ("pole_emploi", alias "format_job"): the
@@ -139,27 +153,25 @@ func gather(o *fastjson.Object, id string) *offerFields {
 // francetravail.ErrNoID. PoleEmploi never panics and is safe for concurrent
 // use.
 func PoleEmploi(offer francetravail.Offer) (hrflow.Job, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
-	o, id, err := parseOffer(p, offer)
+	f, err := gather(offer)
 	if err != nil {
 		return nil, err
 	}
-	return poleEmploiJob(newCopier(len(offer)), gather(o, id))
+	return poleEmploiJob(newCopier(len(offer)), f, 0)
 }
 
 // poleEmploiJob builds the historic job from gathered fields.
-func poleEmploiJob(c *copier, f *offerFields) (hrflow.Job, error) {
+func poleEmploiJob(c *copier, f *offerFields, moreTags int) (hrflow.Job, error) {
 	job := hrflow.Job{
 		"name":       c.copy("intitule", f.intitule),
 		"reference":  f.id,
 		"created_at": c.copy("dateCreation", f.created),
 		"updated_at": c.copy("dateActualisation", f.updated),
-		"location":   location(c, object(f.lieu)),
+		"location":   location(c, f.lieu.object()),
 		"url":        nil,
 		"summary":    c.copy("description", f.description),
-		"sections":   companySections(c, object(f.entreprise)),
-		"tags":       historicTagValues(c, f),
+		"sections":   companySections(c, f.entreprise.object()),
+		"tags":       historicTagValues(c, f, moreTags),
 	}
 	if c.err != nil {
 		return nil, c.err
@@ -168,12 +180,12 @@ func poleEmploiJob(c *copier, f *offerFields) (hrflow.Job, error) {
 }
 
 // location builds {lat, lng, text} from lieuTravail (nil when absent).
-func location(c *copier, lieu *fastjson.Object) map[string]any {
+func location(c *copier, lieu rawValue) map[string]any {
 	if lieu == nil {
 		return map[string]any{"lat": nil, "lng": nil, "text": ""}
 	}
-	var lat, lng, libelle, postal *fastjson.Value
-	lieu.Visit(func(k []byte, v *fastjson.Value) {
+	var lat, lng, libelle, postal rawValue
+	walkObject(lieu, 0, 0, func(k []byte, v rawValue) {
 		switch string(k) {
 		case "latitude":
 			lat = v
@@ -185,7 +197,7 @@ func location(c *copier, lieu *fastjson.Object) map[string]any {
 			postal = v
 		}
 	})
-	text, code := view(libelle), view(postal)
+	text, code := libelle.view(), postal.view()
 	switch {
 	case text == "":
 		text = c.str(code)
@@ -199,8 +211,8 @@ func location(c *copier, lieu *fastjson.Object) map[string]any {
 
 // companySections returns the company description section when entreprise
 // has a "description" key, even a null one, and an empty list otherwise.
-func companySections(c *copier, entreprise *fastjson.Object) []any {
-	desc := get(entreprise, "description")
+func companySections(c *copier, entreprise rawValue) []any {
+	desc := entreprise.get("description")
 	if desc == nil {
 		return []any{}
 	}
@@ -212,16 +224,16 @@ func companySections(c *copier, entreprise *fastjson.Object) []any {
 }
 
 // historicTagValues returns the 13 historic tags, in order, with room for
-// the rich format's extra tags.
-func historicTagValues(c *copier, f *offerFields) []Tag {
+// more tags.
+func historicTagValues(c *copier, f *offerFields, more int) []Tag {
 	vals := f.historic
 	vals[tagAppellation] = f.appellation
-	if vals[tagAppellation] == nil || vals[tagAppellation].Type() == fastjson.TypeNull {
+	if k := f.appellation.kind(); k == kindAbsent || k == kindNull {
 		vals[tagAppellation] = f.appellationC
 	}
-	vals[tagSalary] = get(object(f.salaire), "libelle")
-	if contact := object(f.contact); contact != nil {
-		contact.Visit(func(k []byte, v *fastjson.Value) {
+	vals[tagSalary] = f.salaire.object().get("libelle")
+	if contact := f.contact.object(); contact != nil {
+		walkObject(contact, 0, 0, func(k []byte, v rawValue) {
 			switch string(k) {
 			case "nom":
 				vals[tagContactName] = v
@@ -232,7 +244,7 @@ func historicTagValues(c *copier, f *offerFields) []Tag {
 			}
 		})
 	}
-	tags := make([]Tag, len(historicTags), len(historicTags)+richTagRoom)
+	tags := make([]Tag, len(historicTags), len(historicTags)+more)
 	for i, name := range historicTags {
 		tags[i] = Tag{Name: name, Value: c.copy(name, vals[i])}
 	}

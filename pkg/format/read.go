@@ -90,7 +90,7 @@ func readNDJSON(br *bufio.Reader, line []byte, n int, yield func(francetravail.O
 	for {
 		if value := bytes.TrimSpace(line); len(value) > 0 {
 			if !json.Valid(value) {
-				bad.add(fmt.Errorf("line %d: malformed JSON: %w", n, syntaxError(value)))
+				bad.add(fmt.Errorf("line %d: malformed JSON: %w", n, whyInvalid(value)))
 			} else if err := emit(value, yield, func(err error) { bad.add(fmt.Errorf("line %d: %w", n, err)) }); err != nil {
 				return err
 			}
@@ -108,8 +108,8 @@ func readNDJSON(br *bufio.Reader, line []byte, n int, yield func(francetravail.O
 	}
 }
 
-// syntaxError explains why value is not valid JSON.
-func syntaxError(value []byte) error {
+// whyInvalid explains why value is not valid JSON.
+func whyInvalid(value []byte) error {
 	var v json.RawMessage
 	if err := json.Unmarshal(value, &v); err != nil {
 		return err

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
@@ -104,51 +102,49 @@ var richMetadatas = [...]struct{ name, path string }{
 // an offer missing any field still formats. Only an offer that PoleEmploi
 // rejects fails. Rich never panics and is safe for concurrent use.
 func Rich(offer francetravail.Offer) (hrflow.Job, error) {
-	p := parsers.Get()
-	defer parsers.Put(p)
-	o, id, err := parseOffer(p, offer)
+	f, err := gather(offer)
 	if err != nil {
 		return nil, err
 	}
+	o := f.top
 	c := newCopier(len(offer))
-	f := gather(o, id)
-	job, err := poleEmploiJob(c, f)
+	job, err := poleEmploiJob(c, f, richTagRoom)
 	if err != nil {
 		return nil, err
 	}
-	entreprise := object(f.entreprise)
-	origine := object(get(o, "origineOffre"))
-	qualities := array(get(o, "qualitesProfessionnelles"))
+	entreprise := f.entreprise.object()
+	origine := o.get("origineOffre").object()
+	qualities := o.get("qualitesProfessionnelles").items()
 
-	job["url"] = nullable(c.str(view(get(origine, "urlOrigine"))))
+	job["url"] = nullable(c.text(origine.get("urlOrigine")))
 	job["skills"] = skills(c, o, qualities)
-	job["languages"] = requirementList(c, array(get(o, "langues")))
-	job["certifications"] = requirementList(c, array(get(o, "permis")))
-	job["requirements"] = lines(c, formations(array(get(o, "formations"))))
+	job["languages"] = requirementList(c, o.get("langues").items())
+	job["certifications"] = requirementList(c, o.get("permis").items())
+	job["requirements"] = lines(c, formations(o.get("formations").items()))
 	job["responsibilities"] = lines(c, stringsOf(qualities, "description"))
-	job["culture"] = nullable(c.str(view(get(entreprise, "description"))))
-	job["benefits"] = lines(c, benefits(object(f.salaire)))
-	job["ranges_float"] = salaryRanges(view(get(object(f.salaire), "libelle")))
+	job["culture"] = nullable(c.text(entreprise.get("description")))
+	job["benefits"] = lines(c, benefits(f.salaire.object()))
+	job["ranges_float"] = salaryRanges(f.salaire.object().get("libelle").view())
 
 	tags := job["tags"].([]Tag)
 	for _, t := range richTags {
 		tags = append(tags, Tag{Name: t.name, Value: c.copy(t.name, lookup(o, t.path))})
 	}
-	for _, name := range stringsOf(array(get(origine, "partenaires")), "nom") {
+	for _, name := range stringsOf(origine.get("partenaires").items(), "nom") {
 		tags = append(tags, Tag{Name: tagPartner, Value: c.str(name)})
 	}
-	contexte := object(get(o, "contexteTravail"))
-	for _, s := range stringsOf(array(get(contexte, "horaires")), "") {
+	contexte := o.get("contexteTravail").object()
+	for _, s := range stringsOf(contexte.get("horaires").items(), "") {
 		tags = append(tags, Tag{Name: tagSchedule, Value: c.str(s)})
 	}
-	for _, s := range stringsOf(array(get(contexte, "conditionsExercice")), "") {
+	for _, s := range stringsOf(contexte.get("conditionsExercice").items(), "") {
 		tags = append(tags, Tag{Name: tagWorkingCondition, Value: c.str(s)})
 	}
 	job["tags"] = tags
 
 	metadatas := []any{}
 	for _, m := range richMetadatas {
-		if s := strings.TrimSpace(view(lookup(o, m.path))); s != "" {
+		if s := strings.TrimSpace(lookup(o, m.path).view()); s != "" {
 			metadatas = append(metadatas, map[string]any{"name": m.name, "value": c.str(s)})
 		}
 	}
@@ -160,11 +156,11 @@ func Rich(offer francetravail.Offer) (hrflow.Job, error) {
 }
 
 // lookup returns the value at path, a key or "object.key", or nil.
-func lookup(o *fastjson.Object, path string) *fastjson.Value {
+func lookup(o rawValue, path string) rawValue {
 	if parent, key, ok := strings.Cut(path, "."); ok {
-		return get(object(get(o, parent)), key)
+		return o.get(parent).get(key)
 	}
-	return get(o, path)
+	return o.get(path)
 }
 
 // nullable returns s, or nil (JSON null) when s is empty.
@@ -177,13 +173,13 @@ func nullable(s string) any {
 
 // stringsOf returns the trimmed, non-blank strings of items: items
 // themselves when key is "", else their key field. Other values are skipped.
-func stringsOf(items []*fastjson.Value, key string) []string {
+func stringsOf(items []rawValue, key string) []string {
 	var out []string
 	for _, item := range items {
 		if key != "" {
-			item = get(object(item), key)
+			item = item.get(key)
 		}
-		if s := strings.TrimSpace(view(item)); s != "" {
+		if s := strings.TrimSpace(item.view()); s != "" {
 			out = append(out, s)
 		}
 	}
@@ -200,7 +196,7 @@ func lines(c *copier, ss []string) any {
 
 // skills lists competences and office tools as hard skills and professional
 // qualities as soft skills, each name and type once.
-func skills(c *copier, o *fastjson.Object, qualities []*fastjson.Value) []any {
+func skills(c *copier, o rawValue, qualities []rawValue) []any {
 	out := []any{}
 	seen := make(map[[2]string]bool)
 	add := func(name, typ string, value any) {
@@ -210,11 +206,10 @@ func skills(c *copier, o *fastjson.Object, qualities []*fastjson.Value) []any {
 		seen[[2]string{name, typ}] = true
 		out = append(out, map[string]any{"name": c.str(name), "type": typ, "value": value})
 	}
-	for _, item := range array(get(o, "competences")) {
-		comp := object(item)
-		add(strings.TrimSpace(view(get(comp, "libelle"))), skillHard, nullable(c.str(view(get(comp, "exigence")))))
+	for _, comp := range o.get("competences").items() {
+		add(strings.TrimSpace(comp.get("libelle").view()), skillHard, nullable(c.text(comp.get("exigence"))))
 	}
-	for _, tool := range stringsOf(array(get(o, "outilsBureautiques")), "") {
+	for _, tool := range stringsOf(o.get("outilsBureautiques").items(), "") {
 		add(tool, skillHard, nil)
 	}
 	for _, q := range stringsOf(qualities, "libelle") {
@@ -225,28 +220,26 @@ func skills(c *copier, o *fastjson.Object, qualities []*fastjson.Value) []any {
 
 // requirementList maps langues or permis to [{name: libelle, value:
 // exigence or null}], skipping items without a libelle.
-func requirementList(c *copier, items []*fastjson.Value) []any {
+func requirementList(c *copier, items []rawValue) []any {
 	out := []any{}
 	for _, item := range items {
-		o := object(item)
-		name := strings.TrimSpace(view(get(o, "libelle")))
+		name := strings.TrimSpace(item.get("libelle").view())
 		if name == "" {
 			continue
 		}
-		out = append(out, map[string]any{"name": c.str(name), "value": nullable(c.str(view(get(o, "exigence"))))})
+		out = append(out, map[string]any{"name": c.str(name), "value": nullable(c.text(item.get("exigence")))})
 	}
 	return out
 }
 
 // formations describes each formation as "<niveau> en <domaine>", followed by
 // its commentaire in parentheses when that says something else.
-func formations(items []*fastjson.Value) []string {
+func formations(items []rawValue) []string {
 	var out []string
 	for _, item := range items {
-		o := object(item)
-		level := strings.TrimSpace(view(get(o, "niveauLibelle")))
-		domain := strings.TrimSpace(view(get(o, "domaineLibelle")))
-		comment := strings.TrimSpace(view(get(o, "commentaire")))
+		level := strings.TrimSpace(item.get("niveauLibelle").view())
+		domain := strings.TrimSpace(item.get("domaineLibelle").view())
+		comment := strings.TrimSpace(item.get("commentaire").view())
 		line := level
 		switch {
 		case level == "":
@@ -269,7 +262,7 @@ func formations(items []*fastjson.Value) []string {
 }
 
 // benefits returns the salary complements, each once.
-func benefits(salaire *fastjson.Object) []string {
+func benefits(salaire rawValue) []string {
 	var out []string
 	add := func(s string) {
 		s = strings.TrimSpace(s)
@@ -282,9 +275,9 @@ func benefits(salaire *fastjson.Object) []string {
 			out = append(out, s)
 		}
 	}
-	add(view(get(salaire, "complement1")))
-	add(view(get(salaire, "complement2")))
-	for _, s := range stringsOf(array(get(salaire, "listeComplements")), "libelle") {
+	add(salaire.get("complement1").view())
+	add(salaire.get("complement2").view())
+	for _, s := range stringsOf(salaire.get("listeComplements").items(), "libelle") {
 		add(s)
 	}
 	return out
