@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
@@ -123,6 +124,7 @@ func redactSecret(s string) string {
 type Client struct {
 	secret, user string
 	base         string // BaseURL without a trailing slash
+	basePath     string // its path ("/v1"), which APIError.Path starts with
 	limiter      Limiter
 	http         *http.Client
 	timeout      time.Duration
@@ -180,14 +182,15 @@ func NewClient(cfg Config) (*Client, error) {
 		hc = &http.Client{Transport: t}
 	}
 	return &Client{
-		secret:  cfg.APISecret,
-		user:    cfg.APIUser,
-		base:    strings.TrimRight(base, "/"),
-		limiter: cfg.Limiter,
-		http:    hc,
-		timeout: timeout,
-		policy:  cfg.Retry,
-		log:     log,
+		secret:   cfg.APISecret,
+		user:     cfg.APIUser,
+		base:     strings.TrimRight(base, "/"),
+		basePath: strings.TrimRight(u.Path, "/"),
+		limiter:  cfg.Limiter,
+		http:     hc,
+		timeout:  timeout,
+		policy:   cfg.Retry,
+		log:      log,
 	}, nil
 }
 
@@ -219,12 +222,19 @@ func (c *Client) LogValue() slog.Value {
 // client, for a clean shutdown.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
-// envelope is every answer of the API.
+// envelope is every answer of the API; Data points to where its data is
+// decoded.
 type envelope struct {
 	Code    flexInt         `json:"code"`
 	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
+	Data    any             `json:"data"`
 	Meta    json.RawMessage `json:"meta"`
+}
+
+// errorEnvelope is the part of an error answer the client reads.
+type errorEnvelope struct {
+	Code    flexInt `json:"code"`
+	Message string  `json:"message"`
 }
 
 // flexInt reads a JSON number or a numeric string; anything else is 0.
@@ -243,47 +253,57 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// do sends one call to the API, through the limiter, with retries, and
-// returns the envelope of a 2xx answer. path is relative to the base URL
+// call sends one call to the API, through the limiter, with retries, and
+// decodes the "data" of its 2xx answer into a T, fresh at each attempt. It
+// returns the answer's "meta" too. path is relative to the base URL
 // ("/job/indexing"); body, when not nil, is sent as JSON.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*envelope, error) {
+func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body any) (T, json.RawMessage, error) {
+	var out T
 	var payload []byte
 	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
+		pb := getBuf()
+		defer putBuf(pb)
+		enc := json.NewEncoder(pb)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(body); err != nil {
+			return out, nil, fmt.Errorf("encode request: %w", err)
 		}
+		payload = pb.Bytes()
 	}
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}
-	fullPath := strings.TrimPrefix(target, c.base) // for logs, before the query
-	if i := strings.IndexByte(fullPath, '?'); i >= 0 {
-		fullPath = fullPath[:i]
-	}
-	var env *envelope
+	urlPath := c.basePath + path
+	var meta json.RawMessage
 	attempt := 0
 	err := retry.Do(ctx, c.policy, func(ctx context.Context) error {
 		attempt++
-		var err error
-		env, err = c.attempt(ctx, method, target, path, payload)
-		return err
+		resp, buf, err := c.attempt(ctx, method, target, urlPath, payload)
+		if err != nil {
+			return err
+		}
+		defer putBuf(buf)
+		var v T
+		m, err := c.decode(resp, buf.Bytes(), method, urlPath, &v)
+		if err != nil {
+			return err
+		}
+		out, meta = v, m
+		return nil
 	}, func(err error, wait time.Duration) {
 		c.log.Warn("hrflow: call failed, retrying",
-			"method", method, "path", fullPath, "attempt", attempt, "wait", wait, "error", c.redact(err.Error()))
+			"method", method, "path", urlPath, "attempt", attempt, "wait", wait, "error", c.redact(err.Error()))
 	})
-	if err != nil {
-		return nil, err
-	}
-	return env, nil
+	return out, meta, err
 }
 
-// attempt makes one HTTP attempt, bounded by the call time-out.
-func (c *Client) attempt(ctx context.Context, method, target, path string, payload []byte) (*envelope, error) {
+// attempt makes one HTTP attempt, bounded by the call time-out, and returns
+// the answer with its whole body, in a buffer to give back with putBuf.
+func (c *Client) attempt(ctx context.Context, method, target, urlPath string, payload []byte) (*http.Response, *bytes.Buffer, error) {
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("rate limiter: %w", err)
+			return nil, nil, fmt.Errorf("rate limiter: %w", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -294,7 +314,7 @@ func (c *Client) attempt(ctx context.Context, method, target, path string, paylo
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
+		return nil, nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("X-API-KEY", c.secret)
 	req.Header.Set("X-USER-EMAIL", c.user)
@@ -304,30 +324,46 @@ func (c *Client) attempt(ctx context.Context, method, target, path string, paylo
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read answer: %w", method, c.pathOf(path), err)
+	buf := getBuf()
+	if n := resp.ContentLength; n > 0 && n <= maxAnswer {
+		buf.Grow(int(n) + 1) // +1: ReadFrom wants room to see EOF
 	}
-	if len(data) > maxAnswer {
-		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, c.pathOf(path), maxAnswer)
+	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer+1)); err != nil {
+		putBuf(buf)
+		return nil, nil, fmt.Errorf("%s %s: read answer: %w", method, urlPath, err)
 	}
-	return c.decode(resp, data, method, c.pathOf(path))
+	if buf.Len() > maxAnswer {
+		putBuf(buf)
+		return nil, nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, urlPath, maxAnswer)
+	}
+	return resp, buf, nil
 }
 
-// pathOf returns the URL path of an API path, base path included
-// ("/v1/job/indexing"), as APIError shows it.
-func (c *Client) pathOf(path string) string {
-	if u, err := url.Parse(c.base); err == nil {
-		return u.Path + path
-	}
-	return path
+// bufPool recycles the buffers of request and answer bodies; decoding
+// copies what it keeps.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf bounds the buffers kept for reuse.
+const maxPooledBuf = 1 << 20
+
+func getBuf() *bytes.Buffer {
+	b := bufPool.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
 }
 
-// decode turns an answer into its envelope, or an *APIError.
-func (c *Client) decode(resp *http.Response, data []byte, method, path string) (*envelope, error) {
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuf {
+		bufPool.Put(b)
+	}
+}
+
+// decode reads an answer: the data of a success into dst, and its meta; or
+// an *APIError.
+func (c *Client) decode(resp *http.Response, data []byte, method, path string, dst any) (json.RawMessage, error) {
 	// apiErr builds the error; fromAPI says whether msg is the API's own
 	// message, which classify may read (a gateway's 404 page is no
 	// "job not found").
@@ -343,32 +379,44 @@ func (c *Client) decode(resp *http.Response, data []byte, method, path string) (
 		}
 		return e
 	}
+	failed := func(status int, ee errorEnvelope) *APIError {
+		code := int(ee.Code)
+		if code == 0 {
+			code = status
+		}
+		msg := ee.Message
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		return apiErr(status, code, msg, true)
+	}
 	ct := resp.Header.Get("Content-Type")
 	if !isJSON(ct) {
 		return nil, apiErr(resp.StatusCode, resp.StatusCode, nonJSONMessage(ct, data), false)
 	}
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, apiErr(resp.StatusCode, resp.StatusCode, fmt.Sprintf("malformed JSON answer: %v", err), false)
-	}
 	status := resp.StatusCode
-	code := int(env.Code)
-	if code == 0 {
-		code = status
-	}
-	if status >= 200 && status <= 299 && code >= 400 {
-		// The envelope says it failed although HTTP says it did not: the
-		// envelope knows better.
-		status = code
-	}
 	if status < 200 || status > 299 {
-		msg := env.Message
-		if msg == "" {
-			msg = http.StatusText(status)
+		var ee errorEnvelope
+		if err := json.Unmarshal(data, &ee); err != nil {
+			return nil, apiErr(status, status, fmt.Sprintf("malformed JSON answer: %v", err), false)
 		}
-		return nil, apiErr(status, code, msg, true)
+		return nil, failed(status, ee)
 	}
-	return &env, nil
+	env := envelope{Data: dst}
+	err := json.Unmarshal(data, &env)
+	if err == nil && env.Code < 400 {
+		return env.Meta, nil
+	}
+	// An error code in a 2xx answer (the envelope knows better than HTTP),
+	// or data of an unexpected shape.
+	var ee errorEnvelope
+	if json.Unmarshal(data, &ee) != nil {
+		return nil, apiErr(status, status, fmt.Sprintf("malformed JSON answer: %v", err), false)
+	}
+	if ee.Code >= 400 {
+		return nil, failed(int(ee.Code), ee)
+	}
+	return nil, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 }
 
 // isJSON accepts application/json with or without parameters (a charset),

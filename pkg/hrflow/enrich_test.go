@@ -39,24 +39,22 @@ func TestEnrichmentText(t *testing.T) {
 
 func TestApplyParsing(t *testing.T) {
 	text := "Excel, anglais, Excel, rigueur, Excel, Permis B, BTS, accueillir les clients, Annecy, vendeur"
-	rs := []rune(text)
 	ent := func(sub, label string) hrflow.Entity {
 		i := strings.Index(text, sub)
 		start := len([]rune(text[:i]))
 		return hrflow.Entity{Start: start, End: start + len([]rune(sub)), Label: label}
 	}
-	_ = rs
 	p := hrflow.TextParsing{Text: text, Entities: []hrflow.Entity{
 		ent("Excel", "skill_hard"),
-		ent("Excel", "skill_hard"),   // same entity twice
-		ent("Excel", "skill_soft"),   // same name, other type: kept
+		ent("Excel", "skill_hard"), // same entity twice
+		ent("Excel", "skill_soft"), // same name, other type: kept
 		ent("anglais", "language"),
 		ent("rigueur", "skill_soft"),
 		ent("Permis B", "certification"),
 		ent("BTS", "course"),
 		ent("accueillir les clients", "task"),
-		ent("Annecy", "location"),     // ignored label
-		ent("vendeur", "job_title"),   // ignored label
+		ent("Annecy", "location"),                   // ignored label
+		ent("vendeur", "job_title"),                 // ignored label
 		{Start: 500, End: 510, Label: "skill_hard"}, // outside the text
 		{Start: 3, End: 3, Label: "skill_hard"},     // empty
 	}}

@@ -40,7 +40,7 @@ type env struct {
 
 type envOptions struct {
 	emulator  hrflowtest.Config
-	wrap      func(http.Handler) http.Handler         // in front of the emulator
+	wrap      func(http.Handler) http.Handler           // in front of the emulator
 	transport func(http.RoundTripper) http.RoundTripper // around the client's transport
 	config    func(*hrflow.Config)
 }

@@ -50,23 +50,37 @@ func (c *Client) GetJobByKey(ctx context.Context, boardKey, key string) (Job, er
 }
 
 func (c *Client) getJob(ctx context.Context, q url.Values) (Job, error) {
-	env, err := c.do(ctx, http.MethodGet, pathJob, q, nil)
+	job, _, err := call[Job](ctx, c, http.MethodGet, pathJob, q, nil)
 	if err != nil {
 		return nil, err
 	}
-	return decodeJob(env)
+	return checkJob(job)
 }
 
-// decodeJob reads the job in an answer's data.
-func decodeJob(env *envelope) (Job, error) {
-	var job Job
-	if err := json.Unmarshal(env.Data, &job); err != nil {
-		return nil, fmt.Errorf("decode job: %w", err)
-	}
+// checkJob refuses a success without a job.
+func checkJob(job Job) (Job, error) {
 	if job == nil {
 		return nil, errors.New("decode job: answer without data")
 	}
 	return job, nil
+}
+
+// jobHead is what Upsert reads of a job: decoding it costs no map.
+type jobHead struct {
+	Key        flexString `json:"key"`
+	ArchivedAt flexString `json:"archived_at"`
+}
+
+// head is GetJob reading only the key and archived_at.
+func (c *Client) head(ctx context.Context, boardKey, reference string) (jobHead, error) {
+	h, _, err := call[*jobHead](ctx, c, http.MethodGet, pathJob, url.Values{"board_key": {boardKey}, "reference": {reference}}, nil)
+	if err == nil && h == nil {
+		err = errors.New("decode job: answer without data")
+	}
+	if err != nil {
+		return jobHead{}, fmt.Errorf("hrflow: get job %q: %w", reference, err)
+	}
+	return *h, nil
 }
 
 // CreateJob stores job on the board and returns the stored job, with its
@@ -74,17 +88,33 @@ func decodeJob(env *envelope) (Job, error) {
 // never sends a key: one set in job is left out. A reference already on the
 // board gives an error matching ErrReferenceExists. job is not modified.
 func (c *Client) CreateJob(ctx context.Context, boardKey string, job Job) (Job, error) {
-	body := withBoard(job, boardKey)
-	delete(body, "key")
-	env, err := c.do(ctx, http.MethodPost, pathJob, nil, body)
-	if err != nil {
-		return nil, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+	created, _, err := call[Job](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
+	if err == nil {
+		created, err = checkJob(created)
 	}
-	created, err := decodeJob(env)
 	if err != nil {
 		return nil, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
 	}
 	return created, nil
+}
+
+// createBody is the body of a create: the job and its board, without key.
+func createBody(job Job, boardKey string) map[string]any {
+	body := withBoard(job, boardKey)
+	delete(body, "key")
+	return body
+}
+
+// create is CreateJob returning only the new key.
+func (c *Client) create(ctx context.Context, boardKey string, job Job) (string, error) {
+	h, _, err := call[*jobHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
+	if err == nil && (h == nil || h.Key == "") {
+		err = errors.New("decode job: answer without a key")
+	}
+	if err != nil {
+		return "", fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+	}
+	return string(h.Key), nil
 }
 
 // EditJob replaces the job on the board with job, whole: fields job does
@@ -103,11 +133,10 @@ func (c *Client) EditJob(ctx context.Context, boardKey string, job Job) (Job, er
 	if job.Key() == "" {
 		delete(body, "key") // a null key would not name the job
 	}
-	env, err := c.do(ctx, http.MethodPut, pathJob, nil, body)
-	if err != nil {
-		return nil, fmt.Errorf("hrflow: edit job %q: %w", id, err)
+	edited, _, err := call[Job](ctx, c, http.MethodPut, pathJob, nil, body)
+	if err == nil {
+		edited, err = checkJob(edited)
 	}
-	edited, err := decodeJob(env)
 	if err != nil {
 		return nil, fmt.Errorf("hrflow: edit job %q: %w", id, err)
 	}
@@ -162,7 +191,7 @@ func (c *Client) setArchived(ctx context.Context, boardKey, idField, id string, 
 		flag = 1
 	}
 	body := map[string]any{"board_key": boardKey, idField: id, "is_archive": flag}
-	_, err := c.do(ctx, http.MethodPatch, pathArchive, nil, body)
+	_, _, err := call[json.RawMessage](ctx, c, http.MethodPatch, pathArchive, nil, body)
 	return err
 }
 
@@ -279,18 +308,14 @@ func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) it
 }
 
 func (c *Client) listPage(ctx context.Context, q url.Values) ([]listItem, *listMeta, error) {
-	env, err := c.do(ctx, http.MethodGet, pathList, q, nil)
+	items, rawMeta, err := call[[]listItem](ctx, c, http.MethodGet, pathList, q, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	var items []listItem
-	if err := json.Unmarshal(env.Data, &items); err != nil {
-		return nil, nil, fmt.Errorf("decode page: %w", err)
-	}
 	var meta *listMeta
-	if len(env.Meta) > 0 && string(env.Meta) != "null" {
+	if len(rawMeta) > 0 && string(rawMeta) != "null" {
 		meta = new(listMeta)
-		if err := json.Unmarshal(env.Meta, meta); err != nil {
+		if err := json.Unmarshal(rawMeta, meta); err != nil {
 			return nil, nil, fmt.Errorf("decode page meta: %w", err)
 		}
 	}

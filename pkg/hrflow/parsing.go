@@ -57,13 +57,9 @@ func (c *Client) ParseTexts(ctx context.Context, texts []string) ([]TextParsing,
 	out := make([]TextParsing, 0, len(texts))
 	for start := 0; start < len(texts); start += MaxTextsPerCall {
 		chunk := texts[start:min(start+MaxTextsPerCall, len(texts))]
-		env, err := c.do(ctx, http.MethodPost, pathParsing, nil, map[string]any{"texts": chunk})
+		got, _, err := call[[]TextParsing](ctx, c, http.MethodPost, pathParsing, nil, map[string]any{"texts": chunk})
 		if err != nil {
 			return nil, fmt.Errorf("hrflow: parse texts %d-%d: %w", start, start+len(chunk)-1, err)
-		}
-		var got []TextParsing
-		if err := json.Unmarshal(env.Data, &got); err != nil {
-			return nil, fmt.Errorf("hrflow: parse texts %d-%d: decode answer: %w", start, start+len(chunk)-1, err)
 		}
 		if len(got) != len(chunk) {
 			return nil, fmt.Errorf("hrflow: parse texts %d-%d: %d parsings for %d texts", start, start+len(chunk)-1, len(got), len(chunk))

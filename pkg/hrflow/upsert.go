@@ -2,8 +2,10 @@ package hrflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 )
 
@@ -84,7 +86,7 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 	var enriched Job // the job to create, enriched once across rounds
 	var parsingErr error
 	for round := 0; round < maxUpsertRounds; round++ {
-		found, err := c.GetJob(ctx, boardKey, ref)
+		found, err := c.head(ctx, boardKey, ref)
 		if errors.Is(err, ErrNotFound) {
 			if opts.DryRun {
 				return UpsertResult{Action: ActionCreated, Planned: true}, nil
@@ -92,14 +94,14 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 			if enriched == nil {
 				enriched, parsingErr = c.enrich(ctx, job, opts.EnrichWithParsing)
 			}
-			created, err := c.CreateJob(ctx, boardKey, enriched)
+			key, err := c.create(ctx, boardKey, enriched)
 			if errors.Is(err, ErrReferenceExists) {
 				continue // 4: someone created it meanwhile
 			}
 			if err != nil {
 				return UpsertResult{}, err
 			}
-			res := UpsertResult{Action: ActionCreated, Key: created.Key()}
+			res := UpsertResult{Action: ActionCreated, Key: key}
 			if parsingErr != nil {
 				res.ParsingFailed, res.ParsingError = true, parsingErr.Error()
 			}
@@ -114,11 +116,11 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 }
 
 // update handles a job found on the board: steps 2 and 3 of Upsert.
-func (c *Client) update(ctx context.Context, boardKey string, job, found Job, opts UpsertOptions) (UpsertResult, error) {
-	key := found.Key()
+func (c *Client) update(ctx context.Context, boardKey string, job Job, found jobHead, opts UpsertOptions) (UpsertResult, error) {
+	key := string(found.Key)
 	res := UpsertResult{Key: key, Planned: opts.DryRun}
 	switch {
-	case found.Archived():
+	case found.ArchivedAt != "":
 		res.Action = ActionUnarchived
 	case opts.UpdateContent:
 		res.Action = ActionUpdated
@@ -134,13 +136,10 @@ func (c *Client) update(ctx context.Context, boardKey string, job, found Job, op
 			return UpsertResult{}, err
 		}
 	}
-	replacement := make(Job, len(job)+1)
-	for k, v := range job {
-		replacement[k] = v
-	}
-	replacement["key"] = key
-	if _, err := c.EditJob(ctx, boardKey, replacement); err != nil {
-		return UpsertResult{}, err
+	body := withBoard(job, boardKey) // a full replace, keeping the key
+	body["key"] = key
+	if _, _, err := call[json.RawMessage](ctx, c, http.MethodPut, pathJob, nil, body); err != nil {
+		return UpsertResult{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
 	}
 	return res, nil
 }

@@ -39,7 +39,7 @@ func (b *board) listing(f listFilter) []*entry {
 // listJobs serves GET /storing/jobs. A page of one board sorted by
 // created_at costs the page's length; several boards, or sort_by=updated_at,
 // cost a sort of the boards' jobs.
-func (e *Emulator) listJobs(r *http.Request) (int, string, []byte, []byte, error) {
+func (e *Emulator) listJobs(r *http.Request, buf []byte) (int, string, []byte, []byte, error) {
 	q := r.URL.Query()
 	var keys []string
 	if err := json.Unmarshal([]byte(q.Get("board_keys")), &keys); err != nil || len(keys) == 0 {
@@ -104,8 +104,7 @@ func (e *Emulator) listJobs(r *http.Request) (int, string, []byte, []byte, error
 		items, total = pageOfMany(boards, filter, offset, limit, desc, byUpdated)
 	}
 
-	data := make([]byte, 0, 64+len(items)*256)
-	data = append(data, '[')
+	data := append(buf, '[')
 	for i, it := range items {
 		if i > 0 {
 			data = append(data, ',')

@@ -1,7 +1,6 @@
 package hrflowtest
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // TimeLayout is how the emulator writes the dates it sets
@@ -50,30 +51,35 @@ var contentFields = []jobField{
 	{"ranges_date", '['},
 }
 
-// entry is a stored job: its encoded JSON and a small index. The encoded
-// bytes never change once stored (an edit stores new ones), so a reader may
-// use them after releasing the board's lock.
+// entry is a stored job: its encoded JSON, compressed, and a small index.
+// The compressed bytes never change once stored (an edit stores new ones),
+// so a reader may use them after releasing the board's lock.
 type entry struct {
 	seq       uint64 // creation order, emulator-wide: breaks ties in listings
 	key       string
 	reference string // "" when the job has none
 	created   time.Time
 	updated   time.Time
+	// createdRaw and updatedRaw are the raw JSON values of created_at and
+	// updated_at, for listings.
+	createdRaw, updatedRaw string
 	// doc is the job's JSON object without "archived_at" and without its
-	// closing brace: `{"key":…,"updated_at":…`.
-	doc []byte
-	// createdAt and updatedAt locate the raw JSON values of those fields in doc.
-	createdAt, updatedAt span
-	archivedAt           string // "" when live
+	// closing brace (`{"key":…,"updated_at":…`), compressed with s2.
+	doc        []byte
+	archivedAt string // "" when live
 }
-
-type span struct{ start, end int32 }
-
-func (s span) of(b []byte) []byte { return b[s.start:s.end] }
 
 // appendJob writes the whole job JSON object.
 func (e *entry) appendJob(b []byte, archivedAt string) []byte {
-	b = append(b, e.doc...)
+	n, err := s2.DecodedLen(e.doc)
+	if err != nil {
+		panic(fmt.Sprintf("hrflowtest: stored job %s: %v", e.key, err))
+	}
+	b = slices.Grow(b, n+64)
+	if _, err := s2.Decode(b[len(b):len(b)+n], e.doc); err != nil {
+		panic(fmt.Sprintf("hrflowtest: stored job %s: %v", e.key, err))
+	}
+	b = b[:len(b)+n]
 	b = append(b, `,"archived_at":`...)
 	b = appendNullableString(b, archivedAt)
 	return append(b, '}')
@@ -88,9 +94,9 @@ func (e *entry) appendRef(b []byte, boardKey, archivedAt string) []byte {
 	b = append(b, `","reference":`...)
 	b = appendNullableString(b, e.reference)
 	b = append(b, `,"created_at":`...)
-	b = append(b, e.createdAt.of(e.doc)...)
+	b = append(b, e.createdRaw...)
 	b = append(b, `,"updated_at":`...)
-	b = append(b, e.updatedAt.of(e.doc)...)
+	b = append(b, e.updatedRaw...)
 	b = append(b, `,"archived_at":`...)
 	b = appendNullableString(b, archivedAt)
 	return append(b, '}')
@@ -221,27 +227,42 @@ func (e *invalidField) Error() string { return fmt.Sprintf("%s: %s", e.field, e.
 // jobInput is a job as a request supplies it: its top-level fields, raw.
 type jobInput map[string]json.RawMessage
 
-// buildEntry encodes a stored job from the fields supplied. missing is the
-// value of a content field not supplied ("null" on create, "[]" on edit);
-// prevCreated, when not nil, is the created_at kept by an edit that does not
-// supply one.
-func buildEntry(in jobInput, key, boardKey, now string, missing string, prevCreated []byte) (*entry, error) {
+// scratch holds the buffers of buildEntry.
+var scratch = sync.Pool{New: func() any { return new(buffers) }}
+
+type buffers struct{ doc, packed []byte }
+
+// maxPooled bounds the buffers kept for the next job: a huge job's are
+// dropped.
+const maxPooled = 1 << 20
+
+// buildEntry encodes a stored job from the fields supplied, raw and compact
+// (readObject). missing is the value of a content field not supplied
+// ("null" on create, "[]" on edit); prevCreated, when not "", is the raw
+// created_at kept by an edit that does not supply one.
+func buildEntry(in jobInput, key, boardKey, now string, missing string, prevCreated string) (*entry, error) {
 	e := &entry{key: key}
-	b := make([]byte, 0, jobSizeHint(in))
-	b = append(b, `{"key":"`...)
-	b = append(b, key...)
-	b = append(b, `","board_key":`...)
-	b = appendString(b, boardKey)
-	b = append(b, `,"reference":`...)
 	ref, err := stringField(in, "reference")
 	if err != nil {
 		return nil, err
 	}
 	e.reference = ref
-	b = appendNullableString(b, ref)
 	if v, ok := in["name"]; !ok || isNull(v) {
 		return nil, &invalidField{"name", "Missing data for required field."}
 	}
+	bufs := scratch.Get().(*buffers)
+	defer func() {
+		if cap(bufs.doc) <= maxPooled {
+			scratch.Put(bufs)
+		}
+	}()
+	b := bufs.doc[:0]
+	b = append(b, `{"key":"`...)
+	b = append(b, key...)
+	b = append(b, `","board_key":`...)
+	b = appendString(b, boardKey)
+	b = append(b, `,"reference":`...)
+	b = appendNullableString(b, ref)
 	for _, f := range contentFields {
 		b = append(b, ',', '"')
 		b = append(b, f.name...)
@@ -254,49 +275,39 @@ func buildEntry(in jobInput, key, boardKey, now string, missing string, prevCrea
 		if !isNull(v) && firstByte(v) != f.kind {
 			return nil, &invalidField{f.name, kindProblem(f.kind)}
 		}
-		if b, err = appendCompact(b, v); err != nil {
-			return nil, &invalidField{f.name, "Invalid JSON."}
-		}
+		b = append(b, v...)
 	}
 	for _, d := range []struct {
 		name string
-		at   *span
+		raw  *string
 		t    *time.Time
-	}{{"created_at", &e.createdAt, &e.created}, {"updated_at", &e.updatedAt, &e.updated}} {
-		b = append(b, ',', '"')
-		b = append(b, d.name...)
-		b = append(b, '"', ':')
-		start := len(b)
+	}{{"created_at", &e.createdRaw, &e.created}, {"updated_at", &e.updatedRaw, &e.updated}} {
 		v, ok := in[d.name]
 		switch {
 		case ok && !isNull(v):
 			if firstByte(v) != '"' {
 				return nil, &invalidField{d.name, kindProblem('"')}
 			}
-			if b, err = appendCompact(b, v); err != nil {
-				return nil, &invalidField{d.name, "Invalid JSON."}
-			}
-		case d.name == "created_at" && prevCreated != nil:
-			b = append(b, prevCreated...)
+			*d.raw = string(v)
+		case d.name == "created_at" && prevCreated != "":
+			*d.raw = prevCreated
 		default:
-			b = appendString(b, now)
+			*d.raw = string(appendString(nil, now))
 		}
-		*d.at = span{int32(start), int32(len(b))}
-		var s string
-		json.Unmarshal(b[start:], &s)
+		s, err := unquote([]byte(*d.raw))
+		if err != nil {
+			return nil, &invalidField{d.name, "Not a valid string."}
+		}
 		*d.t = parseTime(s)
+		b = append(b, ',', '"')
+		b = append(b, d.name...)
+		b = append(b, '"', ':')
+		b = append(b, *d.raw...)
 	}
-	e.doc = b
+	bufs.doc = b
+	bufs.packed = s2.Encode(bufs.packed[:cap(bufs.packed)], b)
+	e.doc = slices.Clone(bufs.packed)
 	return e, nil
-}
-
-// jobSizeHint estimates the encoded size of a job.
-func jobSizeHint(in jobInput) int {
-	n := 512
-	for _, v := range in {
-		n += len(v) + 24
-	}
-	return n
 }
 
 func stringField(in jobInput, name string) (string, error) {
@@ -304,8 +315,8 @@ func stringField(in jobInput, name string) (string, error) {
 	if !ok || isNull(v) {
 		return "", nil
 	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
+	s, err := unquote(v)
+	if err != nil {
 		return "", &invalidField{name, "Not a valid string."}
 	}
 	return s, nil
@@ -332,14 +343,6 @@ func firstByte(v json.RawMessage) byte {
 		return c
 	}
 	return 0
-}
-
-func appendCompact(b []byte, v json.RawMessage) ([]byte, error) {
-	buf := bytes.NewBuffer(b)
-	if err := json.Compact(buf, v); err != nil {
-		return b[:len(b)], err
-	}
-	return buf.Bytes(), nil
 }
 
 // timeLayouts are the date formats the emulator understands when it sorts
