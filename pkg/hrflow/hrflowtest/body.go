@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"unicode/utf8"
 )
 
 // errNotObject: a body that is not a JSON object.
@@ -167,9 +168,10 @@ func valueEnd(b []byte, i int) int {
 	return len(b)
 }
 
-// unquote decodes a JSON string, quickly when it has no escape.
+// unquote decodes a JSON string, quickly when it has no escape and is
+// valid UTF-8 (encoding/json replaces invalid bytes).
 func unquote(raw []byte) (string, error) {
-	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
 		return string(raw[1 : len(raw)-1]), nil
 	}
 	var s string
