@@ -1,8 +1,8 @@
 package format
 
 import (
+	"bytes"
 	"fmt"
-	"strings"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
@@ -76,15 +76,18 @@ const (
 )
 
 // gather checks that offer is a JSON object with an id and reads its
-// top-level fields in one pass. The id follows francetravail.Offer.ID: a
-// non-empty string, or a failure wrapping francetravail.ErrNoID.
+// top-level fields in one pass. The id is francetravail.Offer.ID's: a
+// non-empty string, or a failure wrapping francetravail.ErrNoID. Of a key
+// given twice, the last counts, as in encoding/json and Python.
 func gather(offer francetravail.Offer) (*offerFields, error) {
 	f := new(offerFields)
 	var id rawValue
+	ids := 0
 	top, err := scanObject(offer, func(k []byte, v rawValue) {
 		switch string(k) {
 		case "id":
 			id = v
+			ids++
 		case "intitule":
 			f.intitule = v
 		case "description":
@@ -126,7 +129,20 @@ func gather(offer francetravail.Offer) (*offerFields, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", francetravail.ErrNoID, err)
 	}
-	if f.id = strings.Clone(id.view()); f.id == "" {
+	switch {
+	case id.kind() != kindString:
+		return nil, francetravail.ErrNoID
+	case ids > 1 || bytes.IndexByte(id, '\\') >= 0:
+		// A repeated or escaped id (real ids never are): take
+		// francetravail's reading, so that the job's reference is the
+		// offer's id for every stage of the pipeline.
+		if f.id, err = offer.ID(); err != nil {
+			return nil, err
+		}
+	default:
+		f.id = string(id[1 : len(id)-1])
+	}
+	if f.id == "" {
 		return nil, francetravail.ErrNoID
 	}
 	f.top = top
@@ -252,11 +268,11 @@ func historicTagValues(c *copier, f *offerFields, more int) []Tag {
 }
 
 // Tag is one entry of a job's "tags": the built-in formats fill "tags" with a
-// []Tag, which encodes as the [{"name", "value"}] list HrFlow expects and
-// several times faster than maps do. Value is a JSON value as decoded by
-// encoding/json into an any (nil for null). Output of jq programs holds plain
-// maps instead: a Go logic that reads tags should accept both, or use
-// TagValue.
+// []Tag, which encodes as the [{"name", "value"}] list HrFlow expects, and
+// much faster than a list of maps. Value is a JSON value as encoding/json
+// decodes it into an any (nil for null). A job that a jq program made or
+// changed holds plain JSON values instead ([]any of map[string]any): a Go
+// logic that runs after a jq logic should accept both.
 type Tag struct {
 	Name  string `json:"name"`
 	Value any    `json:"value"`

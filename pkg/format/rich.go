@@ -106,21 +106,21 @@ func Rich(offer francetravail.Offer) (hrflow.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := f.top
+	o := index(f.top)
 	c := newCopier(len(offer))
 	job, err := poleEmploiJob(c, f, richTagRoom)
 	if err != nil {
 		return nil, err
 	}
 	entreprise := f.entreprise.object()
-	origine := o.get("origineOffre").object()
-	qualities := o.get("qualitesProfessionnelles").items()
+	origine := o["origineOffre"].object()
+	qualities := o["qualitesProfessionnelles"].items()
 
 	job["url"] = nullable(c.text(origine.get("urlOrigine")))
 	job["skills"] = skills(c, o, qualities)
-	job["languages"] = requirementList(c, o.get("langues").items())
-	job["certifications"] = requirementList(c, o.get("permis").items())
-	job["requirements"] = lines(c, formations(o.get("formations").items()))
+	job["languages"] = requirementList(c, o["langues"].items())
+	job["certifications"] = requirementList(c, o["permis"].items())
+	job["requirements"] = lines(c, formations(o["formations"].items()))
 	job["responsibilities"] = lines(c, stringsOf(qualities, "description"))
 	job["culture"] = nullable(c.text(entreprise.get("description")))
 	job["benefits"] = lines(c, benefits(f.salaire.object()))
@@ -133,7 +133,7 @@ func Rich(offer francetravail.Offer) (hrflow.Job, error) {
 	for _, name := range stringsOf(origine.get("partenaires").items(), "nom") {
 		tags = append(tags, Tag{Name: tagPartner, Value: c.str(name)})
 	}
-	contexte := o.get("contexteTravail").object()
+	contexte := o["contexteTravail"].object()
 	for _, s := range stringsOf(contexte.get("horaires").items(), "") {
 		tags = append(tags, Tag{Name: tagSchedule, Value: c.str(s)})
 	}
@@ -155,12 +155,20 @@ func Rich(offer francetravail.Offer) (hrflow.Job, error) {
 	return job, nil
 }
 
+// index maps the keys of the object v to their values, the last one when a
+// key is repeated.
+func index(v rawValue) map[string]rawValue {
+	m := make(map[string]rawValue)
+	walkObject(v, 0, 0, func(k []byte, value rawValue) { m[string(k)] = value })
+	return m
+}
+
 // lookup returns the value at path, a key or "object.key", or nil.
-func lookup(o rawValue, path string) rawValue {
+func lookup(o map[string]rawValue, path string) rawValue {
 	if parent, key, ok := strings.Cut(path, "."); ok {
-		return o.get(parent).get(key)
+		return o[parent].get(key)
 	}
-	return o.get(path)
+	return o[path]
 }
 
 // nullable returns s, or nil (JSON null) when s is empty.
@@ -196,7 +204,7 @@ func lines(c *copier, ss []string) any {
 
 // skills lists competences and office tools as hard skills and professional
 // qualities as soft skills, each name and type once.
-func skills(c *copier, o rawValue, qualities []rawValue) []any {
+func skills(c *copier, o map[string]rawValue, qualities []rawValue) []any {
 	out := []any{}
 	seen := make(map[[2]string]bool)
 	add := func(name, typ string, value any) {
@@ -206,10 +214,10 @@ func skills(c *copier, o rawValue, qualities []rawValue) []any {
 		seen[[2]string{name, typ}] = true
 		out = append(out, map[string]any{"name": c.str(name), "type": typ, "value": value})
 	}
-	for _, comp := range o.get("competences").items() {
+	for _, comp := range o["competences"].items() {
 		add(strings.TrimSpace(comp.get("libelle").view()), skillHard, nullable(c.text(comp.get("exigence"))))
 	}
-	for _, tool := range stringsOf(o.get("outilsBureautiques").items(), "") {
+	for _, tool := range stringsOf(o["outilsBureautiques"].items(), "") {
 		add(tool, skillHard, nil)
 	}
 	for _, q := range stringsOf(qualities, "libelle") {

@@ -186,8 +186,20 @@ func skipValue(b []byte, i, depth int) (int, error) {
 	return i, syntaxError(i, fmt.Sprintf("unexpected %q", b[i]))
 }
 
+// shortString is how far skipString looks for the end of a string byte by
+// byte before it calls bytes.IndexByte: most strings of an offer are short,
+// and a loop beats the call for them.
+const shortString = 24
+
 // skipString returns the end of the string that starts at b[i].
 func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b) && j <= i+shortString; j++ {
+		if c := b[j]; c == '"' {
+			return j + 1, nil
+		} else if c == '\\' {
+			break
+		}
+	}
 	for j := i + 1; ; {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
