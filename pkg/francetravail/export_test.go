@@ -19,5 +19,19 @@ func (c *Client) SearchRaw(ctx context.Context, v url.Values) (RawPage, error) {
 	if err != nil {
 		return RawPage{}, err
 	}
-	return RawPage{Status: p.status, Range: p.cr, Offers: p.offers}, nil
+	rp := RawPage{Status: p.status, Range: p.cr}
+	for _, o := range p.offers {
+		rp.Offers = append(rp.Offers, o.offer)
+	}
+	return rp, nil
+}
+
+// SplitResults exposes the page scanner to tests.
+func SplitResults(body []byte) (offers []Offer, ids []string, err error) {
+	raw, err := splitResults(body)
+	for _, r := range raw {
+		offers = append(offers, r.offer)
+		ids = append(ids, r.id)
+	}
+	return offers, ids, err
 }

@@ -2,7 +2,6 @@ package francetravail
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,7 +72,7 @@ type page struct {
 	status int
 	cr     ContentRange // Total -1 when the header is missing or says "*"
 	hasCR  bool
-	offers []Offer
+	offers []rawOffer
 }
 
 type window struct{ lo, hi time.Time }
@@ -191,8 +190,11 @@ func rangeOf(first int) string {
 
 func (s *searcher) emit(p *page) error {
 	for _, o := range p.offers {
-		id, err := o.ID()
-		if err == nil {
+		id := o.id
+		if id == "" { // not a plain string: let the full parser decide
+			id, _ = o.offer.ID()
+		}
+		if id != "" {
 			if _, dup := s.seen[id]; dup {
 				s.sum.Duplicates++
 				continue
@@ -200,7 +202,7 @@ func (s *searcher) emit(p *page) error {
 			s.seen[id] = struct{}{}
 		}
 		s.sum.Fetched++
-		if err := s.yield(o); err != nil {
+		if err := s.yield(o.offer); err != nil {
 			return fmt.Errorf("francetravail: search: yield: %w", err)
 		}
 	}
@@ -232,16 +234,11 @@ func parsePage(resp *response, rng string) (*page, error) {
 		}
 		return p, nil
 	}
-	var body struct {
-		Resultats []json.RawMessage `json:"resultats"`
+	offers, err := splitResults(resp.body)
+	if err != nil {
+		return nil, fmt.Errorf("francetravail: search range %s: %d answer: %w", rng, resp.status, err)
 	}
-	if err := json.Unmarshal(resp.body, &body); err != nil {
-		return nil, fmt.Errorf("francetravail: search range %s: decoding %d answer: %w", rng, resp.status, err)
-	}
-	p.offers = make([]Offer, len(body.Resultats))
-	for i, r := range body.Resultats {
-		p.offers[i] = Offer(r)
-	}
+	p.offers = offers
 	if !p.hasCR {
 		first, _, _ := ParseRange(rng)
 		p.cr.First = first

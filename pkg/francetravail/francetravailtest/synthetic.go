@@ -226,7 +226,9 @@ func weighted(r *rng, ws []weight) string {
 
 func (s *synthetic) id(i int, partner bool) string {
 	if partner {
-		return fmt.Sprintf("%07d", s.part.apply(uint64(i)))
+		var b [7]byte
+		appendDigits(b[:], int(s.part.apply(uint64(i))))
+		return string(b[:])
 	}
 	x := s.ft.apply(uint64(i))
 	d, l := x/ftIDLetters, x%ftIDLetters
@@ -284,20 +286,28 @@ func (s *synthetic) Entry(i int) Entry {
 	if m.commune >= 0 {
 		e.Commune = communeCode(m.dept, m.commune)
 	}
-	lib := ""
-	if m.expLibelle {
-		lib = experienceLibelle(m)
-	}
-	e.Experience = experienceClass(m.exige, lib)
+	e.Experience = experienceClassOf(m)
 	return e
 }
 
 // communeCode is the synthetic INSEE code of commune k of département dept.
 func communeCode(dept string, k int) string {
-	if len(dept) == 3 { // 971…976
-		return dept + fmt.Sprintf("%02d", 1+k*3)
+	var b [5]byte
+	n := copy(b[:], dept)
+	if n == 3 { // 971…976
+		appendDigits(b[3:], 1+k*3)
+	} else {
+		appendDigits(b[2:], 1+k*13)
 	}
-	return dept + fmt.Sprintf("%03d", 1+k*13)
+	return string(b[:])
+}
+
+// appendDigits writes v in decimal into all of b, zero-padded.
+func appendDigits(b []byte, v int) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
 }
 
 // communeName is the synthetic name of commune k of département dept.
@@ -332,6 +342,22 @@ func postalCode(dept string, k int) string {
 func deptCoords(dept string) (lat, lon float64) {
 	r := rng{mix(uint64(dept[0])<<8 | uint64(dept[len(dept)-1]))}
 	return 43 + 7*r.float(), -1.5 + 8.5*r.float()
+}
+
+// experienceClassOf is experienceClass of the offer's experienceLibelle,
+// without building it.
+func experienceClassOf(m meta) byte {
+	switch {
+	case m.exige != 'E':
+		return experienceClass(m.exige, "")
+	case !m.expLibelle || m.expMonths == 0:
+		return '2'
+	case m.expMonths < 12:
+		return '1'
+	case m.expMonths <= 36:
+		return '2'
+	}
+	return '3'
 }
 
 func experienceLibelle(m meta) string {
@@ -648,8 +674,18 @@ func (w *jsonWriter) boolean(k string, v bool) { w.key(k); w.b = strconv.AppendB
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for len(s) > 0 {
+		// Copy the run that needs no escape at once.
+		k := 0
+		for k < len(s) && s[k] >= 0x20 && s[k] != '"' && s[k] != '\\' {
+			k++
+		}
+		b = append(b, s[:k]...)
+		if k == len(s) {
+			break
+		}
+		c := s[k]
+		s = s[k+1:]
 		switch {
 		case c == '"' || c == '\\':
 			b = append(b, '\\', c)
@@ -661,8 +697,6 @@ func appendJSONString(b []byte, s string) []byte {
 			b = append(b, '\\', 't')
 		case c < 0x20:
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
 		}
 	}
 	return append(b, '"')

@@ -1,0 +1,5 @@
+//go:build !race
+
+package francetravail_test
+
+const raceEnabled = false
