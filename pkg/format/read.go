@@ -25,16 +25,16 @@ const maxReadErrors = 100
 // utf8BOM is skipped at the start of the input.
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-// ReadOffers reads offers from r and calls yield with each, in order. The
-// input is one of:
+// ReadOffers reads offers from r and calls yield with each, in order. What
+// the input holds is told by its first non-blank byte and line:
 //
-//   - NDJSON: one JSON value a line, detected when the first non-blank line
-//     is a whole JSON value. Blank lines are skipped. Each line is an offer,
-//     or an array of offers, or a search response. Memory stays constant.
-//   - a JSON array of offers, streamed item by item;
-//   - a whole search response, {"resultats": [offers…], …} (what GET
-//     /offres/search returns); other keys are ignored;
-//   - one offer, or several, pretty-printed.
+//   - "[": a JSON array of offers, streamed item by item, however large;
+//   - a first line that is a whole JSON value: NDJSON, one value a line, each
+//     an offer, an array of offers or a search response; blank lines are
+//     skipped; memory stays that of one line;
+//   - otherwise a multi-line document: a search response, {"resultats":
+//     [offers…], …} (what GET /offres/search returns; other keys are
+//     ignored), or one or more pretty-printed offers.
 //
 // The offers passed to yield are the exact bytes of the input's objects,
 // freshly allocated: yield may keep them. An error from yield stops the
@@ -43,24 +43,34 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // A malformed line, or an item that is not a JSON object, does not stop the
 // reading: ReadOffers goes on with the next one and returns an error naming
 // each (line numbers from 1, array items from 0), joined with errors.Join.
-// A syntax error in a multi-line document stops it, naming the byte offset.
+// A syntax error in an array or a multi-line document stops it, naming the
+// byte offset.
 func ReadOffers(r io.Reader, yield func(francetravail.Offer) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
 		br.Discard(len(utf8BOM))
 	}
-	var bad badItems
-	first, line, err := firstLine(br)
+	blank, first, err := skipBlank(br)
+	if err == io.EOF {
+		return nil // empty input
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read offers: %w", err)
 	}
-	if first == nil { // empty input
-		return nil
-	}
-	if json.Valid(first) {
-		err = readNDJSON(br, first, line, yield, &bad)
+	var bad badItems
+	if first == '[' {
+		err = readDocument(br, yield, &bad)
 	} else {
-		err = readDocument(io.MultiReader(bytes.NewReader(first), br), yield, &bad)
+		var line []byte
+		line, err = br.ReadBytes('\n')
+		switch {
+		case err != nil && err != io.EOF:
+			return fmt.Errorf("read offers: line %d: %w", blank+1, err)
+		case json.Valid(line):
+			err = readNDJSON(br, line, blank+1, yield, &bad)
+		default:
+			err = readDocument(io.MultiReader(bytes.NewReader(line), br), yield, &bad)
+		}
 	}
 	if err != nil {
 		return err
@@ -68,19 +78,20 @@ func ReadOffers(r io.Reader, yield func(francetravail.Offer) error) error {
 	return bad.err()
 }
 
-// firstLine returns the first non-blank line and its number, or nil at the
-// end of the input.
-func firstLine(br *bufio.Reader) ([]byte, int, error) {
-	for n := 1; ; n++ {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) > 0 {
-			return line, n, nil
-		}
-		if err == io.EOF {
-			return nil, n, nil
-		}
+// skipBlank consumes the blank space at the start of br and returns how many
+// lines it held and the first byte that is not blank, left unread.
+func skipBlank(br *bufio.Reader) (lines int, first byte, err error) {
+	for {
+		c, err := br.ReadByte()
 		if err != nil {
-			return nil, n, fmt.Errorf("read offers: %w", err)
+			return lines, 0, err
+		}
+		switch c {
+		case '\n':
+			lines++
+		case ' ', '\t', '\r':
+		default:
+			return lines, c, br.UnreadByte()
 		}
 	}
 }
