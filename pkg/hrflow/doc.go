@@ -11,5 +11,11 @@
 // sentinel errors ErrNotFound, ErrReferenceExists, ErrBoardNotFound,
 // ErrUnauthorized and ErrOverQuota with errors.Is.
 //
+// A call that keeps failing ends with an error wrapping retry.ErrExhausted
+// and its last failure. Jobs read from the API are decoded as
+// encoding/json decodes into map[string]any (numbers as float64). Entity
+// offsets of text parsing count Unicode code points, as Python's
+// text[start:end] does (UNVERIFIED: the API documents the Python slice).
+//
 // Package hrflowtest holds an emulator of the API for tests and the sandbox.
 package hrflow

@@ -62,7 +62,11 @@ var ErrNoReference = errors.New("hrflow: job without a reference")
 //     without enrichment, and sets ParsingFailed.
 //  2. Found and not archived: with opts.UpdateContent, replace it whole (PUT,
 //     keeping its key): updated; without, leave it: skipped.
-//  3. Found and archived: unarchive it, then replace it: unarchived.
+//  3. Found and archived: replace it (the API keeps it archived), then
+//     unarchive it: unarchived. The spec says "unarchive, then replace";
+//     the result is the same, and this order converges when a call fails
+//     between the two (the job stays archived, so the next Upsert does both
+//     again, where a live job with stale content would be skipped).
 //  4. A create refused because the reference now exists (another writer won
 //     the race): read it again and go on at 2.
 //
@@ -131,15 +135,19 @@ func (c *Client) update(ctx context.Context, boardKey string, job Job, found job
 	if opts.DryRun {
 		return res, nil
 	}
-	if res.Action == ActionUnarchived {
-		if err := c.SetArchivedKey(ctx, boardKey, key, false); err != nil {
-			return UpsertResult{}, err
-		}
-	}
 	body := withBoard(job, boardKey) // a full replace, keeping the key
 	body["key"] = key
 	if _, _, err := call[json.RawMessage](ctx, c, http.MethodPut, pathJob, nil, body); err != nil {
 		return UpsertResult{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
+	}
+	// Unarchive after the replace: should it fail, the job is still
+	// archived, and the next Upsert of the job does both again. The other
+	// order would leave a live job with stale content, which an Upsert
+	// without UpdateContent then skips.
+	if res.Action == ActionUnarchived {
+		if err := c.SetArchivedKey(ctx, boardKey, key, false); err != nil {
+			return UpsertResult{}, err
+		}
 	}
 	return res, nil
 }

@@ -254,6 +254,27 @@ func TestUpsertConcurrent(t *testing.T) {
 	}
 }
 
+// TestUpsertUnarchiveConverges fails the unarchive of an archived job, then
+// upserts it again without update_content: the job ends live with our
+// content, as if nothing had failed.
+func TestUpsertUnarchiveConverges(t *testing.T) {
+	e := newEnv(t, envOptions{wrap: failFirst(1, hrflowtest.RouteArchiveJob, 400, "application/json", jsonError(400, "Invalid parameters. refused once"), nil)})
+	if _, err := e.em.SeedJob(board, job("A", "name", "old"), true); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := e.client.Upsert(ctx, board, job("A", "name", "new"), hrflow.UpsertOptions{}); err == nil {
+		t.Fatal("Upsert did not report the failed unarchive")
+	}
+	res, err := e.client.Upsert(ctx, board, job("A", "name", "new"), hrflow.UpsertOptions{})
+	if err != nil || res.Action != hrflow.ActionUnarchived {
+		t.Fatalf("second Upsert = %+v, %v; want unarchived", res, err)
+	}
+	if got := state(t, e, "A"); got != (boardState{true, false, "new", 0}) {
+		t.Errorf("board %+v, want the job live with the new content", got)
+	}
+}
+
 func TestUpsertErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no reference", func(t *testing.T) {

@@ -1,39 +1,71 @@
 // Package hrflowtest is an emulator of the HrFlow.ai API, in the spirit of
 // net/http/httptest: tests and the sandbox serve it with an httptest.Server
 // or an http.Server, and point an hrflow.Client at BaseURL(server.URL).
+// Production code imports it only from the sandbox.
 //
-// It implements the calls pulljobs makes, as the HrFlow API specification of
-// the project describes them (UNVERIFIED choices are marked so):
+// It implements the calls pulljobs makes, under APIPath ("/v1") as in
+// production:
 //
 //	GET   /v1/job/indexing?board_key=…&reference=…|key=…   200 "Job details"
 //	POST  /v1/job/indexing          flat or {"board_key","job":{…}}  201 "Job created"
 //	PUT   /v1/job/indexing          flat or nested, full replace   200 "Job edited"
 //	PATCH /v1/job/indexing/archive  {"board_key","reference"|"key","is_archive"}
+//	                                200 "Job archived" / "Job unarchived", data {"key"}
 //	GET   /v1/storing/jobs?board_keys=["…"]&page=&limit=&order_by=&sort_by=&return_job=&archived=
-//	POST  /v1/text/parsing          {"texts":[…]} (fewer than 32)
+//	                                200 "List of jobs", meta {page, maxPage, count, total}
+//	POST  /v1/text/parsing          {"texts":[…]} (fewer than 32)  200 "Text parsed"
 //
 // Every answer is a JSON object {"code","message","data","meta"} with the
-// HTTP status equal to code and Content-Type exactly "application/json"
-// (errors carry "data": null and "meta": {}). Requests need X-API-KEY and
-// X-USER-EMAIL: an unknown key answers 401 "Unauthorized. Invalid secret
-// key: <key>" (the API echoes the key; clients must not); a key whose user
-// is not X-USER-EMAIL answers 401 "Unauthorized. Invalid user email: <email>"
-// (UNVERIFIED). Keys have the permission of their prefix: ask_ reads and
-// writes, askr_ only reads, askw_ only writes; a call outside the permission
-// answers 403 "Forbidden. Insufficient permissions: <read|write> access
-// required" (UNVERIFIED). Reads are the GETs and text parsing (UNVERIFIED);
-// writes are POST, PUT and PATCH on jobs.
+// HTTP status equal to code and Content-Type exactly "application/json";
+// errors carry "data": null and "meta": {}. Requests need X-API-KEY and
+// X-USER-EMAIL. A job or board that does not exist answers 400 "Invalid
+// parameters. Unable to find object: job" (or "board"); an unknown key 401
+// "Unauthorized. Invalid secret key: <key>" (the API echoes the key; a client
+// must not). Stored jobs have every field of the Job object: those not
+// supplied are null after a create and [] after an edit; a supplied
+// created_at is kept verbatim; keys are 40 lowercase hex digits; dates the
+// emulator sets look like 2023-06-20T15:50:32+0000. A PUT replaces the whole
+// job and leaves its archived state alone. Listings are 1-based; a page past
+// the end answers 200 with []; archived jobs are listed, with archived_at.
 //
-// A job or board that does not exist answers 400 "Invalid parameters.
-// Unable to find object: job" (or "board"). Creating a reference already on
-// the board answers 400 "Invalid parameters. Reference already exists:
-// <ref>" (UNVERIFIED). A create with a non-null key answers 400 (UNVERIFIED:
-// the API may ignore it; the emulator proves that clients never send one).
-// Fields outside the Job object are dropped (UNVERIFIED).
+// Choices no source settles (UNVERIFIED), made here so that clients are
+// tested against something definite:
+//   - a missing X-API-KEY or X-USER-EMAIL answers 401 "Unauthorized. Missing
+//     secret key" / "Unauthorized. Missing user email"; a user other than the
+//     key's answers 401 "Unauthorized. Invalid user email: <email>";
+//   - permissions come from the secret's prefix: ask_ reads and writes, askr_
+//     only reads, askw_ only writes; reads are the GETs and text parsing,
+//     writes the POST, PUT and PATCH on jobs; a call outside the permission
+//     answers 403 "Forbidden. Insufficient permissions: <read|write> access
+//     required";
+//   - a create of a reference already on the board answers 400 "Invalid
+//     parameters. Reference already exists: <ref>"; a create with a non-null
+//     key answers 400 (the API may ignore it: the emulator proves that clients
+//     never send one); fields outside the Job object are dropped; "geopoint"
+//     in a location is dropped; [] is accepted for any field;
+//   - invalid fields answer 400 "Invalid parameters. <field>: <problem>";
+//     name is required;
+//   - is_archive takes 0, 1, true, false (also as strings) and is required;
+//     archiving an archived job keeps its archived_at;
+//   - /storing/jobs takes limit 1 to MaxListLimit, sort_by created_at or
+//     updated_at, order_by desc (default) or asc, return_job true/false in any
+//     case or 1/0, and a filter of the emulator's own, archived=false (live
+//     jobs only) or archived=true (archived only); maxPage is
+//     ceil(total/limit), 0 for an empty board;
+//   - /text/parsing also takes {"text": "…"} (one text, as the SDK allows);
+//     entities come from a fixed dictionary of French and English terms
+//     (Extract), with start and end in Unicode code points (Python's
+//     text[start:end]); "parsing" groups the matched texts by label.
 //
 // Admin routes, outside the API paths: GET /_emulator/stats (requests by
 // route, such as RouteCreateJob, and status), GET and PUT /_emulator/faults
-// (package emulator).
+// (package emulator). Injected 502s are HTML gateway pages; other injected
+// errors are answers in the API's shape.
+//
+// Storage is made for a run of tens of thousands of jobs in the same process
+// as the pipeline: each job is kept as its encoded JSON, compressed, with an
+// index by reference and by key and listings kept sorted as jobs come, so
+// that a page costs its length.
 package hrflowtest
 
 import (

@@ -252,6 +252,14 @@ func TestCreateAndGet(t *testing.T) {
 			t.Errorf("an unknown field was kept: %v", j)
 		}
 	})
+	t.Run("geopoint ignored", func(t *testing.T) {
+		loc := map[string]any{"text": "Annecy", "lat": 45.9, "lng": 6.12, "geopoint": map[string]any{"lat": 1, "lon": 2}, "fields": nil}
+		j := e.do(t, req{method: "POST", path: "/job/indexing", body: flatJob("GEO", map[string]any{"location": loc})}).job(t)
+		got, _ := json.Marshal(j["location"])
+		if want := `{"fields":null,"lat":45.9,"lng":6.12,"text":"Annecy"}`; string(got) != want {
+			t.Errorf("location %s, want %s", got, want)
+		}
+	})
 	tests := []struct {
 		name    string
 		body    any
@@ -263,6 +271,8 @@ func TestCreateAndGet(t *testing.T) {
 		{"null key accepted", flatJob("K2", map[string]any{"key": nil}), 201, "Job created"},
 		{"no name", map[string]any{"board_key": DefaultBoardKey, "reference": "N1"}, 400, "Invalid parameters. name: Missing data for required field."},
 		{"sections not a list", flatJob("S1", map[string]any{"sections": "x"}), 400, "Invalid parameters. sections: Not a valid list."},
+		{"location not an object", flatJob("L1", map[string]any{"location": "x"}), 400, "Invalid parameters. location: Not a valid mapping type."},
+		{"[] accepted everywhere, as an edit answers", flatJob("L2", map[string]any{"location": []any{}, "summary": []any{}}), 201, "Job created"},
 		{"unknown board", map[string]any{"board_key": strings.Repeat("f", 40), "name": "x"}, 400, "Invalid parameters. Unable to find object: board"},
 		{"no board", map[string]any{"name": "x"}, 400, "Invalid parameters. board_key: Missing data for required field."},
 		{"not JSON", "{", 400, "Invalid parameters. The body must be a JSON object."},
