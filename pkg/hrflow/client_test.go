@@ -425,6 +425,22 @@ func TestJobs(t *testing.T) {
 	}
 }
 
+func TestOverQuota(t *testing.T) {
+	e := newEnv(t, envOptions{emulator: hrflowtest.Config{Quota: 1}})
+	ctx := context.Background()
+	if _, err := e.client.CreateJob(ctx, board, job("A")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.client.CreateJob(ctx, board, job("B"))
+	var ae *hrflow.APIError
+	if !errors.Is(err, hrflow.ErrOverQuota) || !errors.As(err, &ae) || ae.Status != 402 || ae.Message != "Over quota" {
+		t.Errorf("error %v, want 402 Over quota", err)
+	}
+	if n := e.count(hrflowtest.RouteCreateJob, 402); n != 1 {
+		t.Errorf("%d answers 402, want 1: not retried", n)
+	}
+}
+
 func TestContentTypeWithCharset(t *testing.T) {
 	e := newEnv(t, envOptions{wrap: withContentType("application/json; charset=utf-8")})
 	ctx := context.Background()

@@ -138,6 +138,10 @@ type Config struct {
 	// Now is the clock of created_at, updated_at and archived_at; nil means
 	// time.Now.
 	Now func() time.Time
+	// Quota, when > 0, is the number of job creations the account may make
+	// (SeedJob included); past it, a create answers 402 "Over quota"
+	// (UNVERIFIED: what the API counts is not documented).
+	Quota int64
 }
 
 // APIKey is a key the emulator accepts. Its permission comes from the
@@ -179,6 +183,8 @@ type Emulator struct {
 	now     func() time.Time
 	keys    map[string]apiKey // fixed after New
 	seq     atomic.Uint64
+	quota   int64
+	creates atomic.Int64
 
 	mu     sync.RWMutex
 	boards map[string]*board
@@ -188,7 +194,7 @@ type Emulator struct {
 // permission prefix or a user, and a board key that is not 40 lowercase hex
 // digits.
 func New(cfg Config) (*Emulator, error) {
-	e := &Emulator{now: cfg.Now, keys: make(map[string]apiKey), boards: make(map[string]*board)}
+	e := &Emulator{now: cfg.Now, keys: make(map[string]apiKey), boards: make(map[string]*board), quota: cfg.Quota}
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -359,6 +365,7 @@ func badRequest(format string, args ...any) *apiError {
 var (
 	errJobNotFound   = badRequest("Unable to find object: job")
 	errBoardNotFound = badRequest("Unable to find object: board")
+	errOverQuota     = &apiError{http.StatusPaymentRequired, "Over quota"}
 )
 
 func writeError(w http.ResponseWriter, err error) {
@@ -551,6 +558,10 @@ func (e *Emulator) create(boardKey string, in jobInput, archivedAt string) (*ent
 	defer b.mu.Unlock()
 	if ent.reference != "" && b.byRef[ent.reference] != nil {
 		return nil, badRequest("Reference already exists: %s", ent.reference)
+	}
+	if e.quota > 0 && e.creates.Add(1) > e.quota {
+		e.creates.Add(-1)
+		return nil, errOverQuota
 	}
 	b.insert(ent)
 	return ent, nil
