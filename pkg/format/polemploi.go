@@ -173,7 +173,19 @@ func PoleEmploi(offer francetravail.Offer) (hrflow.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return poleEmploiJob(newCopier(len(offer)), f, 0)
+	return poleEmploiJob(newCopier(f.size()), f, 0)
+}
+
+// size bounds the bytes of the strings that poleEmploiJob copies: the text
+// of the fields it reads (a string is never longer unescaped than escaped).
+func (f *offerFields) size() int {
+	n := len(f.intitule) + len(f.description) + len(f.created) + len(f.updated) +
+		len(f.lieu) + len(f.entreprise) + len(f.contact) + len(f.salaire) +
+		len(f.appellation) + len(f.appellationC)
+	for _, v := range f.historic {
+		n += len(v)
+	}
+	return n
 }
 
 // poleEmploiJob builds the historic job from gathered fields.
