@@ -326,21 +326,22 @@ func TestReferentials(t *testing.T) {
 }
 
 // TestQuota429 checks that a client faster than the quota gets 429s, waits
-// Retry-After, lowers its pace to the announced capacity and completes.
+// Retry-After, lowers its pace to the announced capacity and completes. A
+// quota of 1 call/s makes the second call a 429 however slow the machine.
 func TestQuota429(t *testing.T) {
-	e := newEnv(t, francetravailtest.Config{Quota: 5, Corpus: francetravailtest.Synthetic(1500, 1, francetravailtest.SyntheticOptions{Departements: []string{"74"}})},
+	e := newEnv(t, francetravailtest.Config{Quota: 1, Corpus: francetravailtest.Synthetic(400, 1, francetravailtest.SyntheticOptions{Departements: []string{"74"}})},
 		func(c *francetravail.Config) { c.RateLimit = 100 })
 	start := time.Now()
 	ids, sum := e.searchAll(t, francetravail.Query{})
-	if len(ids) != 1500 {
-		t.Errorf("%d offers, want 1500", len(ids))
+	if len(ids) != 400 {
+		t.Errorf("%d offers, want 400", len(ids))
 	}
 	st := e.emu.Stats()
 	if n := st.Count("GET /offres/search", 429); n == 0 {
 		t.Error("no 429: the test does not exercise the quota")
 	}
-	if got := e.c.RateLimit(); got != 5 {
-		t.Errorf("rate limit after 429s: %v, want the announced capacity 5", got)
+	if got := e.c.RateLimit(); got != 1 {
+		t.Errorf("rate limit after 429s: %v, want the announced capacity 1", got)
 	}
 	if sum.Requests != int(st.Total("GET /offres/search")) {
 		t.Errorf("Summary.Requests = %d, emulator counted %d", sum.Requests, st.Total("GET /offres/search"))

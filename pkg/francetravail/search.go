@@ -21,21 +21,43 @@ import (
 // Beyond the cap, the query is split into windows of creation date
 // (minCreationDate/maxCreationDate, second precision): the user's own window
 // when given, else [wideWindowStart, now + 1 day]; other criteria,
-// publieeDepuis included, are kept. A window over the cap is cut in two at its
-// middle second, [lo, mid] and [mid, hi], and each half probed in turn, depth
-// first, until a window holds at most MaxReachable matches; its probe page is
-// then its first page. Halves share their middle second on purpose: whether
-// the API treats maxCreationDate as inclusive is UNVERIFIED, and with shared
-// bounds nothing is lost either way; the offers seen twice are dropped by id.
-// A window of one second or less cannot be cut: its first MaxReachable
-// offers are fetched, and the search is reported Truncated.
+// publieeDepuis included, are kept. A window over the cap is cut into
+// children, each probed in turn (range 0-149), depth first, until a window
+// holds at most MaxReachable matches; its probe page is then its first page.
 //
-// Only one page of offers is held at a time, plus the set of ids seen.
+// How a window is cut: the default wide window first at now - recentSpan, as
+// nearly all live offers are recent (publieeDepuis goes back 31 days at
+// most) and the years before hold few or none; any other window into k equal
+// spans, k being its total over splitTarget (at least 2, at most maxFanout),
+// so that with an even spread every child fits at once. A generalised
+// bisection: no probe is spent on intermediate levels when the spread is
+// even, and an uneven child is simply cut again.
+//
+// Children share their boundary second on purpose: whether the API treats
+// maxCreationDate as inclusive is UNVERIFIED, and with shared bounds nothing
+// is lost either way; the offers seen twice are dropped by id. A window of
+// one second or less cannot be cut: its first MaxReachable offers are
+// fetched, and the search is reported Truncated, with Unreached = Total -
+// Fetched (Total being the total of the query as given, so overlaps do not
+// count twice).
+//
+// Only one page of offers is held at a time, plus the set of ids seen and a
+// stack of at most a few hundred windows.
 var wideWindowStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// wideWindowMargin extends the default window past now, so that offers
-// created during the search, or on a server whose clock is ahead, are in.
-const wideWindowMargin = 24 * time.Hour
+// Tuning of the split.
+const (
+	// wideWindowMargin extends the default window past now, so that offers
+	// created during the search, or on a server whose clock is ahead, are in.
+	wideWindowMargin = 24 * time.Hour
+	// recentSpan is where the default wide window is cut first.
+	recentSpan = 32 * 24 * time.Hour
+	// splitTarget is the number of matches a child window aims at: below the
+	// cap, to leave room for an uneven spread.
+	splitTarget = MaxReachable * 85 / 100
+	// maxFanout bounds the children of one window.
+	maxFanout = 32
+)
 
 // Search streams every offer matching q, each once (dedupe by id), calling
 // yield for each in turn from the calling goroutine; yield's error stops the
@@ -137,18 +159,38 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 				return err
 			}
 		default:
-			mid := it.w.lo.Add(span / 2).Truncate(time.Second)
-			if !mid.After(it.w.lo) {
-				mid = it.w.lo.Add(time.Second)
+			children := splitWindow(it.w, p.cr.Total, q.MinCreationDate == "")
+			for i := len(children) - 1; i >= 0; i-- { // oldest first
+				stack = append(stack, item{w: children[i]})
 			}
-			// Depth first, older half first.
-			stack = append(stack, item{w: window{lo: mid, hi: it.w.hi}}, item{w: window{lo: it.w.lo, hi: mid}})
 		}
 	}
 	if s.sum.Truncated {
 		s.sum.Unreached = max(s.sum.Total-s.sum.Fetched, 0)
 	}
 	return nil
+}
+
+// splitWindow cuts w, which holds total matches (more than the cap), into
+// windows sharing their boundaries. wide says w is the default wide window.
+func splitWindow(w window, total int, wide bool) []window {
+	if cut := w.hi.Add(-wideWindowMargin - recentSpan).Truncate(time.Second); wide && cut.After(w.lo) && cut.Before(w.hi) {
+		return []window{{w.lo, cut}, {cut, w.hi}}
+	}
+	secs := int64(w.hi.Sub(w.lo) / time.Second)
+	k := int64(min(max((total+splitTarget-1)/splitTarget, 2), maxFanout))
+	k = min(k, secs)
+	out := make([]window, 0, k)
+	lo := w.lo
+	for i := int64(1); i <= k; i++ {
+		hi := w.lo.Add(time.Duration(secs*i/k) * time.Second)
+		if i == k {
+			hi = w.hi
+		}
+		out = append(out, window{lo, hi})
+		lo = hi
+	}
+	return out
 }
 
 // drain yields p, then fetches the following pages of q while the
