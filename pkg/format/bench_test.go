@@ -2,32 +2,28 @@ package format
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 )
 
-// benchOffers returns the real offers when ../shared is there, the project's
-// own edge-case offers otherwise (less representative: say which in the
-// benchmark's name).
+// benchOffers returns the real offers when the shared fixtures are there,
+// the project's own edge-case offers otherwise (smaller than real ones: the
+// benchmark says so).
 func benchOffers(b *testing.B) []francetravail.Offer {
 	b.Helper()
-	path := filepath.Join("shared", "fixtures", "francetravail", "offers-dept74-2025-08.ndjson")
-	for dir := ".."; len(dir) < 40; dir = filepath.Join(dir, "..") {
-		if _, err := os.Stat(filepath.Join(dir, path)); err == nil {
-			var offers []francetravail.Offer
-			for _, line := range readFixtureLines(b, filepath.Join(dir, path)) {
-				offers = append(offers, line)
-			}
-			return offers
-		}
-	}
-	b.Log("no shared fixtures: benchmarking on testdata/offers, which are smaller than real offers")
 	var offers []francetravail.Offer
-	for _, o := range goldenOffers(b) {
-		offers = append(offers, o)
+	dir, why := findFixtures()
+	if dir == "" {
+		b.Logf("%s: benchmarking on testdata/offers, which are smaller than real offers", why)
+		for _, o := range goldenOffers(b) {
+			offers = append(offers, o)
+		}
+		return offers
+	}
+	for _, line := range readFixtureLines(b, filepath.Join(dir, "offers-dept74-2025-08.ndjson")) {
+		offers = append(offers, line)
 	}
 	return offers
 }

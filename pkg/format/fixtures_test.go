@@ -3,6 +3,7 @@ package format
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,32 +14,40 @@ import (
 const sharedEnv = "PULLJOBS_SHARED"
 
 // fixtureDir returns the directory of the France Travail fixtures, which the
-// project reads but never ships: from $PULLJOBS_SHARED, or from a "shared"
-// directory beside the working directory or one of its ancestors. It skips
-// the test when there is none.
+// project reads but never ships (see findFixtures); it skips the test when
+// there is none.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
+	dir, why := findFixtures()
+	if dir == "" {
+		t.Skipf("%s: skipping the test on real offers (third-party data the project does not ship)", why)
+	}
+	return dir
+}
+
+// findFixtures looks for the fixtures in $PULLJOBS_SHARED, else in a
+// "shared" directory beside the working directory or one of its ancestors.
+// It returns "" and the reason when there are none.
+func findFixtures() (dir, why string) {
 	const sub = "fixtures/francetravail"
-	if dir := os.Getenv(sharedEnv); dir != "" {
-		if d := filepath.Join(dir, sub); isDir(d) {
-			return d
+	if shared := os.Getenv(sharedEnv); shared != "" {
+		if d := filepath.Join(shared, sub); isDir(d) {
+			return d, ""
 		}
-		t.Skipf("$%s=%s has no %s: skipping the test on real offers", sharedEnv, dir, sub)
+		return "", fmt.Sprintf("$%s=%s has no %s", sharedEnv, shared, sub)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		t.Skipf("no working directory (%v): skipping the test on real offers", err)
+		return "", fmt.Sprintf("no working directory (%v)", err)
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		if d := filepath.Join(dir, "shared", sub); isDir(d) {
-			return d
+	for d := wd; ; d = filepath.Dir(d) {
+		if f := filepath.Join(d, "shared", sub); isDir(f) {
+			return f, ""
 		}
-		if filepath.Dir(dir) == dir {
-			break
+		if filepath.Dir(d) == d {
+			return "", fmt.Sprintf("no shared/%s beside %s or its parents, and $%s unset", sub, wd, sharedEnv)
 		}
 	}
-	t.Skipf("no shared/%s beside %s or its parents, and $%s unset: skipping the test on real offers (they are third-party data the project does not ship)", sub, wd, sharedEnv)
-	return ""
 }
 
 func isDir(path string) bool {
