@@ -1,6 +1,7 @@
 package hrflowtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -158,4 +159,48 @@ func reportRates(b *testing.B, cpuStart time.Duration) {
 	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "req/s")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	b.ReportMetric(float64((cpuTime()-cpuStart).Microseconds())/float64(b.N), "cpu-µs/job")
+}
+
+// BenchmarkHandler measures the emulator alone, without the network: a
+// create and a get per operation, served by ServeHTTP into a recorder.
+//
+//	go test -run '^$' -bench Handler -benchmem ./pkg/hrflow/hrflowtest
+func BenchmarkHandler(b *testing.B) {
+	jobs := benchJobs(b)
+	bodies := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		body := withRef(j, "")
+		body["board_key"] = DefaultBoardKey
+		raw, err := json.Marshal(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = raw
+	}
+	em, err := New(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		ref := fmt.Sprint("H", i)
+		body := bytes.Replace(bodies[i%len(bodies)], []byte(`"reference":""`), []byte(`"reference":"`+ref+`"`), 1)
+		r := httptest.NewRequest("POST", APIPath+"/job/indexing", bytes.NewReader(body))
+		r.Header.Set("X-API-KEY", DefaultAPISecret)
+		r.Header.Set("X-USER-EMAIL", DefaultAPIUser)
+		w := httptest.NewRecorder()
+		em.ServeHTTP(w, r)
+		if w.Code != 201 {
+			b.Fatalf("create: %d %s", w.Code, w.Body)
+		}
+		r = httptest.NewRequest("GET", APIPath+"/job/indexing?board_key="+DefaultBoardKey+"&reference="+ref, nil)
+		r.Header.Set("X-API-KEY", DefaultAPISecret)
+		r.Header.Set("X-USER-EMAIL", DefaultAPIUser)
+		w = httptest.NewRecorder()
+		em.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatalf("get: %d %s", w.Code, w.Body)
+		}
+	}
+	b.ReportMetric(float64(2*b.N)/b.Elapsed().Seconds(), "req/s")
 }

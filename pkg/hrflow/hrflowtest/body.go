@@ -28,56 +28,27 @@ func readObject(r *http.Request) (map[string]json.RawMessage, error) {
 }
 
 // compactInPlace removes the insignificant white space of valid JSON, as
-// json.Compact does, within b itself.
+// json.Compact does, within b itself. Strings are copied whole.
 func compactInPlace(b []byte) []byte {
 	w := 0
-	inString := false
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inString {
+	for i := 0; i < len(b); {
+		switch c := b[i]; c {
+		case ' ', '\t', '\n', '\r':
+			i++
+		case '"':
+			end := stringEnd(b, i)
+			if end < 0 { // not valid JSON: leave the rest as it is
+				end = len(b)
+			}
+			w += copy(b[w:], b[i:end])
+			i = end
+		default:
 			b[w] = c
 			w++
-			switch c {
-			case '\\':
-				i++
-				b[w] = b[i]
-				w++
-			case '"':
-				inString = false
-			}
-			continue
+			i++
 		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '"':
-			inString = true
-		}
-		b[w] = c
-		w++
 	}
 	return b[:w]
-}
-
-// readAll reads a body of at most maxBody bytes, in one allocation when
-// its length is known.
-func readAll(r *http.Request) ([]byte, error) {
-	rd := io.LimitReader(r.Body, maxBody+1)
-	if n := r.ContentLength; n > 0 && n <= maxBody {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rd, b); err != nil {
-			return nil, err
-		}
-		return b, nil
-	}
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxBody {
-		return nil, errors.New("body too large")
-	}
-	return b, nil
 }
 
 // splitObject returns the fields of a compact, valid JSON object (as
@@ -113,20 +84,27 @@ func splitObject(b []byte) (map[string]json.RawMessage, error) {
 }
 
 // stringEnd returns the index just past the JSON string starting at b[i],
-// or -1.
+// or -1. It jumps from quote to quote; a quote preceded by an odd number of
+// backslashes is escaped.
 func stringEnd(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
+	for k := i + 1; ; {
+		j := bytes.IndexByte(b[k:], '"')
+		if j < 0 {
+			return -1
 		}
+		q := k + j
+		n := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		k = q + 1
 	}
-	return -1
 }
 
 // valueEnd returns the index just past the compact JSON value starting at
@@ -177,4 +155,25 @@ func unquote(raw []byte) (string, error) {
 	var s string
 	err := json.Unmarshal(raw, &s)
 	return s, err
+}
+
+// readAll reads a body of at most maxBody bytes, in one allocation when
+// its length is known.
+func readAll(r *http.Request) ([]byte, error) {
+	rd := io.LimitReader(r.Body, maxBody+1)
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rd, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxBody {
+		return nil, errors.New("body too large")
+	}
+	return b, nil
 }
