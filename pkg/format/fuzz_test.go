@@ -63,7 +63,8 @@ func checkJob(t *testing.T, name string, offer []byte, job hrflow.Job, err error
 
 // FuzzPoleEmploi checks that the default format never panics, formats every
 // JSON object with an id into a job that encodes, and agrees with a plain
-// encoding/json rendering of the spec.
+// encoding/json rendering of the spec; and that the scanner decodes offers
+// for jq as encoding/json does.
 func FuzzPoleEmploi(f *testing.F) {
 	seedCorpus(f)
 	f.Fuzz(func(t *testing.T, offer []byte) {
@@ -75,6 +76,16 @@ func FuzzPoleEmploi(f *testing.F) {
 		var m map[string]any
 		if json.Unmarshal(offer, &m) != nil {
 			return // e.g. a number out of float64 range: the reference cannot decode it
+		}
+		// What jq formats get is what encoding/json decodes.
+		decoded, err := decodeOffer(offer)
+		if err != nil {
+			t.Fatalf("decodeOffer(%s) error = %v", offer, err)
+		}
+		gotDecoded, _ := json.Marshal(decoded)
+		wantDecoded, _ := json.Marshal(m)
+		if !jsonEqual(t, gotDecoded, wantDecoded) {
+			t.Fatalf("decodeOffer(%s)\n got %s\nwant %s", offer, gotDecoded, wantDecoded)
 		}
 		// The reference is the offer id as the rest of the pipeline reads it.
 		id, _ := francetravail.Offer(offer).ID()

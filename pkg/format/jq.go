@@ -1,6 +1,7 @@
 package format
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,7 +79,7 @@ func jqError(err error) error {
 }
 
 // JQ compiles a jq program into a format. The program receives the offer
-// as a JSON object (decoded like encoding/json into an any: numbers are
+// as a JSON object (decoded as encoding/json does into an any: numbers are
 // float64) and must produce exactly one JSON object, the job; no output, more
 // than one, or anything else is an error. Chain.Apply sets the job's
 // "reference" to the offer id when the program leaves it out.
@@ -91,12 +92,9 @@ func JQ(program string) (Func, error) {
 		return nil, err
 	}
 	return func(offer francetravail.Offer) (hrflow.Job, error) {
-		var v any
-		if err := json.Unmarshal(offer, &v); err != nil {
+		v, err := decodeOffer(offer)
+		if err != nil {
 			return nil, fmt.Errorf("decode offer: %w", err)
-		}
-		if _, isObject := v.(map[string]any); !isObject {
-			return nil, fmt.Errorf("decode offer: %w (it is a JSON %s)", errNotObject, jsonType(v))
 		}
 		out, ok, err := runJQ(code, v)
 		if err != nil {
@@ -107,6 +105,22 @@ func JQ(program string) (Func, error) {
 		}
 		return jqJob(out, "the program")
 	}, nil
+}
+
+// decodeOffer decodes an offer into plain JSON values, as encoding/json
+// would into a map[string]any, several times faster: the scanner checks it,
+// and its strings share one buffer.
+func decodeOffer(offer francetravail.Offer) (map[string]any, error) {
+	top, err := scanObject(offer, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := newCopier(len(top))
+	v, err := c.value(top)
+	if err = cmp.Or(err, c.err); err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
 }
 
 // JQLogic compiles a jq program into a logic. The program receives the job
