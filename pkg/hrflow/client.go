@@ -258,6 +258,12 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 // returns the answer's "meta" too. path is relative to the base URL
 // ("/job/indexing"); body, when not nil, is sent as JSON.
 func call[T any](ctx context.Context, c *Client, method, path string, query url.Values, body any) (T, json.RawMessage, error) {
+	out, meta, _, err := callN[T](ctx, c, method, path, query, body)
+	return out, meta, err
+}
+
+// callN is call, also returning the number of HTTP attempts made.
+func callN[T any](ctx context.Context, c *Client, method, path string, query url.Values, body any) (T, json.RawMessage, int, error) {
 	var out T
 	var payload []byte
 	if body != nil {
@@ -266,7 +272,7 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 		enc := json.NewEncoder(pb)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(body); err != nil {
-			return out, nil, fmt.Errorf("encode request: %w", err)
+			return out, nil, 0, fmt.Errorf("encode request: %w", err)
 		}
 		payload = pb.Bytes()
 	}
@@ -295,7 +301,7 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 		c.log.Warn("hrflow: call failed, retrying",
 			"method", method, "path", urlPath, "attempt", attempt, "wait", wait, "error", c.redact(err.Error()))
 	})
-	return out, meta, err
+	return out, meta, attempt, err
 }
 
 // attempt makes one HTTP attempt, bounded by the call time-out, and returns

@@ -105,16 +105,18 @@ func createBody(job Job, boardKey string) map[string]any {
 	return body
 }
 
-// create is CreateJob returning only the new key.
-func (c *Client) create(ctx context.Context, boardKey string, job Job) (string, error) {
-	h, _, err := call[*jobHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
+// create is CreateJob returning only the new key, and whether the POST was
+// tried more than once (an earlier attempt may have created the job
+// although its answer was lost).
+func (c *Client) create(ctx context.Context, boardKey string, job Job) (key string, retried bool, err error) {
+	h, _, attempts, err := callN[*jobHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
 	if err == nil && (h == nil || h.Key == "") {
 		err = errors.New("decode job: answer without a key")
 	}
 	if err != nil {
-		return "", fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+		return "", attempts > 1, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
 	}
-	return string(h.Key), nil
+	return string(h.Key), attempts > 1, nil
 }
 
 // EditJob replaces the job on the board with job, whole: fields job does

@@ -68,7 +68,10 @@ var ErrNoReference = errors.New("hrflow: job without a reference")
 //     between the two (the job stays archived, so the next Upsert does both
 //     again, where a live job with stale content would be skipped).
 //  4. A create refused because the reference now exists (another writer won
-//     the race): read it again and go on at 2.
+//     the race): read it again and go on at 2. When an earlier attempt of
+//     the same POST got no answer (a time-out, a reset, a 5xx), the job found
+//     is most likely the one that attempt created: it counts as created
+//     (replaced again with UpdateContent, left as it is without).
 //
 // Calls for the same board and reference are serialised within the client.
 // Retryable failures are retried inside each call; a permanent one (a 4xx)
@@ -89,6 +92,7 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 
 	var enriched Job // the job to create, enriched once across rounds
 	var parsingErr error
+	lostCreate := false // a create refused after an attempt whose answer was lost
 	for round := 0; round < maxUpsertRounds; round++ {
 		found, err := c.head(ctx, boardKey, ref)
 		if errors.Is(err, ErrNotFound) {
@@ -98,9 +102,12 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 			if enriched == nil {
 				enriched, parsingErr = c.enrich(ctx, job, opts.EnrichWithParsing)
 			}
-			key, err := c.create(ctx, boardKey, enriched)
+			key, retried, err := c.create(ctx, boardKey, enriched)
 			if errors.Is(err, ErrReferenceExists) {
-				continue // 4: someone created it meanwhile
+				// 4: someone created it meanwhile; when an earlier attempt
+				// of this POST got no answer, most likely ourselves.
+				lostCreate = lostCreate || retried
+				continue
 			}
 			if err != nil {
 				return UpsertResult{}, err
@@ -113,6 +120,9 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 		}
 		if err != nil {
 			return UpsertResult{}, err
+		}
+		if lostCreate && found.ArchivedAt == "" {
+			return c.createdUnanswered(ctx, boardKey, enriched, found, opts, parsingErr)
 		}
 		return c.update(ctx, boardKey, job, found, opts)
 	}
@@ -148,6 +158,28 @@ func (c *Client) update(ctx context.Context, boardKey string, job Job, found job
 		if err := c.SetArchivedKey(ctx, boardKey, key, false); err != nil {
 			return UpsertResult{}, err
 		}
+	}
+	return res, nil
+}
+
+// createdUnanswered ends an Upsert whose POST created the job (most
+// likely) but lost its answer, the retry being refused because the
+// reference exists: the job counts as created. With UpdateContent, the
+// created job is written again, so that the board holds it even if another
+// writer created the reference first; without, the job is left as an
+// update would leave it.
+func (c *Client) createdUnanswered(ctx context.Context, boardKey string, created Job, found jobHead, opts UpsertOptions, parsingErr error) (UpsertResult, error) {
+	key := string(found.Key)
+	if opts.UpdateContent {
+		body := withBoard(created, boardKey)
+		body["key"] = key
+		if _, _, err := call[json.RawMessage](ctx, c, http.MethodPut, pathJob, nil, body); err != nil {
+			return UpsertResult{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
+		}
+	}
+	res := UpsertResult{Action: ActionCreated, Key: key}
+	if parsingErr != nil {
+		res.ParsingFailed, res.ParsingError = true, parsingErr.Error()
 	}
 	return res, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,6 +253,57 @@ func TestUpsertConcurrent(t *testing.T) {
 	}
 	if n := len(e.em.Jobs(board)); n != refs {
 		t.Errorf("%d jobs on the board, want %d", n, refs)
+	}
+}
+
+// loseFirstCreate lets the first create reach the emulator, then answers
+// 503 instead of its answer, as a proxy that fails after forwarding does.
+func loseFirstCreate(next http.Handler) http.Handler {
+	var once sync.Once
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lost := false
+		if routeOf(r) == hrflowtest.RouteCreateJob {
+			once.Do(func() { lost = true })
+		}
+		if !lost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(httptest.NewRecorder(), r)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "<html><title>503 Service Unavailable</title></html>")
+	})
+}
+
+// TestUpsertLostCreateAnswer: the POST creates the job but its answer is
+// lost; the retried POST is refused; the job counts as created, once.
+func TestUpsertLostCreateAnswer(t *testing.T) {
+	for _, update := range []bool{false, true} {
+		t.Run(fmt.Sprint("update=", update), func(t *testing.T) {
+			e := newEnv(t, envOptions{wrap: loseFirstCreate})
+			res, err := e.client.Upsert(context.Background(), board, job("A", "name", "ours", "summary", "Excel"), hrflow.UpsertOptions{UpdateContent: update, EnrichWithParsing: true})
+			if err != nil {
+				t.Fatalf("Upsert: %v", err)
+			}
+			jobs := e.em.Jobs(board)
+			if len(jobs) != 1 || res.Action != hrflow.ActionCreated || res.Key != jobs[0].Key() {
+				t.Fatalf("result %+v, board %v: want created, once", res, jobs)
+			}
+			if s, _ := jobs[0]["skills"].([]any); jobs[0]["name"] != "ours" || len(s) != 1 {
+				t.Errorf("stored %v, want our enriched job", jobs[0])
+			}
+			wantPuts := int64(0)
+			if update {
+				wantPuts = 1
+			}
+			if got := e.count(hrflowtest.RouteEditJob, -1); got != wantPuts {
+				t.Errorf("%d PUTs, want %d", got, wantPuts)
+			}
+			if got := e.count(hrflowtest.RouteCreateJob, 201); got != 1 {
+				t.Errorf("%d jobs created, want 1", got)
+			}
+		})
 	}
 }
 
