@@ -593,7 +593,7 @@ func TestTimeoutsAndContext(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, retry.ErrExhausted) {
 			t.Errorf("error %v, want exhausted time-outs", err)
 		}
-		if d := time.Since(start); d > time.Second {
+		if d := time.Since(start); d > 1900*time.Millisecond { // one answer takes 2 s
 			t.Errorf("took %v: the call time-out did not apply", d)
 		}
 	})
