@@ -151,11 +151,13 @@ func (s *scanner) str() ([]byte, bool) {
 }
 
 // object skips an object and returns its top-level "id" when it is a string
-// without escapes (ids are alphanumeric).
+// without escapes (ids are alphanumeric); of repeated "id" keys, the first
+// decides, as for Offer.ID.
 func (s *scanner) object() (id string, ok bool) {
 	if !s.eat('{') {
 		return "", false
 	}
+	seenID := false
 	for first := true; ; first = false {
 		s.ws()
 		if s.eat('}') {
@@ -174,15 +176,18 @@ func (s *scanner) object() (id string, ok bool) {
 			return "", false
 		}
 		s.ws()
-		if string(key) == `"id"` && s.peek() == '"' {
-			v, ok := s.str()
-			if !ok {
-				return "", false
+		if string(key) == `"id"` && !seenID {
+			seenID = true
+			if s.peek() == '"' {
+				v, ok := s.str()
+				if !ok {
+					return "", false
+				}
+				if bytes.IndexByte(v, '\\') < 0 {
+					id = string(v[1 : len(v)-1])
+				}
+				continue
 			}
-			if bytes.IndexByte(v, '\\') < 0 {
-				id = string(v[1 : len(v)-1])
-			}
-			continue
 		}
 		if !s.value() {
 			return "", false

@@ -25,7 +25,7 @@ var testNow = time.Date(2025, 8, 6, 12, 0, 0, 0, time.UTC)
 // with its offers decoded independently of the emulator.
 func filterCorpus(t *testing.T) ([]francetravail.Offer, []offerFields, francetravailtest.Corpus) {
 	t.Helper()
-	offers := francetravailtest.SyntheticOffers(2500, 11, francetravailtest.SyntheticOptions{Now: testNow, Departements: []string{"74", "73", "2A", "971", "75"}})
+	offers := francetravailtest.SyntheticOffers(1200, 11, francetravailtest.SyntheticOptions{Now: testNow, Departements: []string{"74", "73", "2A", "971", "75"}})
 	corpus, err := francetravailtest.Offers(offers)
 	if err != nil {
 		t.Fatal(err)

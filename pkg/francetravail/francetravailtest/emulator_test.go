@@ -307,7 +307,7 @@ func FuzzSearchParams(f *testing.F) {
 		"typeContrat=CDI,,CDD", "experience=%00", "publieeDepuis=7&qualification=0&origineOffre=2"} {
 		f.Add(s)
 	}
-	e, err := New(Config{Corpus: Synthetic(400, 1, SyntheticOptions{Departements: []string{"74", "73"}})})
+	e, err := New(Config{Corpus: Synthetic(60, 1, SyntheticOptions{Departements: []string{"74", "73"}})})
 	if err != nil {
 		f.Fatal(err)
 	}
