@@ -34,7 +34,7 @@ const (
 	DefaultCallTimeout = 30 * time.Second
 )
 
-// Scopes are the OAuth2 scopes the search API needs.
+// Scopes are the OAuth2 scopes the search API needs; read-only.
 var Scopes = []string{"api_offresdemploiv2", "o2dsoffre"}
 
 // Config configures a Client. ClientID and ClientSecret are required; every
@@ -114,8 +114,9 @@ func (c Config) LogValue() slog.Value {
 
 // Summary reports one Search.
 type Summary struct {
-	// Total is the number of matches the API reported for the whole query:
-	// the sum over the windows the query was split into.
+	// Total is the number of matches the API reported for the query as
+	// given (its first page): what a split into creation-date windows adds
+	// up to, boundaries shared by two windows counted once.
 	Total int `json:"total"`
 	// Fetched is the number of distinct offers passed to yield.
 	Fetched int `json:"fetched"`

@@ -132,8 +132,9 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 	type item struct {
 		w     window
 		probe *page // nil: probe first
+		wide  bool  // the default wide window
 	}
-	stack := []item{{w: root, probe: first}}
+	stack := []item{{w: root, probe: first, wide: q.MinCreationDate == ""}}
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -159,7 +160,7 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 				return err
 			}
 		default:
-			children := splitWindow(it.w, p.cr.Total, q.MinCreationDate == "")
+			children := splitWindow(it.w, p.cr.Total, it.wide)
 			for i := len(children) - 1; i >= 0; i-- { // oldest first
 				stack = append(stack, item{w: children[i]})
 			}

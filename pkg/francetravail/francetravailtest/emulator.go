@@ -16,6 +16,18 @@
 // with Retry-After and the X-Ratelimit-* headers. Faults (error answers,
 // resets, latency) come from package emulator.
 //
+// Approximations, by design: the other parameters are validated but not
+// applied (the index holds no data for them): domaine, theme, appellation,
+// secteurActivite, codeNAF, tempsPlein, inclureLimitrophes, paysContinent,
+// niveauFormation, permis, salaireMin, accesTravailleurHandicape, offresMRS,
+// offresManqueCandidats, entreprisesAdaptees, employeursHandiEngages,
+// grandDomaine, partenaires, dureeHebdo*, dureeContrat*. commune matches the
+// commune itself whatever distance; sort=2 (distance) sorts as sort=1.
+// Choices that no source settles are marked UNVERIFIED where they are made:
+// 200 only when one page holds every result, both creation-date bounds
+// inclusive to the millisecond, publieeDepuis counted on dateCreation, the
+// experience classes, the messages of parameters the spec does not quote.
+//
 // Admin routes, never under the API's paths:
 //
 //	PUT  /_emulator/offers         NDJSON body, one offer a line: replaces the corpus
