@@ -407,8 +407,9 @@ type response struct {
 }
 
 // get calls GET base+path?query with retries, and returns a 2xx answer or an
-// error. route names the call in logs; onAnswer, if not nil, is called for
-// every HTTP answer received (retries included).
+// error: an *APIError for an answer, the cause otherwise, wrapped with
+// retry.ErrExhausted when retries ran out. onAnswer, if not nil, is called
+// for every HTTP answer received (retries included).
 func (c *Client) get(ctx context.Context, path string, query url.Values, onAnswer func()) (*response, error) {
 	u := c.base + path
 	if len(query) > 0 {
