@@ -39,9 +39,9 @@ const asyncPending = 1024
 // every offer stored by the replayed run), and seals the run once every
 // publish is acknowledged. It returns the run id.
 //
-// When the board is held by an unsealed run with the same spec whose
-// processes stopped, Fetch resumes that run: it publishes only the offers
-// that run lacks, and returns its id. A search that fails still seals the
+// When the board is held by an unfinished run with the same spec whose
+// processes stopped, Fetch resumes that run and returns its id: it publishes
+// only the offers that run lacks, or nothing if its fetch was complete. A search that fails still seals the
 // run, with the failure (the offers read so far are processed; sync is
 // refused). Fetch returns an error without sealing when ctx ends or NATS
 // cannot take the offers: running it again resumes the run.
@@ -72,6 +72,11 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 			return run, err
 		}
 		spec = stored
+		if _, sealed, err := p.t.seal(ctx, run); err != nil || sealed {
+			// Fetched already: the workers finish the run where it stopped.
+			p.logger.Info("resuming a run whose fetch was complete", "run", run, "board", spec.BoardKey)
+			return run, err
+		}
 	} else if _, err := createJSON(ctx, p.t.runs, specKey(run), spec); err != nil {
 		return run, err
 	}

@@ -52,9 +52,9 @@ type acquireOptions struct {
 }
 
 // acquire takes the board for spec's run. When the board is held by an
-// unfinished, unsealed run with the same spec whose processes look dead, it
-// resumes that run: the returned id is the one to use (spec.ID otherwise). A
-// dead holder with another spec is abandoned: it will never sync.
+// unfinished run with the same spec whose processes look dead, it resumes
+// that run: the returned id is the one to use (spec.ID otherwise). A dead
+// holder with another spec is abandoned: it will never sync.
 func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (run string, resumed bool, err error) {
 	hash := spec.hash()
 	deadline := time.Now().Add(o.wait)
@@ -95,11 +95,7 @@ func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) 
 			}
 			continue
 		default:
-			sealed, err := t.exists(ctx, t.runs, sealKey(held.Run))
-			if err != nil {
-				return "", false, err
-			}
-			if !sealed && held.SpecHash == hash {
+			if held.SpecHash == hash {
 				// Resume: same run id, so every publish deduplicates.
 				mine.Run, mine.Acquired = held.Run, held.Acquired
 				if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {

@@ -631,3 +631,47 @@ func TestStatusRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSealedRunResumes stops every worker of a sealed run, then starts the
+// run again in a process that owns the server: the run resumes where it
+// was instead of starting over.
+func TestSealedRunResumes(t *testing.T) {
+	offers := synthetic(200, 10)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	stop := e.workers(p, e.hrc)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e.creations() < 20 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+
+	nc, err := e.srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	p2, err := New(ctx, nc, Options{Settings: testSettings, Logger: logger(t), Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	searches := e.ft.Stats().Total("GET /offres/search")
+	e.workers(p2, e.hrc)
+	r := e.run(p2, spec(), nil)
+	if r.RunID != first {
+		t.Errorf("run = %s, want %s resumed", r.RunID, first)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 200, Created: 200})
+	if got := e.ft.Stats().Total("GET /offres/search"); got != searches {
+		t.Errorf("the resumed run searched again (%d calls); its fetch was complete", got-searches)
+	}
+	if got := e.creations(); got != 200 {
+		t.Errorf("creations = %d, want 200", got)
+	}
+}

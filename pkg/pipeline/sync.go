@@ -24,6 +24,9 @@ type syncStage struct {
 	board Board
 }
 
+// tailTimeout bounds writing the report and releasing the board.
+const tailTimeout = 10 * time.Second
+
 // Reasons a sync is refused. Each guard keeps a board safe from a run that
 // saw less than the whole truth.
 const (
@@ -57,6 +60,10 @@ func (s *syncStage) run(ctx context.Context, run string) {
 		s.p.logger.Error("sync interrupted; another process will take over", "run", run, "err", err)
 		return
 	}
+	// The run is over: its last steps must not be cut short by a stopping
+	// worker.
+	ctx, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
+	defer cancelTail()
 	if _, err := createJSON(ctx, s.p.t.runs, reportKey(run), r); err != nil {
 		s.p.logger.Error("write report", "run", run, "err", err)
 		return

@@ -106,7 +106,7 @@ func (s Settings) WithDefaults() Settings {
 		s.Concurrency = DefaultConcurrency
 	}
 	if s.FormatConcurrency <= 0 {
-		s.FormatConcurrency = runtime.GOMAXPROCS(0)
+		s.FormatConcurrency = 8 * runtime.GOMAXPROCS(0)
 	}
 	if s.MaxDeliver <= 0 {
 		s.MaxDeliver = DefaultMaxDeliver
@@ -162,7 +162,6 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 		Duplicates:  s.DuplicateWindow,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
-		Compression: jetstream.S2Compression,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("declare stream %s: %w", OffersStream, err)
