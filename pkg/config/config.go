@@ -197,6 +197,7 @@ const (
 	RoleFetcher   Role = 1 << iota // needs origin credentials, the board, the action
 	RoleFormatter                  // needs only the pipeline section
 	RolePusher                     // needs target credentials
+	RoleReplay                     // a fetcher replaying a stored run: the board and the action
 	RoleAll       = RoleFetcher | RoleFormatter | RolePusher
 )
 
@@ -210,6 +211,8 @@ func (c Config) Validate(role Role) error {
 		if err := c.validateOrigin(); err != nil {
 			return err
 		}
+	}
+	if role&(RoleFetcher|RoleReplay) != 0 {
 		if err := c.validateBoard(); err != nil {
 			return err
 		}

@@ -1,0 +1,117 @@
+// Command fetcher publishes one pull_jobs run: it searches France Travail
+// with the configuration's criteria, publishes every offer to NATS
+// JetStream, and seals the run. Formatter and pusher workers do the rest.
+//
+//	fetcher run --config pulljobs.yaml [--wait] [--report report.json]
+//
+// With --wait it waits for the run's report, prints it, and exits with the
+// run's status: 0 success, 3 success with failures, 1 fatal; 2 means an
+// invalid configuration or usage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+func main() {
+	ctx, stop := cli.SignalContext(context.Background())
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(cli.ExitCode(err, os.Stderr))
+}
+
+const usage = `Usage: fetcher run --config FILE [flags]
+
+Publishes one pull_jobs run: searches France Travail with the configuration's
+origin_parameters, publishes every offer to NATS JetStream, and seals the run.
+Formatter and pusher workers format, push and sync it.
+
+A fetch interrupted by a crash or a signal resumes when started again with the
+same configuration: the run keeps its id and nothing is published twice.
+
+Exit codes: 0 success, 3 success with failures, 1 fatal, 2 invalid
+configuration or usage. Without --wait, 0 means the run was published.
+
+Flags:
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+		return cli.Usagef("usage: fetcher run --config FILE [--wait] [--report FILE] (see fetcher run --help)")
+	}
+	var (
+		common    cli.Common
+		wait      bool
+		report    string
+		dryRun    bool
+		replay    string
+		waitBoard time.Duration
+	)
+	fs := flag.NewFlagSet("fetcher run", flag.ContinueOnError)
+	common.Register(fs)
+	fs.BoolVar(&wait, "wait", false, "wait for the run's report, print it, and exit with the run's status")
+	fs.StringVar(&report, "report", "", "with --wait, write the JSON report to `file` (- for stdout)")
+	fs.BoolVar(&dryRun, "dry-run", false, "plan only: report what the run would create, update, unarchive and archive, and write nothing to HrFlow")
+	fs.StringVar(&replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
+	fs.DurationVar(&waitBoard, "wait-board", 0, "how long to wait when the board is busy with another run (default: refuse at once)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	if err := cli.Parse(fs, args[1:], stdout); err != nil {
+		return err
+	}
+	if report != "" && !wait {
+		return cli.Usagef("--report needs --wait: the report exists once the run is over")
+	}
+	logger, err := common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	role := config.RoleFetcher
+	if replay != "" {
+		role = config.RoleReplay
+	}
+	cfg, err := common.LoadConfig(role)
+	if err != nil {
+		if report != "" {
+			_ = cli.WriteReport(report, cli.ConfigReport(err, cfg.Target.BoardKey), stdout)
+		}
+		return err
+	}
+	nc, err := cli.Connect(common.NATSURL, "pulljobs-fetcher", logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ft, err := cli.FranceTravail(cfg, logger)
+	if err != nil {
+		return err
+	}
+	spec := cfg.RunSpec()
+	spec.DryRun, spec.ReplayOf = dryRun, replay
+	id, err := p.Fetch(ctx, spec, ft, pipeline.FetchOptions{WaitBoard: waitBoard})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "run %s published\n", id)
+	if !wait {
+		return nil
+	}
+	return cli.AwaitReport(ctx, p, id, report, stdout, stderr)
+}

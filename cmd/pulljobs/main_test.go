@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+// pulljobs runs the command in-process and returns its exit code and output.
+func pulljobs(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	err := run(ctx, args, &out, &errb)
+	return cli.ExitCode(err, &errb), out.String(), errb.String()
+}
+
+func readReport(t *testing.T, path string) pipeline.Report {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r pipeline.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("report %s: %v", b, err)
+	}
+	return r
+}
+
+// TestRunSandbox is the README's first command: one run on the sandbox
+// shows creation, skipping and archiving.
+func TestRunSandbox(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, out, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "300", "--report", report, "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	r := readReport(t, report)
+	want := pipeline.Events{ReadSuccess: 300, Created: 300 - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
+	if r.Status != pipeline.StatusSuccess || r.Events != want || !r.Sync.Performed {
+		t.Errorf("report = %+v\nwant success with events %+v", r, want)
+	}
+	for _, s := range []string{"status    success", "290 created", "10 skipped", "5 archived"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("table does not say %q:\n%s", s, out)
+		}
+	}
+}
+
+// TestRunDryRunSandbox checks a dry run reports the plan and writes nothing.
+func TestRunDryRunSandbox(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, out, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "100", "--dry-run", "--report", report, "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	r := readReport(t, report)
+	if !r.DryRun || r.Events.Created != 90 || r.Sync.Performed || r.Sync.WouldArchive != sandboxStaleJobs {
+		t.Errorf("report = %+v, want a plan: 90 created, 5 would be archived, nothing performed", r)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("origin_parameters:\n  departemnt: '74'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing-secret.yaml")
+	if err := os.WriteFile(missing, []byte("origin_parameters:\n  client_id: x\n  client_secret: ${PULLJOBS_TEST_UNSET_SECRET}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // in stdout or stderr
+	}{
+		{"no command", nil, 2, "Usage"},
+		{"help", []string{"--help"}, 0, "pulljobs run --sandbox"},
+		{"run help", []string{"run", "--help"}, 0, "--synthetic"},
+		{"unknown command", []string{"launch"}, 2, `unknown command "launch"`},
+		{"neither sandbox nor config", []string{"run"}, 2, "exactly one of --sandbox and --config"},
+		{"unknown flag", []string{"run", "--sandbox", "--synthtic", "3"}, 2, "synthtic"},
+		{"typo in config", []string{"run", "--config", bad}, 2, "departemnt: line 2: unknown key (did you mean departement?)"},
+		{"unset secret", []string{"run", "--config", missing}, 2, "PULLJOBS_TEST_UNSET_SECRET is not set"},
+		{"missing file", []string{"run", "--config", filepath.Join(dir, "nope.yaml")}, 2, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := pulljobs(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit = %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			if !strings.Contains(out+errOut, tt.out) {
+				t.Errorf("output does not say %q:\n%s%s", tt.out, out, errOut)
+			}
+		})
+	}
+}
+
+// TestConfigErrorReport checks a refused configuration still leaves a report
+// saying why, before any network call.
+func TestConfigErrorReport(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("origin_parameters:\n  client_id: x\n  client_secret: y\n  departement: '999'\ntarget_parameters:\n  api_secret: ask_x\n  api_user: u@example.com\n  board_key: "+strings.Repeat("a", 40)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "r.json")
+	code, _, errOut := pulljobs(t, "run", "--config", cfg, "--report", report)
+	if code != 2 {
+		t.Fatalf("exit = %d, want 2: %s", code, errOut)
+	}
+	r := readReport(t, report)
+	if r.Status != pipeline.StatusFatal || r.Reason != "bad_origin_parameters" {
+		t.Errorf("report = %+v, want fatal bad_origin_parameters", r)
+	}
+}

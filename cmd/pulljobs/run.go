@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/natsembed"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+const runUsage = `Usage: pulljobs run (--sandbox | --config FILE) [flags]
+
+Runs one pull_jobs run with every stage in this process: fetch the offers
+from France Travail, format them, push them into the HrFlow board, and sync
+the board. NATS JetStream runs embedded, its data in --data-dir; an
+interrupted run resumes when started again with the same configuration.
+
+--sandbox needs no configuration: it starts a France Travail and an HrFlow
+emulator in this process, with --synthetic offers and a board that already
+holds a few jobs, so that one run shows creation, skipping and archiving.
+
+Exit codes: 0 success, 3 success with failures, 1 fatal, 2 invalid
+configuration or usage.
+
+Flags:
+`
+
+type runFlags struct {
+	common      cli.Common
+	sandbox     bool
+	sb          sandboxOptions
+	dataDir     string
+	natsURL     string
+	listen      string
+	dryRun      bool
+	report      string
+	replay      string
+	waitBoard   time.Duration
+	concurrency int
+	progress    bool
+}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f runFlags
+	fs := flag.NewFlagSet("pulljobs run", flag.ContinueOnError)
+	fs.StringVar(&f.common.ConfigPath, "config", "", "configuration `file` (YAML; see the README)")
+	fs.BoolVar(&f.sandbox, "sandbox", false, "run against emulators started in this process: no configuration, no credentials")
+	f.sb.register(fs)
+	fs.StringVar(&f.dataDir, "data-dir", "", "where the embedded NATS server keeps its data (default ./pulljobs-data; with --sandbox, a temporary directory)")
+	fs.StringVar(&f.natsURL, "nats", "", "use the NATS server at `URL` instead of an embedded one")
+	fs.StringVar(&f.listen, "listen", "", "let other processes join the embedded server at this `address` (e.g. 127.0.0.1:4222)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "plan only: report what the run would create, update, unarchive and archive, and write nothing to HrFlow")
+	fs.StringVar(&f.report, "report", "", "write the JSON report to `file` (- for stdout)")
+	fs.StringVar(&f.replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
+	fs.DurationVar(&f.waitBoard, "wait-board", 0, "how long to wait when the board is busy with another run (default: refuse at once)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "jobs written to HrFlow at once (default pipeline.concurrency, else 16)")
+	fs.BoolVar(&f.progress, "progress", true, "show live progress when stderr is a terminal")
+	f.common.RegisterLog(fs)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
+	if err := cli.Parse(fs, args, stdout); err != nil {
+		return err
+	}
+	if f.sandbox == (f.common.ConfigPath != "") {
+		return cli.Usagef("give exactly one of --sandbox and --config (see --help)")
+	}
+	logger, err := f.common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	var cfg config.Config
+	if f.sandbox {
+		f.sb.keptJobs, f.sb.staleJobs = sandboxKeptJobs, sandboxStaleJobs
+		sb, err := startSandbox(f.sb, logger)
+		if err != nil {
+			return err
+		}
+		defer sb.Close(context.Background())
+		cfg = sb.config()
+		logger.Info("sandbox started", "offers", sb.offers, "jobs_on_board", sb.seeded, "francetravail", sb.ftURL, "hrflow", sb.hrURL)
+	} else {
+		role := config.RoleAll
+		if f.replay != "" {
+			role = config.RoleReplay | config.RolePusher
+		}
+		if cfg, err = f.common.LoadConfig(role); err != nil {
+			if f.report != "" {
+				_ = cli.WriteReport(f.report, cli.ConfigReport(err, cfg.Target.BoardKey), stdout)
+			}
+			return err
+		}
+	}
+	if f.concurrency > 0 {
+		cfg.Pipeline.Concurrency = f.concurrency
+	}
+	return runPipeline(ctx, f, cfg, logger, stdout, stderr)
+}
+
+// The sandbox board's seeded jobs: some that the run keeps (skipped), a few
+// whose offers are gone (archived).
+const (
+	sandboxKeptJobs  = 10
+	sandboxStaleJobs = 5
+)
+
+// runPipeline runs every stage of one run in this process.
+func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slog.Logger, stdout, stderr io.Writer) error {
+	nc, exclusive, shutdown, err := connect(f, logger)
+	if err != nil {
+		return err
+	}
+	defer shutdown()
+	defer nc.Close()
+	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger, Exclusive: exclusive})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	hr, err := cli.HrFlow(ctx, cfg, js, logger)
+	if err != nil {
+		return err
+	}
+	ft, err := cli.FranceTravail(cfg, logger)
+	if err != nil {
+		return err
+	}
+
+	// The workers outlive a first signal long enough to finish what they hold.
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	defer func() { stopWorkers(); wg.Wait() }()
+	errs := make(chan error, 2)
+	wg.Go(func() { errs <- p.RunFormatter(workers) })
+	wg.Go(func() { errs <- p.RunPusher(workers, hr) })
+
+	spec := cfg.RunSpec()
+	spec.DryRun, spec.ReplayOf = f.dryRun, f.replay
+	id, err := p.Fetch(ctx, spec, ft, pipeline.FetchOptions{WaitBoard: f.waitBoard})
+	if err != nil {
+		return err
+	}
+	logger.Info("run published", "run", id)
+	waitCtx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	go func() { // a worker that fails to start ends the wait
+		if err := <-errs; err != nil {
+			logger.Error("worker stopped", "err", err)
+			stopWait()
+		}
+	}()
+	var errOut io.Writer = io.Discard
+	if f.progress {
+		errOut = stderr
+	}
+	err = cli.AwaitReport(waitCtx, p, id, f.report, stdout, errOut)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted; run the same command again to resume run %s", id)
+	}
+	return err
+}
+
+// connect connects to --nats, or starts the embedded server. exclusive says
+// no other process can reach the server.
+func connect(f runFlags, logger *slog.Logger) (nc *nats.Conn, exclusive bool, shutdown func(), err error) {
+	if f.natsURL != "" {
+		nc, err := cli.Connect(f.natsURL, "pulljobs", logger)
+		return nc, false, func() {}, err
+	}
+	dir := f.dataDir
+	cleanup := func() {}
+	if dir == "" && f.sandbox {
+		if dir, err = os.MkdirTemp("", "pulljobs-sandbox-"); err != nil {
+			return nil, false, nil, err
+		}
+		cleanup = func() { os.RemoveAll(dir) }
+	} else if dir == "" {
+		dir = "pulljobs-data"
+	}
+	opts := natsembed.Options{StoreDir: dir, Logger: logger}
+	if f.listen != "" {
+		host, port, err := splitHostPort(f.listen)
+		if err != nil {
+			cleanup()
+			return nil, false, nil, cli.Usagef("--listen %q: %v", f.listen, err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	srv, err := natsembed.Start(opts)
+	if err != nil {
+		cleanup()
+		return nil, false, nil, err
+	}
+	if f.listen != "" {
+		logger.Info("embedded NATS server listening", "url", srv.ClientURL())
+	}
+	nc, err = srv.Connect()
+	if err != nil {
+		srv.Shutdown()
+		cleanup()
+		return nil, false, nil, err
+	}
+	return nc, f.listen == "", func() { srv.Shutdown(); cleanup() }, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, errors.New("want a port number")
+	}
+	return host, port, nil
+}
