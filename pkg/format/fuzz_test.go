@@ -28,7 +28,7 @@ func seedCorpus(f *testing.F) {
 	}
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"id":"A"}`, `{"id":"A","lieuTravail":{"latitude":"1e999"}}`,
 		`{"id":"A","intitule":1e999}`, `{"id":"A","intitule":-}`, `{"id":"A","salaire":{"libelle":"Mensuel de 1 Euros"}}`,
-		`{"id":"\ud800","intitule":"\udc00"}`, `{"id":"\u0041\ud83c\udf73"}`, `{"id":"\x"}`, `{"id":"A","id":"B"}`, `{"id":"A","competences":[{"libelle":["x"]}]}`} {
+		`{"id":"\ud800","intitule":"\udc00"}`, `{"id":"\u0041\ud83c\udf73"}`, `{"id":"\x"}`, `{"id":"A","id":"B"}`, `{"id":"A","x":[1,,{]}`, `{"id":"A","competences":[{"libelle":["x"]}]}`} {
 		f.Add([]byte(s))
 	}
 }
@@ -109,7 +109,7 @@ func FuzzRich(f *testing.F) {
 }
 
 // FuzzApply checks that a chain of Go logics never panics and that a kept
-// job's reference is the offer id.
+// job's reference is the offer id, as francetravail reads it.
 func FuzzApply(f *testing.F) {
 	seedCorpus(f)
 	chain := &Chain{Format: Rich, Logics: []Logic{

@@ -49,7 +49,7 @@ var historicTags = [...]string{
 // formats read, each the last occurrence of its key (nil when absent).
 type offerFields struct {
 	top          rawValue // the whole offer
-	id           string
+	id           string   // may alias the offer: copy it into the job
 	intitule     rawValue
 	description  rawValue
 	created      rawValue
@@ -79,8 +79,7 @@ const (
 // top-level fields in one pass. The id is francetravail.Offer.ID's: a
 // non-empty string, or a failure wrapping francetravail.ErrNoID. Of a key
 // given twice, the last counts, as in encoding/json and Python.
-func gather(offer francetravail.Offer) (*offerFields, error) {
-	f := new(offerFields)
+func gather(offer francetravail.Offer, f *offerFields) error {
 	var id rawValue
 	ids := 0
 	top, err := scanObject(offer, func(k []byte, v rawValue) {
@@ -127,26 +126,26 @@ func gather(offer francetravail.Offer) (*offerFields, error) {
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", francetravail.ErrNoID, err)
+		return fmt.Errorf("%w: %w", francetravail.ErrNoID, err)
 	}
 	switch {
 	case id.kind() != kindString:
-		return nil, francetravail.ErrNoID
+		return francetravail.ErrNoID
 	case ids > 1 || bytes.IndexByte(id, '\\') >= 0:
 		// A repeated or escaped id (real ids never are): take
 		// francetravail's reading, so that the job's reference is the
 		// offer's id for every stage of the pipeline.
 		if f.id, err = offer.ID(); err != nil {
-			return nil, err
+			return err
 		}
 	default:
-		f.id = string(id[1 : len(id)-1])
+		f.id = unsafeString(id[1 : len(id)-1])
 	}
 	if f.id == "" {
-		return nil, francetravail.ErrNoID
+		return francetravail.ErrNoID
 	}
 	f.top = top
-	return f, nil
+	return nil
 }
 
 // PoleEmploi is the default format ("pole_emploi", alias "format_job"): the
@@ -169,17 +168,19 @@ func gather(offer francetravail.Offer) (*offerFields, error) {
 // francetravail.ErrNoID. PoleEmploi never panics and is safe for concurrent
 // use.
 func PoleEmploi(offer francetravail.Offer) (hrflow.Job, error) {
-	f, err := gather(offer)
-	if err != nil {
+	var f offerFields
+	if err := gather(offer, &f); err != nil {
 		return nil, err
 	}
-	return poleEmploiJob(newCopier(f.size()), f, 0)
+	var c copier
+	c.buf.Grow(f.size())
+	return poleEmploiJob(&c, &f, 0)
 }
 
 // size bounds the bytes of the strings that poleEmploiJob copies: the text
 // of the fields it reads (a string is never longer unescaped than escaped).
 func (f *offerFields) size() int {
-	n := len(f.intitule) + len(f.description) + len(f.created) + len(f.updated) +
+	n := len(f.id) + len(f.intitule) + len(f.description) + len(f.created) + len(f.updated) +
 		len(f.lieu) + len(f.entreprise) + len(f.contact) + len(f.salaire) +
 		len(f.appellation) + len(f.appellationC)
 	for _, v := range f.historic {
@@ -192,7 +193,7 @@ func (f *offerFields) size() int {
 func poleEmploiJob(c *copier, f *offerFields, moreTags int) (hrflow.Job, error) {
 	job := hrflow.Job{
 		"name":       c.copy("intitule", f.intitule),
-		"reference":  f.id,
+		"reference":  c.str(f.id),
 		"created_at": c.copy("dateCreation", f.created),
 		"updated_at": c.copy("dateActualisation", f.updated),
 		"location":   location(c, f.lieu.object()),

@@ -102,13 +102,13 @@ var richMetadatas = [...]struct{ name, path string }{
 // an offer missing any field still formats. Only an offer that PoleEmploi
 // rejects fails. Rich never panics and is safe for concurrent use.
 func Rich(offer francetravail.Offer) (hrflow.Job, error) {
-	f, err := gather(offer)
-	if err != nil {
+	var f offerFields
+	if err := gather(offer, &f); err != nil {
 		return nil, err
 	}
 	o := index(f.top)
 	c := newCopier(len(offer))
-	job, err := poleEmploiJob(c, f, richTagRoom)
+	job, err := poleEmploiJob(c, &f, richTagRoom)
 	if err != nil {
 		return nil, err
 	}

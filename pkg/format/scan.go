@@ -193,14 +193,15 @@ const shortString = 24
 
 // skipString returns the end of the string that starts at b[i].
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b) && j <= i+shortString; j++ {
+	j := i + 1
+	for ; j < len(b) && j <= i+shortString; j++ {
 		if c := b[j]; c == '"' {
 			return j + 1, nil
 		} else if c == '\\' {
 			break
 		}
 	}
-	for j := i + 1; ; {
+	for {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
 			return len(b), syntaxError(i, "unterminated string")
@@ -326,52 +327,78 @@ func walkArray(b []byte, i, depth int, item func(value rawValue)) (int, error) {
 	}
 }
 
-// appendUnescaped appends the unescaped content of a JSON string to dst, as
-// encoding/json decodes it: a lone UTF-16 surrogate becomes U+FFFD.
+// appendUnescaped appends the unescaped content of a JSON string to dst.
 func appendUnescaped(dst, s []byte) ([]byte, error) {
+	b := bytesSink(dst)
+	err := unescape(&b, s)
+	return b, err
+}
+
+// bytesSink is a []byte that unescape can write to.
+type bytesSink []byte
+
+func (b *bytesSink) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+func (b *bytesSink) WriteByte(c byte) error      { *b = append(*b, c); return nil }
+func (b *bytesSink) WriteRune(r rune) (int, error) {
+	n := len(*b)
+	*b = utf8.AppendRune(*b, r)
+	return len(*b) - n, nil
+}
+
+// sink is what unescape writes to: a *strings.Builder or a *bytesSink.
+type sink interface {
+	Write([]byte) (int, error)
+	WriteByte(byte) error
+	WriteRune(rune) (int, error)
+}
+
+// unescape writes the unescaped content of a JSON string to dst, as
+// encoding/json decodes it: a lone UTF-16 surrogate becomes U+FFFD.
+func unescape[S sink](dst S, s []byte) error {
 	for {
 		k := bytes.IndexByte(s, '\\')
 		if k < 0 {
-			return append(dst, s...), nil
+			dst.Write(s)
+			return nil
 		}
-		dst = append(dst, s[:k]...)
+		dst.Write(s[:k])
 		s = s[k:]
 		if len(s) < 2 {
-			return dst, errors.New("invalid escape")
+			return errors.New("invalid escape")
 		}
 		switch c := s[1]; c {
 		case '"', '\\', '/':
-			dst = append(dst, c)
+			dst.WriteByte(c)
 		case 'b':
-			dst = append(dst, '\b')
+			dst.WriteByte('\b')
 		case 'f':
-			dst = append(dst, '\f')
+			dst.WriteByte('\f')
 		case 'n':
-			dst = append(dst, '\n')
+			dst.WriteByte('\n')
 		case 'r':
-			dst = append(dst, '\r')
+			dst.WriteByte('\r')
 		case 't':
-			dst = append(dst, '\t')
+			dst.WriteByte('\t')
 		case 'u':
 			r, ok := hex4(s[2:])
 			if !ok {
-				return dst, errors.New("invalid \\u escape")
+				return errors.New("invalid \\u escape")
 			}
 			s = s[6:]
 			if utf16.IsSurrogate(r) {
 				if low, ok := hex4(s[min(2, len(s)):]); ok && len(s) >= 6 && s[0] == '\\' && s[1] == 'u' {
 					if pair := utf16.DecodeRune(r, low); pair != utf8.RuneError {
-						dst = utf8.AppendRune(dst, pair)
+						dst.WriteRune(pair)
 						s = s[6:]
 						continue
 					}
 				}
 				r = utf8.RuneError
 			}
-			dst = utf8.AppendRune(dst, r)
+			dst.WriteRune(r)
 			continue
 		default:
-			return dst, fmt.Errorf("invalid escape %q", s[:2])
+			return fmt.Errorf("invalid escape %q", s[:2])
 		}
 		s = s[2:]
 	}

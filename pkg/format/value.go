@@ -16,40 +16,39 @@ var errNotObject = errors.New("offer is not a JSON object")
 
 // copier copies values out of an offer into a job. The strings of one job
 // share one buffer, sized from the offer (no string is longer unescaped than
-// escaped): one allocation instead of one per string. Like strings.Builder,
-// it only appends, so the strings it returned stay valid as it fills. It
-// keeps the first error, so that a job literal reads like the mapping it
-// implements.
+// escaped): one allocation instead of one per string. A strings.Builder only
+// appends, so the strings it returned stay valid as it fills (and it does not
+// zero the memory it allocates). It keeps the first error, so that a job
+// literal reads like the mapping it implements.
 type copier struct {
-	buf []byte
+	buf strings.Builder
 	err error
 }
 
-// newCopier returns a copier for an offer of n bytes.
+// newCopier returns a copier for strings of n bytes in all.
 func newCopier(n int) *copier {
-	return &copier{buf: make([]byte, 0, n)}
+	c := new(copier)
+	c.buf.Grow(n)
+	return c
 }
 
-// since returns the bytes appended from start on, as a string.
+// since returns the bytes written from start on.
 func (c *copier) since(start int) string {
-	if len(c.buf) == start {
-		return ""
-	}
-	return unsafe.String(&c.buf[start], len(c.buf)-start)
+	return c.buf.String()[start:]
 }
 
 // str returns a copy of s.
 func (c *copier) str(s string) string {
-	start := len(c.buf)
-	c.buf = append(c.buf, s...)
+	start := c.buf.Len()
+	c.buf.WriteString(s)
 	return c.since(start)
 }
 
 // join returns the concatenation of parts, as a copy.
 func (c *copier) join(parts ...string) string {
-	start := len(c.buf)
+	start := c.buf.Len()
 	for _, p := range parts {
-		c.buf = append(c.buf, p...)
+		c.buf.WriteString(p)
 	}
 	return c.since(start)
 }
@@ -60,9 +59,8 @@ func (c *copier) text(v rawValue) string {
 	if v.kind() != kindString {
 		return ""
 	}
-	start := len(c.buf)
-	var err error
-	if c.buf, err = appendUnescaped(c.buf, v[1:len(v)-1]); err != nil && c.err == nil {
+	start := c.buf.Len()
+	if err := unescape(&c.buf, v[1:len(v)-1]); err != nil && c.err == nil {
 		c.err = fmt.Errorf("%w: %v", errInvalidJSON, err)
 	}
 	return c.since(start)
@@ -97,21 +95,21 @@ func (c *copier) value(v rawValue) (any, error) {
 	case kindArray:
 		out := []any{}
 		var err error
-		walkArray(v, 0, 0, func(item rawValue) {
+		_, walkErr := walkArray(v, 0, 0, func(item rawValue) {
 			x, e := c.value(item)
 			err = cmp.Or(err, e)
 			out = append(out, x)
 		})
-		return out, err
+		return out, cmp.Or(walkErr, err)
 	}
 	out := make(map[string]any)
 	var err error
-	walkObject(v, 0, 0, func(k []byte, item rawValue) {
+	_, walkErr := walkObject(v, 0, 0, func(k []byte, item rawValue) {
 		x, e := c.value(item)
 		err = cmp.Or(err, e)
 		out[c.str(unsafeString(k))] = x
 	})
-	return out, err
+	return out, cmp.Or(walkErr, err)
 }
 
 // number converts a number the scanner checked.
