@@ -103,7 +103,7 @@ func JQ(program string) (Func, error) {
 		if !ok {
 			return nil, errors.New("jq: the program produced no job")
 		}
-		return jqJob(out, "the program")
+		return jqJob(out)
 	}, nil
 }
 
@@ -147,7 +147,7 @@ func JQLogic(program string) (Logic, error) {
 		if !ok || out == nil || out == false {
 			return nil, false, nil
 		}
-		next, err := jqJob(out, "the program")
+		next, err := jqJob(out)
 		if err != nil {
 			return nil, false, fmt.Errorf("%w (null or false drops the job)", err)
 		}
@@ -156,10 +156,10 @@ func JQLogic(program string) (Logic, error) {
 }
 
 // jqJob turns the output of a jq program into a job.
-func jqJob(out any, who string) (hrflow.Job, error) {
+func jqJob(out any) (hrflow.Job, error) {
 	m, isObject := out.(map[string]any)
 	if !isObject {
-		return nil, fmt.Errorf("jq: %s produced a JSON %s, not an object", who, jsonType(out))
+		return nil, fmt.Errorf("jq: the program produced a JSON %s, not an object", jsonType(out))
 	}
 	if err := normalize(m); err != nil {
 		return nil, fmt.Errorf("jq: %w", err)
