@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,11 +97,7 @@ func runFormat(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	chain, err := spec.Compile()
 	if err != nil {
-		var se *format.SpecError
-		if errors.As(err, &se) {
-			return &config.Error{Key: config.SectionAction + "." + se.Field, Err: err}
-		}
-		return &config.Error{Key: config.SectionAction, Err: err}
+		return config.ActionError(err)
 	}
 	switch code := formatOffers(ctx, chain, stdin, stdout, stderr); code {
 	case pipeline.ExitSuccess:

@@ -217,16 +217,7 @@ func (c Config) Validate(role Role) error {
 			return err
 		}
 		if _, err := c.Action.Compile(); err != nil {
-			key := SectionAction
-			var se *format.SpecError
-			if errors.As(err, &se) && se.Field != "" {
-				key += "." + se.Field
-				err = se.Err
-				if se.Name != "" {
-					err = fmt.Errorf("%q: %w", se.Name, se.Err)
-				}
-			}
-			return &Error{Key: key, Err: err}
+			return ActionError(err)
 		}
 	}
 	if role&RolePusher != 0 {
@@ -235,6 +226,21 @@ func (c Config) Validate(role Role) error {
 		}
 	}
 	return nil
+}
+
+// ActionError turns an error of format.Spec.Compile into a configuration
+// error naming the part of action_parameters at fault.
+func ActionError(err error) *Error {
+	key := SectionAction
+	var se *format.SpecError
+	if errors.As(err, &se) && se.Field != "" {
+		key += "." + se.Field
+		err = se.Err
+		if se.Name != "" {
+			err = fmt.Errorf("%q: %w", se.Name, se.Err)
+		}
+	}
+	return &Error{Key: key, Err: err}
 }
 
 func (c Config) validateOrigin() error {

@@ -28,6 +28,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Options configure a Pipeline.
@@ -74,7 +76,20 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	t, err := declare(ctx, js, o.Settings)
+	// A cluster may still be electing its leaders when workers start, and
+	// replicated streams take a moment to create: retry, don't die.
+	var t *topology
+	err = retry.Do(ctx, declareRetry, func(ctx context.Context) error {
+		dctx, cancel := context.WithTimeout(ctx, declareTimeout)
+		defer cancel()
+		t, err = declare(dctx, js, o.Settings)
+		if err != nil && ctx.Err() == nil {
+			return transient{err}
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		logger.Warn("declare streams and buckets; retrying", "err", err, "retry_in", wait.Round(time.Millisecond).String())
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -86,8 +101,15 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// publishTimeout bounds the wait for one publish's acknowledgement.
-const publishTimeout = 30 * time.Second
+const (
+	// publishTimeout bounds the wait for one publish's acknowledgement.
+	publishTimeout = 30 * time.Second
+	// declareTimeout bounds one attempt at declaring the topology.
+	declareTimeout = 30 * time.Second
+)
+
+// declareRetry keeps a starting process trying while NATS comes up.
+var declareRetry = retry.Policy{InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
 // Close stops the heartbeat and waits for it. Call it after every Run
 // method returned.
