@@ -349,4 +349,3 @@ func equalStrings(a, b []string) bool {
 	}
 	return true
 }
-

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +54,7 @@ type runFlags struct {
 	waitBoard   time.Duration
 	concurrency int
 	progress    bool
+	memoryLimit string
 }
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -69,6 +72,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&f.waitBoard, "wait-board", 0, "how long to wait when the board is busy with another run (default: refuse at once)")
 	fs.IntVar(&f.concurrency, "concurrency", 0, "jobs written to HrFlow at once (default pipeline.concurrency, else 16)")
 	fs.BoolVar(&f.progress, "progress", true, "show live progress when stderr is a terminal")
+	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the process's memory, e.g. 256MiB; 0 for none (ignored when $GOMEMLIMIT is set)")
 	f.common.RegisterLog(fs)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	if err := cli.Parse(fs, args, stdout); err != nil {
@@ -79,6 +83,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger, err := f.common.Logger(stderr)
 	if err != nil {
+		return err
+	}
+	if err := setMemoryLimit(f.memoryLimit); err != nil {
 		return err
 	}
 	var cfg config.Config
@@ -229,4 +236,45 @@ func splitHostPort(addr string) (string, int, error) {
 		return "", 0, errors.New("want a port number")
 	}
 	return host, port, nil
+}
+
+// defaultMemoryLimit keeps the one-machine product small on a laptop: the
+// embedded server, the workers and, with --sandbox, both emulators share
+// one process, and the Go heap would otherwise grow to twice what is live.
+const defaultMemoryLimit = "160MiB"
+
+// setMemoryLimit sets the Go runtime's soft memory limit from a size like
+// "128MiB", unless $GOMEMLIMIT already set one. Past it the garbage
+// collector works harder; it never makes the process fail.
+func setMemoryLimit(size string) error {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	n, err := parseSize(size)
+	if err != nil {
+		return cli.Usagef("--memory-limit %q: %v", size, err)
+	}
+	if n > 0 {
+		debug.SetMemoryLimit(n)
+	}
+	return nil
+}
+
+// parseSize reads a byte count with an optional KiB, MiB or GiB suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("want a size such as 128MiB, or 0")
+	}
+	return n * mult, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -378,8 +379,18 @@ func TestJobs(t *testing.T) {
 		}
 	}
 	mu.Lock()
+	sort.Strings(pages) // fetched ahead, in any order
 	if got := strings.Join(pages, " "); got != "1/30 2/30 3/30" {
 		t.Errorf("pages asked %q, want 1/30 2/30 3/30", got)
+	}
+	pages = nil
+	mu.Unlock()
+	if got := collect(hrflow.ListOptions{Concurrency: 1}); len(got) != n {
+		t.Errorf("one page at a time listed %d jobs, want %d", len(got), n)
+	}
+	mu.Lock()
+	if got := strings.Join(pages, " "); got != "1/30 2/30 3/30" {
+		t.Errorf("one page at a time asked %q, want 1/30 2/30 3/30 in order", got)
 	}
 	pages = nil
 	mu.Unlock()

@@ -247,11 +247,16 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
 	defer reports.Stop()
-	items, err := p.t.items.Watch(ctx, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
-	if err != nil {
-		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
+	// Counting the done items costs a delivery per item: only for progress.
+	var itemUpdates <-chan jetstream.KeyValueEntry
+	if progress != nil {
+		items, err := p.t.items.Watch(ctx, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+		if err != nil {
+			return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
+		}
+		defer items.Stop()
+		itemUpdates = items.Updates()
 	}
-	defer items.Stop()
 	events := make(chan *nats.Msg, 16)
 	sub, err := p.nc.ChanSubscribe(eventsPrefix+run, events)
 	if err != nil {
@@ -278,7 +283,7 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 				return Report{}, fmt.Errorf("report of run %s: %w", run, err)
 			}
 			return r, nil
-		case e := <-items.Updates():
+		case e := <-itemUpdates:
 			if e != nil {
 				done[e.Key()] = struct{}{}
 			}

@@ -208,7 +208,7 @@ func (s *syncStage) records(ctx context.Context, run string, expected int) ([]Re
 func (s *syncStage) archive(ctx context.Context, spec RunSpec, keep map[string]bool, r *Report, lost *atomic.Bool) error {
 	var live int
 	var doomed []hrflow.JobRef
-	for job, err := range s.board.Jobs(ctx, spec.BoardKey, hrflow.ListOptions{}) {
+	for job, err := range s.board.Jobs(ctx, spec.BoardKey, hrflow.ListOptions{Concurrency: s.p.t.settings.Concurrency}) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
