@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -138,21 +139,39 @@ func clusterConf(t *testing.T, i int, ports [][3]int, store string) string {
 	return conf
 }
 
-// waitHealthy waits until every node says JetStream is ready (meta leader
-// elected), through the monitoring endpoint.
+// waitHealthy waits until every node is healthy, JetStream's meta layer
+// included, and the meta leader sees both other peers: before that,
+// replicated streams cannot be placed.
 func waitHealthy(t *testing.T, ports [][3]int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	get := func(port int, path string, v any) error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return json.NewDecoder(resp.Body).Decode(v)
+	}
 	for _, p := range ports {
 		for {
-			out, err := exec.Command("curl", "-fsS", fmt.Sprintf("http://127.0.0.1:%d/healthz?js-enabled-only=true", p[2])).CombinedOutput()
-			if err == nil && strings.Contains(string(out), "ok") {
+			var health struct{ Status string }
+			var jsz struct {
+				Meta struct {
+					Leader   string `json:"leader"`
+					Replicas []struct {
+						Current bool `json:"current"`
+					} `json:"replicas"`
+				} `json:"meta_cluster"`
+			}
+			if get(p[2], "/healthz", &health) == nil && health.Status == "ok" &&
+				get(p[2], "/jsz", &jsz) == nil && jsz.Meta.Leader != "" && len(jsz.Meta.Replicas) == 2 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node on port %d not healthy: %s", p[0], out)
+				t.Fatalf("node on port %d not healthy after 60s: %+v %+v", p[0], health, jsz)
 			}
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 }

@@ -198,7 +198,12 @@ func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetra
 // readSubject calls fn for every message stored on subject in the offers
 // stream, in order, until the last one stored when it started.
 func (p *Pipeline) readSubject(ctx context.Context, subject string, headersOnly bool, fn func(jetstream.Msg) error) error {
-	info, err := p.t.offers.Info(ctx, jetstream.WithSubjectFilter(subject))
+	var info *jetstream.StreamInfo
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		info, err = p.t.offers.Info(ctx, jetstream.WithSubjectFilter(subject))
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,9 +60,12 @@ type acquireOptions struct {
 func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (run string, resumed bool, err error) {
 	hash := spec.hash()
 	deadline := time.Now().Add(o.wait)
+	// The holder names this very attempt, so that a write retried after its
+	// answer was lost recognises itself.
+	holder := o.holder + "/" + randomHex()
 	for {
 		now := time.Now().UTC()
-		mine := Lease{Run: spec.ID, SpecHash: hash, Holder: o.holder, Acquired: now, Renewed: now}
+		mine := Lease{Run: spec.ID, SpecHash: hash, Holder: holder, Acquired: now, Renewed: now}
 		var held Lease
 		rev, err := getJSON(ctx, t.leases, spec.BoardKey, &held)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -75,6 +80,10 @@ func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) 
 		}
 		if err != nil {
 			return "", false, fmt.Errorf("read lease of board %s: %w", spec.BoardKey, err)
+		}
+		if held.Holder == holder {
+			// Ours already: a write whose answer was lost, then retried.
+			return held.Run, held.Run != spec.ID, nil
 		}
 		done, err := t.exists(ctx, t.runs, reportKey(held.Run))
 		if err != nil {
@@ -172,7 +181,9 @@ func (t *topology) release(ctx context.Context, board, run string) error {
 	if held.Run != run {
 		return nil
 	}
-	if err := t.leases.Delete(ctx, board, jetstream.LastRevision(rev)); err != nil && !isConflict(err) {
+	if err := withRetry(ctx, func(ctx context.Context) error {
+		return t.leases.Delete(ctx, board, jetstream.LastRevision(rev))
+	}); err != nil && !isConflict(err) {
 		return fmt.Errorf("release board %s: %w", board, err)
 	}
 	return nil
@@ -287,4 +298,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// randomHex returns 8 random hexadecimal digits.
+func randomHex() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }

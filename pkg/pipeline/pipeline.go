@@ -82,7 +82,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	err = retry.Do(ctx, declareRetry, func(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, declareTimeout)
 		defer cancel()
-		t, err = declare(dctx, js, o.Settings)
+		t, err = declareAll(dctx, js, o.Settings)
 		if err != nil && ctx.Err() == nil {
 			return transient{err}
 		}
@@ -105,7 +105,7 @@ const (
 	// publishTimeout bounds the wait for one publish's acknowledgement.
 	publishTimeout = 30 * time.Second
 	// declareTimeout bounds one attempt at declaring the topology.
-	declareTimeout = 30 * time.Second
+	declareTimeout = 5 * time.Second
 )
 
 // declareRetry keeps a starting process trying while NATS comes up.
@@ -242,7 +242,7 @@ type Progress struct {
 // progress changes, it calls progress (when not nil) from its goroutine.
 // Stall warnings of the watchdog are logged.
 func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)) (Report, error) {
-	reports, err := p.t.runs.Watch(ctx, reportKey(run))
+	reports, err := watch(ctx, p.t.runs, reportKey(run))
 	if err != nil {
 		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
@@ -250,7 +250,7 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 	// Counting the done items costs a delivery per item: only for progress.
 	var itemUpdates <-chan jetstream.KeyValueEntry
 	if progress != nil {
-		items, err := p.t.items.Watch(ctx, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+		items, err := watch(ctx, p.t.items, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 		if err != nil {
 			return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 		}

@@ -71,7 +71,7 @@ func (c *runCache) isFinished(run string) bool {
 // the keys present at start are known, and keeps following in a goroutine
 // that wg waits for.
 func (c *runCache) watchFinished(ctx context.Context, wg *sync.WaitGroup, logger *slog.Logger) error {
-	w, err := c.t.runs.Watch(ctx, "*.final", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	w, err := watch(ctx, c.t.runs, "*.final", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // ErrUnknownRun reports a run id with no spec in the runs bucket: never
@@ -44,8 +47,71 @@ func sealKey(run string) string   { return run + ".seal" }
 func finalKey(run string) string  { return run + ".final" }
 func reportKey(run string) string { return run + ".report" }
 
+// Every call to a bucket goes through withRetry: a cluster that loses a
+// node elects new leaders, and calls fail meanwhile with time-outs or "no
+// response from stream". A call retried after its answer was lost may find
+// its own write: callers of createJSON and updateJSON handle that.
+
+// kvRetry keeps a bucket call trying through a fail-over.
+var kvRetry = retry.Policy{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsed: time.Minute, MaxAttempts: -1}
+
+// kvCallTimeout bounds one attempt.
+const kvCallTimeout = 10 * time.Second
+
+func withRetry(ctx context.Context, op func(context.Context) error) error {
+	return retry.Do(ctx, kvRetry, func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+		defer cancel()
+		err := op(actx)
+		if err != nil && ctx.Err() == nil && transientNATS(err) {
+			return transient{err}
+		}
+		return err
+	}, nil)
+}
+
+// transientNATS reports errors that a leader election, a restart or a
+// reconnection explains, and that the same call may not meet again.
+func transientNATS(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &apiErr):
+		return apiErr.Code == 503 || apiErr.Code == 408 || apiErr.ErrorCode == jsClusterNotAvailable
+	}
+	return false
+}
+
+// jsClusterNotAvailable is the server's "JetStream system temporarily
+// unavailable" (no meta leader).
+const jsClusterNotAvailable jetstream.ErrorCode = 10008
+
+// watch starts a watcher of keys in kv, trying again while a cluster fails
+// over. The watcher lives until ctx ends or it is stopped; once started it
+// recovers from fail-overs by itself.
+func watch(ctx context.Context, kv jetstream.KeyValue, keys string, opts ...jetstream.WatchOpt) (jetstream.KeyWatcher, error) {
+	var w jetstream.KeyWatcher
+	err := retry.Do(ctx, kvRetry, func(context.Context) error {
+		var err error
+		w, err = kv.Watch(ctx, keys, opts...)
+		if err != nil && ctx.Err() == nil && transientNATS(err) {
+			return transient{err}
+		}
+		return err
+	}, nil)
+	return w, err
+}
+
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
+	var e jetstream.KeyValueEntry
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		e, err = kv.Get(ctx, key)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -61,7 +127,7 @@ func createJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (
 	if err != nil {
 		return false, fmt.Errorf("encode %s: %w", key, err)
 	}
-	if _, err := kv.Create(ctx, key, b); err != nil {
+	if err := withRetry(ctx, func(ctx context.Context) error { _, err := kv.Create(ctx, key, b); return err }); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return false, nil
 		}
@@ -75,7 +141,7 @@ func updateJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, r
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
-	if _, err := kv.Update(ctx, key, b, rev); err != nil {
+	if err := withRetry(ctx, func(ctx context.Context) error { _, err := kv.Update(ctx, key, b, rev); return err }); err != nil {
 		return fmt.Errorf("update %s: %w", key, err)
 	}
 	return nil
@@ -104,7 +170,7 @@ func (t *topology) seal(ctx context.Context, run string) (Seal, bool, error) {
 }
 
 func (t *topology) exists(ctx context.Context, kv jetstream.KeyValue, key string) (bool, error) {
-	_, err := kv.Get(ctx, key)
+	err := withRetry(ctx, func(ctx context.Context) error { _, err := kv.Get(ctx, key); return err })
 	switch {
 	case err == nil:
 		return true, nil

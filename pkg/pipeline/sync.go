@@ -37,7 +37,8 @@ const (
 	refusedLease     = "the board was taken by another run"
 )
 
-func (s *syncStage) run(ctx context.Context, run string) {
+// run syncs run as owner, the holder of its final key.
+func (s *syncStage) run(ctx context.Context, run, owner string) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -52,7 +53,7 @@ func (s *syncStage) run(ctx context.Context, run string) {
 		return
 	}
 	lost := &atomic.Bool{}
-	wg.Go(func() { s.keepAlive(ctx, cancel, spec.BoardKey, run, lost) })
+	wg.Go(func() { s.keepAlive(ctx, cancel, spec.BoardKey, run, owner, lost) })
 
 	r, err := s.sync(ctx, spec, lost)
 	if err != nil {
@@ -80,7 +81,7 @@ func (s *syncStage) run(ctx context.Context, run string) {
 
 // keepAlive refreshes the run's final key and board lease while sync runs,
 // and cancels sync when either was taken by someone else.
-func (s *syncStage) keepAlive(ctx context.Context, cancel context.CancelFunc, board, run string, lost *atomic.Bool) {
+func (s *syncStage) keepAlive(ctx context.Context, cancel context.CancelFunc, board, run, owner string, lost *atomic.Bool) {
 	t := s.p.t
 	tick := time.NewTicker(t.settings.LeaseTTL / 4)
 	defer tick.Stop()
@@ -92,7 +93,7 @@ func (s *syncStage) keepAlive(ctx context.Context, cancel context.CancelFunc, bo
 		}
 		var f final
 		rev, err := getJSON(ctx, t.runs, finalKey(run), &f)
-		if err == nil && f.Owner != s.p.holder {
+		if err == nil && f.Owner != owner {
 			s.p.logger.Error("another process took over this sync", "run", run, "owner", f.Owner)
 			cancel()
 			return
@@ -169,7 +170,7 @@ func (s *syncStage) sync(ctx context.Context, spec RunSpec, lost *atomic.Bool) (
 // records reads every final record of run, waiting for late ones until
 // there are expected of them.
 func (s *syncStage) records(ctx context.Context, run string, expected int) ([]Record, error) {
-	w, err := s.p.t.items.Watch(ctx, run+".*", jetstream.IgnoreDeletes())
+	w, err := watch(ctx, s.p.t.items, run+".*", jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read records of run %s: %w", run, err)
 	}
@@ -294,7 +295,7 @@ func (s *syncStage) archive(ctx context.Context, spec RunSpec, keep map[string]b
 // archivedMarks returns the keys of the jobs this run archived so far: a
 // sync taken over from a dead process counts what its predecessor did.
 func (s *syncStage) archivedMarks(ctx context.Context, run string) (map[string]bool, error) {
-	w, err := s.p.t.items.Watch(ctx, run+".archived.*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	w, err := watch(ctx, s.p.t.items, run+".archived.*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("read archived marks of run %s: %w", run, err)
 	}

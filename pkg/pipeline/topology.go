@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/declare"
 )
 
 // Names of the streams, subjects, consumers and buckets. Subjects end with
@@ -146,14 +148,14 @@ type topology struct {
 	leases   jetstream.KeyValue
 }
 
-// declare creates or updates every stream, consumer and bucket. Every process
-// calls it at start: the declarations are idempotent, so no process depends
-// on another having started first.
-func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology, error) {
+// declareAll creates or updates every stream, consumer and bucket. Every
+// process calls it at start: the declarations are idempotent, so no process
+// depends on another having started first.
+func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*topology, error) {
 	s = s.WithDefaults()
 	t := &topology{js: js, settings: s}
 	var err error
-	t.offers, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	t.offers, err = declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        OffersStream,
 		Description: "pulljobs: raw offers as fetched, per run; the record that replay reads",
 		Subjects:    []string{offersPrefix + "*"},
@@ -164,11 +166,11 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 		Replicas:    s.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("declare stream %s: %w", OffersStream, err)
+		return nil, err
 	}
 	// Formatted jobs are derived data: once pushed they are gone, and a replay
 	// formats the offers again.
-	t.jobs, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	t.jobs, err = declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        JobsStream,
 		Description: "pulljobs: formatted jobs waiting for a pusher",
 		Subjects:    []string{jobsPrefix + "*"},
@@ -179,9 +181,9 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 		Replicas:    s.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("declare stream %s: %w", JobsStream, err)
+		return nil, err
 	}
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	if _, err := declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
 		Description: "pulljobs: items that ended failed, with the stage and reason in headers",
 		Subjects:    []string{dlqPrefix + ">"},
@@ -189,14 +191,14 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("declare stream %s: %w", DeadLetterStream, err)
+		return nil, err
 	}
 	for _, c := range []struct {
 		stream jetstream.Stream
 		name   string
 		filter string
 	}{{t.offers, FormatterConsumer, offersPrefix + "*"}, {t.jobs, PusherConsumer, jobsPrefix + "*"}} {
-		if _, err := c.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		if _, err := declare.Consumer(ctx, c.stream, jetstream.ConsumerConfig{
 			Durable:       c.name,
 			Description:   "pulljobs " + c.name + " workers",
 			FilterSubject: c.filter,
@@ -206,7 +208,7 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 			MaxDeliver:    s.MaxDeliver,
 			MaxAckPending: s.MaxAckPending,
 		}); err != nil {
-			return nil, fmt.Errorf("declare consumer %s: %w", c.name, err)
+			return nil, err
 		}
 	}
 	for _, b := range []struct {
@@ -219,9 +221,9 @@ func declare(ctx context.Context, js jetstream.JetStream, s Settings) (*topology
 	} {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = s.Replicas
-		kv, err := js.CreateOrUpdateKeyValue(ctx, b.cfg)
+		kv, err := declare.KeyValue(ctx, js, b.cfg)
 		if err != nil {
-			return nil, fmt.Errorf("declare bucket %s: %w", b.cfg.Bucket, err)
+			return nil, err
 		}
 		*b.kv = kv
 	}

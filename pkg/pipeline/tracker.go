@@ -27,7 +27,7 @@ type tracker struct {
 }
 
 func (tr *tracker) run(ctx context.Context) error {
-	w, err := tr.p.t.runs.Watch(ctx, "*.seal", jetstream.IgnoreDeletes())
+	w, err := watch(ctx, tr.p.t.runs, "*.seal", jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
@@ -62,6 +62,9 @@ func (tr *tracker) run(ctx context.Context) error {
 	}
 }
 
+// followRetry is the pause before following a run again after an error.
+const followRetry = 2 * time.Second
+
 func (tr *tracker) follow(ctx context.Context, run string, seal Seal) {
 	t := tr.p.t
 	if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
@@ -71,10 +74,16 @@ func (tr *tracker) follow(ctx context.Context, run string, seal Seal) {
 	if err != nil {
 		return
 	}
-	if !triggered {
-		if err := tr.waitComplete(ctx, run, seal); err != nil {
+	// Until ctx ends, an error only delays: NATS may be failing over.
+	for !triggered {
+		err := tr.waitComplete(ctx, run, seal)
+		if err == nil {
+			break
+		}
+		if sleep(ctx, followRetry) != nil {
 			return
 		}
+		tr.p.logger.Warn("follow run; retrying", "run", run, "err", err)
 	}
 	tr.finalize(ctx, run)
 }
@@ -82,9 +91,8 @@ func (tr *tracker) follow(ctx context.Context, run string, seal Seal) {
 // waitComplete returns once the run has as many final records as its seal
 // expects. It reports, every StallAfter, a run that made no progress.
 func (tr *tracker) waitComplete(ctx context.Context, run string, seal Seal) error {
-	w, err := tr.p.t.items.Watch(ctx, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	w, err := watch(ctx, tr.p.t.items, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 	if err != nil {
-		tr.p.logger.Error("follow run", "run", run, "err", err)
 		return err
 	}
 	defer w.Stop()
@@ -122,24 +130,36 @@ func (tr *tracker) waitComplete(ctx context.Context, run string, seal Seal) erro
 // stopped its heartbeat, and runs sync if it won.
 func (tr *tracker) finalize(ctx context.Context, run string) {
 	t := tr.p.t
+	owner := tr.p.holder + "/" + randomHex()
 	for {
-		f := final{Owner: tr.p.holder, Heartbeat: time.Now().UTC()}
+		f := final{Owner: owner, Heartbeat: time.Now().UTC()}
 		created, err := createJSON(ctx, t.runs, finalKey(run), f)
 		if err != nil {
-			tr.p.logger.Error("trigger sync", "run", run, "err", err)
-			return
+			tr.p.logger.Warn("trigger sync; retrying", "run", run, "err", err)
+			if sleep(ctx, followRetry) != nil {
+				return
+			}
+			continue
 		}
 		if created {
-			tr.sync.run(ctx, run)
+			tr.sync.run(ctx, run, owner)
 			return
 		}
 		var held final
 		rev, err := getJSON(ctx, t.runs, finalKey(run), &held)
 		if err != nil {
-			tr.p.logger.Error("read sync trigger", "run", run, "err", err)
-			return
+			tr.p.logger.Warn("read sync trigger; retrying", "run", run, "err", err)
+			if sleep(ctx, followRetry) != nil {
+				return
+			}
+			continue
 		}
 		if held.Abandoned != "" {
+			return
+		}
+		if held.Owner == owner {
+			// Ours: created by a retried call whose first answer was lost.
+			tr.sync.run(ctx, run, owner)
 			return
 		}
 		if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
@@ -148,7 +168,7 @@ func (tr *tracker) finalize(ctx context.Context, run string) {
 		if time.Since(held.Heartbeat) > t.settings.LeaseTTL {
 			if err := updateJSON(ctx, t.runs, finalKey(run), f, rev); err == nil {
 				tr.p.logger.Warn("taking over the sync of a run whose syncing process stopped", "run", run, "previous_owner", held.Owner)
-				tr.sync.run(ctx, run)
+				tr.sync.run(ctx, run, owner)
 				return
 			}
 			continue

@@ -18,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
+
+	"github.com/pulljobs/pulljobs/pkg/declare"
 )
 
 const (
@@ -53,7 +55,7 @@ func New(ctx context.Context, js jetstream.JetStream, name string, perSecond flo
 	if !validName(name) {
 		return nil, fmt.Errorf("rate limit %q: want letters, digits, - and _ only", name)
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err := declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:              StreamName,
 		Description:       "pulljobs: per-window call counters of quotas shared by all replicas",
 		Subjects:          []string{subjectPrefix + ">"},
@@ -63,7 +65,7 @@ func New(ctx context.Context, js jetstream.JetStream, name string, perSecond flo
 		MaxAge:            counterRetention,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rate limit %q: declare stream: %w", name, err)
+		return nil, fmt.Errorf("rate limit %q: %w", name, err)
 	}
 	// Choose the window so that it holds at least one call.
 	window := time.Duration(float64(time.Second) / perSecond)
