@@ -33,7 +33,7 @@ func Example() {
 	board := hrflowtest.DefaultBoardKey
 
 	job := hrflow.Job{
-		"reference": "196CWQH",
+		"reference": "204XKQA",
 		"name":      "Assistant administratif (H/F)",
 		"summary":   "Maîtrise d'Excel, anglais courant, sens de l'organisation.",
 	}
@@ -42,7 +42,7 @@ func Example() {
 	res, err = c.Upsert(ctx, board, job, hrflow.UpsertOptions{})
 	fmt.Println(res.Action, err)
 
-	stored, err := c.GetJob(ctx, board, "196CWQH")
+	stored, err := c.GetJob(ctx, board, "204XKQA")
 	if err != nil {
 		log.Fatal(err)
 	}

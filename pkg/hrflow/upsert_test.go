@@ -35,7 +35,7 @@ func state(t *testing.T, e *env, ref string) boardState {
 }
 
 func TestUpsert(t *testing.T) {
-	const ref = "196CWQH"
+	const ref = "204XKQA"
 	ours := job(ref, "name", "new", "summary", "Maîtrise d'<b>Excel</b> et de l'anglais")
 	type seed int
 	const (
