@@ -95,6 +95,7 @@ func TestExitCodes(t *testing.T) {
 		{"typo in config", []string{"run", "--config", bad}, 2, "departemnt: line 2: unknown key (did you mean departement?)"},
 		{"unset secret", []string{"run", "--config", missing}, 2, "PULLJOBS_TEST_UNSET_SECRET is not set"},
 		{"missing file", []string{"run", "--config", filepath.Join(dir, "nope.yaml")}, 2, "no such file"},
+		{"sandbox flag without sandbox", []string{"run", "--config", bad, "--synthetic", "10"}, 2, "--synthetic only apply with --sandbox"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,6 +81,17 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if f.sandbox == (f.common.ConfigPath != "") {
 		return cli.Usagef("give exactly one of --sandbox and --config (see --help)")
+	}
+	if !f.sandbox {
+		var misplaced []string
+		fs.Visit(func(fl *flag.Flag) {
+			if slices.Contains(sandboxFlags, fl.Name) {
+				misplaced = append(misplaced, "--"+fl.Name)
+			}
+		})
+		if len(misplaced) > 0 {
+			return cli.Usagef("%s only apply with --sandbox", strings.Join(misplaced, ", "))
+		}
 	}
 	logger, err := f.common.Logger(stderr)
 	if err != nil {

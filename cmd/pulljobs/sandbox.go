@@ -40,20 +40,24 @@ type sandboxOptions struct {
 	staleJobs, keptJobs int
 }
 
+// sandboxFlags names the flags register adds: they mean something only
+// with a sandbox.
+var sandboxFlags = []string{"offers", "synthetic", "seed", "client-id", "client-secret", "api-secret", "api-user", "board-key", "quota", "hrflow-latency", "error-rate"}
+
 // register adds the sandbox's flags to fs; defaults are those of the
 // emulators.
 func (o *sandboxOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.offersFile, "offers", "", "serve the offers of this NDJSON `file` (one offer a line) instead of a synthetic corpus")
-	fs.IntVar(&o.synthetic, "synthetic", defaultSynthetic, "size of the synthetic corpus of offers")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the synthetic corpus")
-	fs.StringVar(&o.clientID, "client-id", francetravailtest.DefaultClientID, "France Travail client id the emulator accepts")
-	fs.StringVar(&o.clientSecret, "client-secret", francetravailtest.DefaultClientSecret, "France Travail client secret the emulator accepts")
-	fs.StringVar(&o.apiSecret, "api-secret", hrflowtest.DefaultAPISecret, "HrFlow api_secret the emulator accepts")
-	fs.StringVar(&o.apiUser, "api-user", hrflowtest.DefaultAPIUser, "HrFlow api_user the emulator accepts")
-	fs.StringVar(&o.boardKey, "board-key", hrflowtest.DefaultBoardKey, "key of the HrFlow board the emulator holds")
-	fs.IntVar(&o.quota, "quota", 0, "France Travail quota in calls per second per client (0 = none)")
-	fs.DurationVar(&o.hrLatency, "hrflow-latency", 0, "latency added to every HrFlow call, e.g. 50ms")
-	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of API calls, on both APIs, answered with a 500, 502 or 503")
+	fs.StringVar(&o.offersFile, "offers", "", "sandbox: serve the offers of this NDJSON `file` (one offer a line) instead of a synthetic corpus")
+	fs.IntVar(&o.synthetic, "synthetic", defaultSynthetic, "sandbox: size of the synthetic corpus of offers")
+	fs.Uint64Var(&o.seed, "seed", 1, "sandbox: seed of the synthetic corpus")
+	fs.StringVar(&o.clientID, "client-id", francetravailtest.DefaultClientID, "sandbox: France Travail client id the emulator accepts")
+	fs.StringVar(&o.clientSecret, "client-secret", francetravailtest.DefaultClientSecret, "sandbox: France Travail client secret the emulator accepts")
+	fs.StringVar(&o.apiSecret, "api-secret", hrflowtest.DefaultAPISecret, "sandbox: HrFlow api_secret the emulator accepts")
+	fs.StringVar(&o.apiUser, "api-user", hrflowtest.DefaultAPIUser, "sandbox: HrFlow api_user the emulator accepts")
+	fs.StringVar(&o.boardKey, "board-key", hrflowtest.DefaultBoardKey, "sandbox: key of the HrFlow board the emulator holds")
+	fs.IntVar(&o.quota, "quota", 0, "sandbox: France Travail quota in calls per second per client (0 = none)")
+	fs.DurationVar(&o.hrLatency, "hrflow-latency", 0, "sandbox: latency added to every HrFlow call, e.g. 50ms")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "sandbox: share of API calls, on both APIs, answered with a 500, 502 or 503")
 }
 
 const defaultSynthetic = 2000

@@ -48,7 +48,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	if def == "" {
 		def = DefaultNATSURL
 	}
-	fs.StringVar(&c.NATSURL, "nats", def, "NATS server `URL` (default $NATS_URL, else "+DefaultNATSURL+")")
+	fs.StringVar(&c.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
 	fs.StringVar(&c.ConfigPath, "config", "", "configuration `file` (YAML; see the README)")
 	c.RegisterLog(fs)
 }
