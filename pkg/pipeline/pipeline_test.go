@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
+	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
@@ -50,7 +52,7 @@ var fastRetry = retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval:
 // env is one machine's worth of pulljobs: an embedded NATS server, both
 // emulators, the two clients, and a Pipeline.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ft      *francetravailtest.Emulator
 	hr      *hrflowtest.Emulator
 	ftc     *francetravail.Client
@@ -59,14 +61,14 @@ type env struct {
 	storeAt string
 }
 
-func logger(t *testing.T) *slog.Logger {
+func logger(t testing.TB) *slog.Logger {
 	if testing.Verbose() && os.Getenv("PULLJOBS_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func newEnv(t *testing.T, offers []francetravail.Offer) *env {
+func newEnv(t testing.TB, offers []francetravail.Offer) *env {
 	t.Helper()
 	e := &env{t: t, storeAt: t.TempDir()}
 	corpus, err := francetravailtest.Offers(offers)
@@ -673,5 +675,110 @@ func TestSealedRunResumes(t *testing.T) {
 	}
 	if got := e.creations(); got != 200 {
 		t.Errorf("creations = %d, want 200", got)
+	}
+}
+
+// TestMaxDeliveriesAdvisory plays a job whose every delivery died with its
+// worker (fetched, never acknowledged): the server's max-deliveries
+// advisory must still end it as failed, so that its run can complete.
+func TestMaxDeliveriesAdvisory(t *testing.T) {
+	e := newEnv(t, nil)
+	s := testSettings
+	s.AckWait, s.MaxDeliver, s.LeaseTTL = time.Second, 2, time.Second
+	p := e.pipeline(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run := NewRunID(time.Now())
+	sp := spec(func(r *RunSpec) { r.ID = run })
+	if _, err := createJSON(ctx, p.t.runs, specKey(run), sp); err != nil {
+		t.Fatal(err)
+	}
+	// The advisory listener of a pusher process, without its consume loop.
+	st := &pusherStage{p: p, board: e.hrc, runs: newRunCache(p.t)}
+	sub, err := watchMaxDeliveries(ctx, p.nc, p.t.jobs, JobsStream, PusherConsumer, st.giveUp, p.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	m := nats.NewMsg(jobsPrefix + run)
+	m.Header.Set(hdrOfferID, "123ABCD")
+	m.Data = []byte(`{"reference":"123ABCD","name":"x"}`)
+	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	cons, err := p.t.jobs.Consumer(ctx, PusherConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for delivery := 1; delivery <= s.MaxDeliver; delivery++ {
+		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for range batch.Messages() {
+			got++ // and die: no ack
+		}
+		if got != 1 {
+			t.Fatalf("delivery %d: got %d messages, want 1", delivery, got)
+		}
+	}
+	// The server notices the exhausted deliveries when a worker pulls again,
+	// as the surviving workers of a fleet do all the time.
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range batch.Messages() {
+		t.Fatal("a message delivered past max_deliver")
+	}
+	var rec Record
+	for {
+		_, err := getJSON(ctx, p.t.items, itemKey(run, "123ABCD"), &rec)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no final record after the max-deliveries advisory: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.State != Failed || rec.Failure != WriteFailure || !strings.Contains(rec.Reason, "2 deliveries") {
+		t.Errorf("record = %+v, want a write failure saying no worker acknowledged it", rec)
+	}
+	if got := dlqCount(t, p, run); got != 1 {
+		t.Errorf("dead-letter messages = %d, want 1", got)
+	}
+}
+
+// TestHrFlowDownForGood makes every HrFlow call fail: each job is retried
+// by the client, then redelivered, and ends failed on its last delivery.
+// The run still completes, fatal, with nothing archived.
+func TestHrFlowDownForGood(t *testing.T) {
+	offers := synthetic(3, 11)
+	e := newEnv(t, offers)
+	if err := e.hr.Faults().Set(emulator.Config{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s := testSettings
+	s.MaxDeliver = 2
+	p := e.pipeline(s)
+	e.workers(p, e.hrc)
+	r := e.run(p, spec(), nil)
+	if r.Status != StatusFatal || r.Reason != "write_failure" {
+		t.Errorf("status = %s (%s), want fatal (write_failure)", r.Status, r.Reason)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 3, WriteFailure: 3})
+	if r.Sync.Performed || r.Sync.RefusedReason != refusedNoJob {
+		t.Errorf("sync = %+v, want refused: %s", r.Sync, refusedNoJob)
+	}
+	for _, f := range r.Failures {
+		if !strings.Contains(f.Reason, "gave up after 2 deliveries") {
+			t.Errorf("failure reason %q, want it to say the deliveries were exhausted", f.Reason)
+		}
+	}
+	if got := dlqCount(t, p, r.RunID); got != 3 {
+		t.Errorf("dead-letter messages = %d, want 3", got)
 	}
 }
