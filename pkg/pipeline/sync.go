@@ -63,13 +63,13 @@ func (s *syncStage) run(ctx context.Context, run, owner string) {
 	}
 	// The run is over: its last steps must not be cut short by a stopping
 	// worker.
-	ctx, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
+	tail, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
 	defer cancelTail()
-	if _, err := createJSON(ctx, s.p.t.runs, reportKey(run), r); err != nil {
+	if _, err := createJSON(tail, s.p.t.runs, reportKey(run), r); err != nil {
 		s.p.logger.Error("write report", "run", run, "err", err)
 		return
 	}
-	if err := s.p.t.release(ctx, spec.BoardKey, run); err != nil {
+	if err := s.p.t.release(tail, spec.BoardKey, run); err != nil {
 		s.p.logger.Warn("release board", "run", run, "err", err)
 	}
 	s.p.event(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: r.Status})
