@@ -3,13 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
@@ -25,10 +25,11 @@ import (
 // with the next one where it can), 1 (pipeline.ExitFatal) when it had to
 // stop (out not writable, or ctx done).
 //
-// Each offer goes through chain.Apply and json.Marshal, as in the formatter
+// Each offer goes through chain.Apply and hrflow.AppendJSON, as in the formatter
 // worker, so what it prints is what the worker would push.
 func formatOffers(ctx context.Context, chain *format.Chain, in io.Reader, out, errw io.Writer) int {
 	w := bufio.NewWriter(out)
+	var buf []byte // one job's JSON, reused
 	failed := false
 	var stop error // why the reading was stopped from yield
 	err := format.ReadOffers(in, func(offer francetravail.Offer) error {
@@ -38,10 +39,9 @@ func formatOffers(ctx context.Context, chain *format.Chain, in io.Reader, out, e
 		}
 		job, outcome, err := chain.Apply(offer)
 		if outcome == format.Kept {
-			var b []byte
-			if b, err = json.Marshal(job); err == nil {
-				b = append(b, '\n')
-				if _, err := w.Write(b); err != nil {
+			if buf, err = hrflow.AppendJSON(buf[:0], job); err == nil {
+				buf = append(buf, '\n')
+				if _, err := w.Write(buf); err != nil {
 					stop = fmt.Errorf("write: %w", err)
 					return stop
 				}

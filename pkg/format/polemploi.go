@@ -281,12 +281,8 @@ func historicTagValues(c *copier, f *offerFields, more int) []Tag {
 }
 
 // Tag is one entry of a job's "tags": the built-in formats fill "tags" with a
-// []Tag, which encodes as the [{"name", "value"}] list HrFlow expects, and
-// much faster than a list of maps. Value is a JSON value as encoding/json
-// decodes it into an any (nil for null). A job that a jq program made or
-// changed holds plain JSON values instead ([]any of map[string]any): a Go
+// []Tag (an hrflow.Tag), which encodes as the [{"name", "value"}] list HrFlow
+// expects, and much faster than a list of maps. A job that a jq program made
+// or changed holds plain JSON values instead ([]any of map[string]any): a Go
 // logic that runs after a jq logic should accept both.
-type Tag struct {
-	Name  string `json:"name"`
-	Value any    `json:"value"`
-}
+type Tag = hrflow.Tag

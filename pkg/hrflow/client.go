@@ -269,11 +269,11 @@ func callN[T any](ctx context.Context, c *Client, method, path string, query url
 	if body != nil {
 		pb := getBuf()
 		defer putBuf(pb)
-		enc := json.NewEncoder(pb)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(body); err != nil {
+		b, err := AppendJSON(pb.AvailableBuffer(), body)
+		if err != nil {
 			return out, nil, 0, fmt.Errorf("encode request: %w", err)
 		}
+		pb.Write(b)
 		payload = pb.Bytes()
 	}
 	target := c.base + path

@@ -22,3 +22,12 @@ func (j Job) Archived() bool {
 	v, ok := j["archived_at"]
 	return ok && v != nil && v != ""
 }
+
+// Tag is one {name, value} entry of a job's tags or metadatas. Value is a
+// JSON value as encoding/json decodes it into an any (nil for null). Formats
+// may fill a job's "tags" with a []Tag: it encodes as the list of objects
+// HrFlow expects, faster than a list of maps.
+type Tag struct {
+	Name  string `json:"name"`
+	Value any    `json:"value"`
+}

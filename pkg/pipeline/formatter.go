@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"go.opentelemetry.io/otel/codes"
 )
 
@@ -52,7 +52,7 @@ func (f *formatterStage) handle(ctx context.Context, m jetstream.Msg) error {
 	job, outcome, err := chain.Apply(francetravail.Offer(m.Data()))
 	switch outcome {
 	case format.Kept:
-		b, err := json.Marshal(job)
+		b, err := hrflow.AppendJSON(nil, job)
 		if err != nil {
 			return f.fail(ctx, run, offer, m.Data(), FormatFailure, fmt.Errorf("encode job: %w", err))
 		}
