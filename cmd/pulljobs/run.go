@@ -256,8 +256,9 @@ func splitHostPort(addr string) (string, int, error) {
 const defaultMemoryLimit = "160MiB"
 
 // setMemoryLimit sets the Go runtime's soft memory limit from a size like
-// "128MiB", unless $GOMEMLIMIT already set one. Past it the garbage
-// collector works harder; it never makes the process fail.
+// "160MiB", unless $GOMEMLIMIT already set one, and lets the collector run
+// less often below it (unless $GOGC is set). Past the limit the collector
+// works harder; it never makes the process fail.
 func setMemoryLimit(size string) error {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return nil
@@ -268,9 +269,18 @@ func setMemoryLimit(size string) error {
 	}
 	if n > 0 {
 		debug.SetMemoryLimit(n)
+		if os.Getenv("GOGC") == "" {
+			// Under a limit, the collector can wait for more garbage: it
+			// runs less often while the heap is small, and the limit still
+			// caps it.
+			debug.SetGCPercent(gcPercentUnderLimit)
+		}
 	}
 	return nil
 }
+
+// gcPercentUnderLimit is the GOGC that goes with the soft memory limit.
+const gcPercentUnderLimit = 200
 
 // parseSize reads a byte count with an optional KiB, MiB or GiB suffix.
 func parseSize(s string) (int64, error) {
