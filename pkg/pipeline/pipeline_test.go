@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -782,3 +784,128 @@ func TestHrFlowDownForGood(t *testing.T) {
 		t.Errorf("dead-letter messages = %d, want 3", got)
 	}
 }
+
+// TestWatchdogReportsStall seals a run that nothing formats: the tracker
+// must report it stalled, to the log and to whoever waits for it.
+func TestWatchdogReportsStall(t *testing.T) {
+	offers := synthetic(5, 12)
+	e := newEnv(t, offers)
+	s := testSettings
+	s.StallAfter = time.Second
+	p := e.pipeline(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := make(chan *nats.Msg, 8)
+	sub, err := p.nc.ChanSubscribe(eventsPrefix+"*", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	// A pusher (with its tracker) but no formatter: the offers never end.
+	pushers, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.RunPusher(pushers, e.hrc) }()
+	defer func() { stop(); <-done }()
+	run, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-events:
+		var ev Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if m.Subject != eventsPrefix+run || ev.Type != EventStalled || ev.Done != 0 || ev.Expected != 5 {
+			t.Errorf("event on %s: %+v, want run %s stalled at 0 of 5", m.Subject, ev, run)
+		}
+	case <-ctx.Done():
+		t.Fatal("no stall reported")
+	}
+}
+
+// TestSecretsStayOut runs with distinctive secrets and looks for them in
+// every log line, every stored message and bucket entry, and the report.
+func TestSecretsStayOut(t *testing.T) {
+	const ftSecret, hrSecret = "ft-Secret-9f8e7d", "ask_5ecre75ecre75ecre75ecre75ecre7"
+	offers := synthetic(20, 13)
+	e := newEnv(t, offers)
+	corpus, _ := francetravailtest.Offers(offers)
+	ft, err := francetravailtest.New(francetravailtest.Config{ClientSecret: ftSecret, Corpus: corpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ftSrv := httptest.NewServer(ft)
+	defer ftSrv.Close()
+	hr, err := hrflowtest.New(hrflowtest.Config{Keys: []hrflowtest.APIKey{{Secret: hrSecret, User: hrflowtest.DefaultAPIUser}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hrSrv := httptest.NewServer(hr)
+	defer hrSrv.Close()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(b) }), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ftc, err := francetravail.NewClient(francetravail.Config{ClientID: francetravailtest.DefaultClientID, ClientSecret: ftSecret,
+		APIBaseURL: francetravailtest.APIBaseURL(ftSrv.URL), TokenURL: francetravailtest.TokenURL(ftSrv.URL), RateLimit: -1, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ftc.CloseIdleConnections()
+	// Every other HrFlow call fails once: retries are logged too.
+	if err := hr.Faults().Set(emulator.Config{ErrorRate: 0.3, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	hrc, err := hrflow.NewClient(hrflow.Config{APISecret: hrSecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(hrSrv.URL), Retry: fastRetry, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hrc.CloseIdleConnections()
+	nc, err := e.srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := New(ctx, nc, Options{Settings: testSettings, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	e.workers(p, hrc)
+	r := e.run(p, spec(), ftc)
+	reportJSON, _ := json.Marshal(r)
+	mu.Lock()
+	haystacks := map[string][]byte{"logs": logs.Bytes(), "report": reportJSON}
+	mu.Unlock()
+	streams := p.js.ListStreams(ctx)
+	for info := range streams.Info() {
+		st, err := p.js.Stream(ctx, info.Config.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+			m, err := st.GetMsg(ctx, seq)
+			if err != nil {
+				continue // deleted (acknowledged work, replaced KV values)
+			}
+			hdr, _ := json.Marshal(m.Header)
+			haystacks[fmt.Sprintf("%s #%d", info.Config.Name, seq)] = append(append(hdr, m.Data...), m.Subject...)
+		}
+	}
+	if len(haystacks) < 40 {
+		t.Fatalf("looked at only %d places; the test proves less than it says", len(haystacks))
+	}
+	for where, b := range haystacks {
+		for _, secret := range []string{ftSecret, hrSecret} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds a secret", where)
+			}
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
