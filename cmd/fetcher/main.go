@@ -89,16 +89,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	nc, err := cli.Connect(common.NATSURL, "pulljobs-fetcher", logger)
+	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
+	defer closeAll()
 	ft, err := cli.FranceTravail(cfg, logger)
 	if err != nil {
 		return err

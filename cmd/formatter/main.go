@@ -62,16 +62,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	nc, err := cli.Connect(common.NATSURL, "pulljobs-formatter", logger)
+	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
+	defer closeAll()
 	return p.RunFormatter(ctx)
 }
 

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
-	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
-	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
@@ -59,26 +57,12 @@ func TestCluster(t *testing.T) {
 	waitPort(t, ftPort)
 	waitPort(t, hrPort)
 	ftURL, hrURL := fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
-	cfg := filepath.Join(dir, "pulljobs.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`origin_parameters:
-  client_id: %s
-  client_secret: ${FT_SECRET}
-  api_base_url: %s
-  token_url: %s
-  rate_limit: 0
-target_parameters:
-  api_secret: ${HRFLOW_SECRET}
-  api_user: %s
-  board_key: %s
-  api_base_url: %s
-  rate_limit: 0
-pipeline:
+	cfg := sandboxConfig(t, dir, ftURL, hrURL, `
   replicas: 3
   ack_wait: 5s
   lease_ttl: 20s
   drain_timeout: 5s
-`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(ftURL), francetravailtest.TokenURL(ftURL),
-		hrflowtest.DefaultAPIUser, hrflowtest.DefaultBoardKey, hrflowtest.BaseURL(hrURL)))
+`)
 	// Each worker starts on another node, and knows them all.
 	for i, name := range []string{"formatter-1", "formatter-2", "pusher-1", "pusher-2"} {
 		servers := strings.Join(append(urls[i%3:], urls[:i%3]...), ",")

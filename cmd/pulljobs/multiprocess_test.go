@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,26 +56,12 @@ func TestMultiProcess(t *testing.T) {
 	waitPort(t, hrPort)
 	ftURL, hrURL := fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
 
-	cfg := filepath.Join(dir, "pulljobs.yaml")
-	writeFile(t, cfg, fmt.Sprintf(`origin_parameters:
-  client_id: %s
-  client_secret: ${FT_SECRET}
-  api_base_url: %s
-  token_url: %s
-  rate_limit: 0
-target_parameters:
-  api_secret: ${HRFLOW_SECRET}
-  api_user: %s
-  board_key: %s
-  api_base_url: %s
-  rate_limit: 0
-pipeline:
+	cfg := sandboxConfig(t, dir, ftURL, hrURL, `
   ack_wait: 5s
   lease_ttl: 10s
   drain_timeout: 5s
   concurrency: 8
-`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(ftURL), francetravailtest.TokenURL(ftURL),
-		hrflowtest.DefaultAPIUser, hrflowtest.DefaultBoardKey, hrflowtest.BaseURL(hrURL)))
+`)
 	worker := func(name, binary string) *exec.Cmd {
 		return start(t, dir, name, binary, "--nats", natsURL, "--config", cfg, "--log-format", "json")
 	}
@@ -130,7 +117,7 @@ pipeline:
 	if len(want) != offers {
 		t.Fatalf("corpus has %d offers, want %d", len(want), offers)
 	}
-	if !equalStrings(live, want) {
+	if !slices.Equal(live, want) {
 		t.Errorf("board holds %d live jobs, want the %d live offers exactly", len(live), len(want))
 	}
 	if len(archived) != staleJobs {
@@ -150,6 +137,30 @@ pipeline:
 	if got := stats.Count("POST /job/indexing", 500) + stats.Count("POST /job/indexing", 502) + stats.Count("POST /job/indexing", 503); got == 0 {
 		t.Error("no fault was injected on job creation; the test proves less than it says")
 	}
+}
+
+// sandboxConfig writes a configuration pointing at the sandbox emulators,
+// with the given pipeline section, and returns its path. The secrets come
+// from the environment, as start sets it.
+func sandboxConfig(t *testing.T, dir, ftURL, hrURL, pipeline string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "pulljobs.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`origin_parameters:
+  client_id: %s
+  client_secret: ${FT_SECRET}
+  api_base_url: %s
+  token_url: %s
+  rate_limit: 0
+target_parameters:
+  api_secret: ${HRFLOW_SECRET}
+  api_user: %s
+  board_key: %s
+  api_base_url: %s
+  rate_limit: 0
+pipeline:
+%s`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(ftURL), francetravailtest.TokenURL(ftURL),
+		hrflowtest.DefaultAPIUser, hrflowtest.DefaultBoardKey, hrflowtest.BaseURL(hrURL), pipeline))
+	return cfg
 }
 
 // buildBinaries builds the four commands and nats-server into dir.
@@ -336,16 +347,4 @@ func corpusIDs(t *testing.T, ftURL string) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

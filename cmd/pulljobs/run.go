@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
@@ -148,11 +147,7 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 		return err
 	}
 	defer p.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	hr, err := cli.HrFlow(ctx, cfg, js, logger)
+	hr, err := cli.HrFlow(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}

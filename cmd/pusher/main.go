@@ -16,11 +16,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
 func main() {
@@ -66,21 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if concurrency > 0 {
 		cfg.Pipeline.Concurrency = concurrency
 	}
-	nc, err := cli.Connect(common.NATSURL, "pulljobs-pusher", logger)
+	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-pusher", cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	hr, err := cli.HrFlow(ctx, cfg, js, logger)
+	defer closeAll()
+	hr, err := cli.HrFlow(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}

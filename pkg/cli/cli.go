@@ -157,9 +157,29 @@ func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Clien
 	return francetravail.NewClient(fc)
 }
 
+// Open connects to NATS at url as name, and opens the pipeline with
+// settings. close releases both, in order.
+func Open(ctx context.Context, url, name string, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
+	nc, err = Connect(url, name, logger)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err = pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: logger})
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return p, nc, func() { p.Close(); nc.Close() }, nil
+}
+
 // HrFlow builds the HrFlow client of cfg, with the rate limit that every
-// pusher using js shares (none when the configuration sets 0).
-func HrFlow(ctx context.Context, cfg config.Config, js jetstream.JetStream, logger *slog.Logger) (*hrflow.Client, error) {
+// pusher connected to nc's NATS system shares (none when the configuration
+// sets 0).
+func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.Logger) (*hrflow.Client, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
 	hc := cfg.HrFlow()
 	hc.Logger = logger
 	hc.HTTPClient = httpClient()

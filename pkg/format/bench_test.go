@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pulljobs/pulljobs/pkg/fixtures"
+
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
@@ -15,7 +17,7 @@ import (
 func benchOffers(b *testing.B) []francetravail.Offer {
 	b.Helper()
 	var offers []francetravail.Offer
-	dir, why := findFixtures()
+	dir, why := fixtures.Find()
 	if dir == "" {
 		b.Logf("%s: benchmarking on testdata/offers, which are smaller than real offers", why)
 		for _, o := range goldenOffers(b) {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/fixtures"
 
 	"go.uber.org/goleak"
 
@@ -90,34 +90,11 @@ func (e *env) searchAll(t testing.TB, q francetravail.Query) ([]string, francetr
 	return ids, sum
 }
 
-// sharedFixture returns the path of a file of shared/fixtures/francetravail,
-// through $PULLJOBS_SHARED or by walking up from the working directory; the
-// test is skipped when it is absent.
+// sharedFixture returns the path of a file of the shared France Travail
+// fixtures, and skips the test when it is absent.
 func sharedFixture(t testing.TB, name string) string {
 	t.Helper()
-	if dir := os.Getenv("PULLJOBS_SHARED"); dir != "" {
-		p := filepath.Join(dir, "fixtures", "francetravail", name)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		for _, shared := range []string{filepath.Join(dir, "shared"), filepath.Join(dir, "..", "shared")} {
-			p := filepath.Join(shared, "fixtures", "francetravail", name)
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skipf("shared fixture %s not found (set PULLJOBS_SHARED to the shared/ folder)", name)
-		}
-		dir = parent
-	}
+	return fixtures.Path(t, name)
 }
 
 // offerFields are the fields tests filter on, decoded independently of the

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pulljobs/pulljobs/pkg/fixtures"
+
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
@@ -44,27 +46,15 @@ func fixtureJobs(t testing.TB, n int) []hrflow.Job {
 	return jobs
 }
 
+// findFixture returns the path of a shared fixture, or "" when absent.
 func findFixture(rel string) string {
-	if s := os.Getenv("PULLJOBS_SHARED"); s != "" {
-		for _, p := range []string{filepath.Join(s, "fixtures", rel), filepath.Join(s, rel)} {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	dir, err := os.Getwd()
-	if err != nil {
+	dir, _ := fixtures.Find()
+	if dir == "" {
 		return ""
 	}
-	for {
-		p := filepath.Join(dir, "shared", "fixtures", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
+	p := filepath.Join(dir, filepath.Base(rel))
+	if _, err := os.Stat(p); err != nil {
+		return ""
 	}
+	return p
 }

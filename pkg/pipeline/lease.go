@@ -38,6 +38,12 @@ func (e *BusyError) Error() string {
 		e.Board, e.Lease.Run, e.Elapsed.Round(time.Second), e.TTL)
 }
 
+// ErrBoardBusy is matched by the *BusyError of a board held by another run.
+var ErrBoardBusy = errors.New("board busy")
+
+// Is makes errors.Is(err, ErrBoardBusy) true for a *BusyError.
+func (e *BusyError) Is(target error) bool { return target == ErrBoardBusy }
+
 // ErrLeaseLost reports a run whose board was taken by a later run after it
 // looked dead: it must not touch the board any more.
 var ErrLeaseLost = errors.New("lease on the board lost to another run")

@@ -14,7 +14,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -330,9 +329,3 @@ func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 func (p *Pipeline) Report(ctx context.Context, run string) (r Report, ok bool, err error) {
 	return p.t.report(ctx, run)
 }
-
-// ErrBoardBusy is matched by the *BusyError of a board held by another run.
-var ErrBoardBusy = errors.New("board busy")
-
-// Is makes errors.Is(err, ErrBoardBusy) true for a *BusyError.
-func (e *BusyError) Is(target error) bool { return target == ErrBoardBusy }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -215,18 +216,6 @@ func ids(t *testing.T, offers []francetravail.Offer) []string {
 	return out
 }
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func synthetic(n int, seed uint64) []francetravail.Offer {
 	return francetravailtest.SyntheticOffers(n, seed, francetravailtest.SyntheticOptions{Departements: []string{"74"}})
 }
@@ -255,7 +244,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatalf("first run: %+v", r)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: 200, Created: 200})
-	if live, _ := e.boardState(); !equal(live, ids(t, first)) {
+	if live, _ := e.boardState(); !slices.Equal(live, ids(t, first)) {
 		t.Fatalf("board after the first run: %d live jobs, want the %d offers", len(live), len(first))
 	}
 
@@ -269,7 +258,7 @@ func TestRunLifecycle(t *testing.T) {
 		t.Fatalf("second run: %+v", r)
 	}
 	live, archived := e.boardState()
-	if !equal(live, ids(t, second)) || !equal(archived, ids(t, vanished)) {
+	if !slices.Equal(live, ids(t, second)) || !slices.Equal(archived, ids(t, vanished)) {
 		t.Fatalf("board after the second run: %d live, %d archived; want %d and %d", len(live), len(archived), len(second), len(vanished))
 	}
 
@@ -280,7 +269,7 @@ func TestRunLifecycle(t *testing.T) {
 	r = e.run(p, spec(), nil)
 	checkEvents(t, r.Events, Events{ReadSuccess: 220, Unarchived: 10, Skipped: 210})
 	live, _ = e.boardState()
-	if !equal(live, ids(t, third)) {
+	if !slices.Equal(live, ids(t, third)) {
 		t.Fatalf("board after the third run: %d live, want %d", len(live), len(third))
 	}
 	if got := e.creations(); got != 230 {
@@ -385,7 +374,7 @@ func TestForceSync(t *testing.T) {
 	if !r.Sync.Performed || r.Sync.Archived != 25 {
 		t.Fatalf("sync = %+v, want 25 archived", r.Sync)
 	}
-	if live, _ := e.boardState(); !equal(live, ids(t, offers[:5])) {
+	if live, _ := e.boardState(); !slices.Equal(live, ids(t, offers[:5])) {
 		t.Errorf("live = %v, want the 5 offers of the run", live)
 	}
 }
