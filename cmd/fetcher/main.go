@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", cfg.Pipeline, logger)
+	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

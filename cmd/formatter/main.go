@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", cfg.Pipeline, logger)
+	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

@@ -194,7 +194,7 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 // no other process can reach the server.
 func connect(f runFlags, logger *slog.Logger) (nc *nats.Conn, exclusive bool, shutdown func(), err error) {
 	if f.natsURL != "" {
-		nc, err := cli.Connect(f.natsURL, "pulljobs", logger)
+		nc, err := cli.Connect(f.natsURL, "pulljobs", false, logger)
 		return nc, false, func() {}, err
 	}
 	dir := f.dataDir

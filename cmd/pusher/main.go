@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if concurrency > 0 {
 		cfg.Pipeline.Concurrency = concurrency
 	}
-	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-pusher", cfg.Pipeline, logger)
+	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-pusher", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

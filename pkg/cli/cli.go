@@ -103,14 +103,16 @@ func (c *Common) LoadConfig(role config.Role) (config.Config, error) {
 	return cfg, cfg.Validate(role)
 }
 
-// Connect connects to NATS as a long-lived worker: it reconnects forever
-// and logs the connection's ups and downs.
-func Connect(url, name string, logger *slog.Logger) (*nats.Conn, error) {
+// Connect connects to NATS: it reconnects forever and logs the
+// connection's ups and downs. A long-lived worker (waitForServer) also
+// waits for a server that is not up yet, as when a fleet starts together; a
+// one-shot command fails at once instead, naming the URL.
+func Connect(url, name string, waitForServer bool, logger *slog.Logger) (*nats.Conn, error) {
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.RetryOnFailedConnect(false),
+		nats.RetryOnFailedConnect(waitForServer),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				logger.Warn("nats disconnected; reconnecting", "err", err)
@@ -157,10 +159,10 @@ func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Clien
 	return francetravail.NewClient(fc)
 }
 
-// Open connects to NATS at url as name, and opens the pipeline with
-// settings. close releases both, in order.
-func Open(ctx context.Context, url, name string, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
-	nc, err = Connect(url, name, logger)
+// Open connects to NATS at url as name (see Connect), and opens the
+// pipeline with settings. close releases both, in order.
+func Open(ctx context.Context, url, name string, waitForServer bool, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
+	nc, err = Connect(url, name, waitForServer, logger)
 	if err != nil {
 		return nil, nil, nil, err
 	}
