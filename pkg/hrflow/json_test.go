@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -95,4 +96,27 @@ func FuzzAppendString(f *testing.F) {
 			t.Errorf("appendString(%q) reads back as %q, want %q", s, back, wantBack)
 		}
 	})
+}
+
+// benchText is French prose shaped like an offer's description.
+var benchText = strings.Repeat("Rattaché(e) au responsable d'exploitation, vous assurez la préparation des commandes, "+
+	"le contrôle qualité et la mise à jour des stocks.\nVos missions : réception, étiquetage, expédition.\n", 25)
+
+// BenchmarkAppendString encodes a description; BenchmarkMarshalString is
+// encoding/json on the same text, the baseline of the same run.
+func BenchmarkAppendString(b *testing.B) {
+	b.SetBytes(int64(len(benchText)))
+	var buf []byte
+	for b.Loop() {
+		buf = appendString(buf[:0], benchText)
+	}
+}
+
+func BenchmarkMarshalString(b *testing.B) {
+	b.SetBytes(int64(len(benchText)))
+	for b.Loop() {
+		if _, err := json.Marshal(benchText); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
