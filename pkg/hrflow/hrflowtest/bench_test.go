@@ -13,13 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulljobs/pulljobs/pkg/fixtures"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
 // benchJobs returns real jobs from the fixtures, or synthetic ones of a
 // similar size when the fixtures are absent.
 func benchJobs(b *testing.B) []hrflow.Job {
-	if findFixture(fixtureFile) != "" {
+	if dir, _ := fixtures.Find(); dir != "" {
 		return fixtureJobs(b, 1000)
 	}
 	jobs := make([]hrflow.Job, 100)
