@@ -136,13 +136,18 @@ const (
 
 // runPipeline runs every stage of one run in this process.
 func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slog.Logger, stdout, stderr io.Writer) error {
-	nc, exclusive, shutdown, err := connect(f, logger)
+	dial, exclusive, shutdown, err := connect(f, logger)
 	if err != nil {
 		return err
 	}
 	defer shutdown()
+	nc, err := dial()
+	if err != nil {
+		return err
+	}
 	defer nc.Close()
-	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger, Exclusive: exclusive})
+	// Each stage on a connection of its own, as if in its own process.
+	p, err := pipeline.New(ctx, nc, pipeline.Options{Settings: cfg.Pipeline, Logger: logger, Exclusive: exclusive, Dial: dial})
 	if err != nil {
 		return err
 	}
@@ -190,12 +195,12 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 	return err
 }
 
-// connect connects to --nats, or starts the embedded server. exclusive says
-// no other process can reach the server.
-func connect(f runFlags, logger *slog.Logger) (nc *nats.Conn, exclusive bool, shutdown func(), err error) {
+// connect returns how to connect to --nats, or starts the embedded server
+// and returns how to connect to it. exclusive says no other process can
+// reach the server; shutdown stops it.
+func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), exclusive bool, shutdown func(), err error) {
 	if f.natsURL != "" {
-		nc, err := cli.Connect(f.natsURL, "pulljobs", false, logger)
-		return nc, false, func() {}, err
+		return func() (*nats.Conn, error) { return cli.Connect(f.natsURL, "pulljobs", false, logger) }, false, func() {}, nil
 	}
 	dir := f.dataDir
 	cleanup := func() {}
@@ -224,13 +229,12 @@ func connect(f runFlags, logger *slog.Logger) (nc *nats.Conn, exclusive bool, sh
 	if f.listen != "" {
 		logger.Info("embedded NATS server listening", "url", srv.ClientURL())
 	}
-	nc, err = srv.Connect()
-	if err != nil {
-		srv.Shutdown()
-		cleanup()
-		return nil, false, nil, err
+	dial = func() (*nats.Conn, error) {
+		return srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			logger.Warn("nats", "err", err)
+		}))
 	}
-	return nc, f.listen == "", func() { srv.Shutdown(); cleanup() }, nil
+	return dial, f.listen == "", func() { srv.Shutdown(); cleanup() }, nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

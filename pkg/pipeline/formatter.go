@@ -79,7 +79,7 @@ func (f *formatterStage) handle(ctx context.Context, m jetstream.Msg) error {
 			return err
 		}
 	}
-	f.p.formatted.Add(1)
+	f.p.counts.formatted.Add(1)
 	return nil
 }
 

@@ -40,6 +40,12 @@ type Options struct {
 	// embedded server that does not listen): a board held by anyone else
 	// was held by a process that is gone, so it is taken at once.
 	Exclusive bool
+	// Dial, when set, opens a connection of its own for each worker that
+	// RunFormatter and RunPusher start, closed when it returns. In a process
+	// that runs several stages, a stage's heavy publishing then never holds
+	// up another's pulls and acknowledgements on a shared connection (which
+	// stalled pull consumers for seconds when tried).
+	Dial func() (*nats.Conn, error)
 }
 
 // Pipeline is one process's handle on the pipeline. Create it with New; its
@@ -53,13 +59,16 @@ type Pipeline struct {
 	holder    string
 	exclusive bool
 	hb        *heartbeat
+	dial      func() (*nats.Conn, error)
+	counts    *counts
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
-
-	// Items this process's formatter and pusher ended or passed on.
-	formatted, pushed atomic.Int64
 }
+
+// counts are the items this process's formatters and pushers ended or
+// passed on, for progress.
+type counts struct{ formatted, pushed atomic.Int64 }
 
 // New declares the topology on nc's JetStream and starts the process's
 // lease heartbeat.
@@ -71,17 +80,31 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	js, t, err := attach(ctx, nc, o.Settings, logger)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{nc: nc, js: js, t: t, logger: logger, holder: holderID(), exclusive: o.Exclusive, dial: o.Dial, counts: &counts{}}
+	p.hb = newHeartbeat(t, logger)
+	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	p.stop = stop
+	p.wg.Go(func() { p.hb.run(hbCtx) })
+	return p, nil
+}
+
+// attach opens JetStream on nc and declares the topology. A cluster may
+// still be electing its leaders when workers start, and replicated streams
+// take a moment to create: it retries, it does not die.
+func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger) (jetstream.JetStream, *topology, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return nil, nil, fmt.Errorf("jetstream: %w", err)
 	}
-	// A cluster may still be electing its leaders when workers start, and
-	// replicated streams take a moment to create: retry, don't die.
 	var t *topology
 	err = retry.Do(ctx, declareRetry, func(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, declareTimeout)
 		defer cancel()
-		t, err = declareAll(dctx, js, o.Settings)
+		t, err = declareAll(dctx, js, s)
 		if err != nil && ctx.Err() == nil {
 			return transient{err}
 		}
@@ -90,14 +113,29 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 		logger.Warn("declare streams and buckets; retrying", "err", err, "retry_in", wait.Round(time.Millisecond).String())
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &Pipeline{nc: nc, js: js, t: t, logger: logger, holder: holderID(), exclusive: o.Exclusive}
-	p.hb = newHeartbeat(t, logger)
-	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p.stop = stop
-	p.wg.Go(func() { p.hb.run(hbCtx) })
-	return p, nil
+	return js, t, nil
+}
+
+// onOwnConn returns the handle a worker uses: p itself, or, with
+// Options.Dial, a handle on a connection of its own that shares p's
+// identity, heartbeat and counts; release closes that connection.
+func (p *Pipeline) onOwnConn(ctx context.Context) (w *Pipeline, release func(), err error) {
+	if p.dial == nil {
+		return p, func() {}, nil
+	}
+	nc, err := p.dial()
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect a worker: %w", err)
+	}
+	js, t, err := attach(ctx, nc, p.t.settings, p.logger)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	w = &Pipeline{nc: nc, js: js, t: t, logger: p.logger, holder: p.holder, exclusive: p.exclusive, hb: p.hb, counts: p.counts}
+	return w, nc.Close, nil
 }
 
 const (
@@ -127,6 +165,11 @@ func holderID() string {
 // RunFormatter runs a formatter worker until ctx ends, then finishes the
 // offers it holds and returns.
 func (p *Pipeline) RunFormatter(ctx context.Context) error {
+	p, release, err := p.onOwnConn(ctx)
+	if err != nil {
+		return fmt.Errorf("formatter: %w", err)
+	}
+	defer release()
 	runs := newRunCache(p.t)
 	f := &formatterStage{p: p, runs: runs}
 	cons, err := p.t.offers.Consumer(ctx, FormatterConsumer)
@@ -143,6 +186,11 @@ func (p *Pipeline) RunFormatter(ctx context.Context) error {
 // stage, until ctx ends; then it finishes the jobs it holds and returns.
 // board carries the HrFlow credentials and the shared rate limit.
 func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
+	p, release, err := p.onOwnConn(ctx)
+	if err != nil {
+		return fmt.Errorf("pusher: %w", err)
+	}
+	defer release()
 	runs := newRunCache(p.t)
 	s := &pusherStage{p: p, board: board, runs: runs}
 	cons, err := p.t.jobs.Consumer(ctx, PusherConsumer)
@@ -321,7 +369,7 @@ func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 			pr.Fetched = int(info.State.Subjects[subject])
 		}
 	}
-	pr.Formatted, pr.Pushed = int(p.formatted.Load()), int(p.pushed.Load())
+	pr.Formatted, pr.Pushed = int(p.counts.formatted.Load()), int(p.counts.pushed.Load())
 	return nil
 }
 

@@ -125,7 +125,8 @@ func (e *env) pipeline(s Settings) *Pipeline {
 	e.t.Cleanup(nc.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := New(ctx, nc, Options{Settings: s, Logger: logger(e.t)})
+	// Workers on connections of their own, as in the one-machine product.
+	p, err := New(ctx, nc, Options{Settings: s, Logger: logger(e.t), Dial: func() (*nats.Conn, error) { return e.srv.Connect() }})
 	if err != nil {
 		e.t.Fatal(err)
 	}

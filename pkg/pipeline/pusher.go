@@ -83,14 +83,14 @@ func (s *pusherStage) handle(ctx context.Context, m jetstream.Msg) error {
 	if err := s.p.t.record(ctx, run, rec); err != nil {
 		return err
 	}
-	s.p.pushed.Add(1)
+	s.p.counts.pushed.Add(1)
 	return nil
 }
 
 func (s *pusherStage) fail(ctx context.Context, run, offer string, data []byte, cause error) error {
 	err := s.p.fail(ctx, run, offer, PusherConsumer, data, Record{Offer: offer, State: Failed, Failure: WriteFailure, Reason: cause.Error(), Stage: PusherConsumer})
 	if err == nil {
-		s.p.pushed.Add(1)
+		s.p.counts.pushed.Add(1)
 	}
 	return err
 }

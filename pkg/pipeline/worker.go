@@ -22,6 +22,10 @@ const (
 	nakMax  = time.Minute
 	// pollRetry is the pause after a transient error of the consumer itself.
 	pollRetry = 500 * time.Millisecond
+	// pullExpiry is how long one pull request waits at the server. Short,
+	// because the client notices a pull that went astray only when its
+	// heartbeats (half of it) stop: the pipeline then stalls that long.
+	pullExpiry = 5 * time.Second
 )
 
 // handler processes one message. It returns nil when the item is done (the
@@ -53,7 +57,7 @@ type consumeLoop struct {
 func (l *consumeLoop) run(ctx context.Context) error {
 	// A buffer no larger than what the workers can start at once: a buffered
 	// message is not being worked on, and must not outlive its ack wait.
-	it, err := l.cons.Messages(jetstream.PullMaxMessages(l.concurrency))
+	it, err := l.cons.Messages(jetstream.PullMaxMessages(l.concurrency), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("%s: consume: %w", l.name, err)
 	}
