@@ -580,16 +580,9 @@ func (e *Emulator) editJob(r *http.Request, buf []byte) (int, string, []byte, er
 	if b == nil {
 		return 0, "", nil, errBoardNotFound
 	}
-	key, err := stringField(in, "key")
+	key, ref, err := jobID(in)
 	if err != nil {
 		return 0, "", nil, err
-	}
-	ref, err := stringField(in, "reference")
-	if err != nil {
-		return 0, "", nil, err
-	}
-	if key == "" && ref == "" {
-		return 0, "", nil, badRequest("key or reference: Missing data for required field.")
 	}
 	now := e.timestamp()
 	b.mu.Lock()
@@ -612,6 +605,21 @@ func (e *Emulator) editJob(r *http.Request, buf []byte) (int, string, []byte, er
 	return http.StatusOK, "Job edited", ent.appendJob(buf, ent.archivedAt), nil
 }
 
+// jobID reads how a request names a job: its key or its reference, one of
+// them at least.
+func jobID(body jobInput) (key, ref string, err error) {
+	if key, err = stringField(body, "key"); err != nil {
+		return "", "", err
+	}
+	if ref, err = stringField(body, "reference"); err != nil {
+		return "", "", err
+	}
+	if key == "" && ref == "" {
+		return "", "", badRequest("key or reference: Missing data for required field.")
+	}
+	return key, ref, nil
+}
+
 func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
 	body, err := readBody(r)
 	if err != nil {
@@ -625,16 +633,9 @@ func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
 	if b == nil {
 		return 0, "", nil, errBoardNotFound
 	}
-	key, err := stringField(body, "key")
+	key, ref, err := jobID(body)
 	if err != nil {
 		return 0, "", nil, err
-	}
-	ref, err := stringField(body, "reference")
-	if err != nil {
-		return 0, "", nil, err
-	}
-	if key == "" && ref == "" {
-		return 0, "", nil, badRequest("key or reference: Missing data for required field.")
 	}
 	archive, err := parseArchiveFlag(body["is_archive"])
 	if err != nil {
