@@ -29,6 +29,11 @@ type FetchOptions struct {
 	// OnFetched, when set, is called with the number of offers fetched so
 	// far, from Fetch's goroutine; it must be quick.
 	OnFetched func(fetched int)
+	// OnStarted, when set, is called once the run holds its board, with its
+	// id and whether it resumes (or attaches to) an earlier attempt of the
+	// same run, before anything is fetched; from Fetch's goroutine. A
+	// service replies to a request from it, while Fetch goes on.
+	OnStarted func(run string, resumed bool)
 }
 
 // asyncPending bounds the publishes awaiting their acknowledgement.
@@ -65,6 +70,9 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 	run, resumed, err := p.t.acquire(ctx, spec, acquireOptions{holder: p.holder, wait: o.WaitBoard, assumeStale: p.exclusive, logger: p.logger})
 	if err != nil {
 		return "", err
+	}
+	if o.OnStarted != nil {
+		o.OnStarted(run, resumed)
 	}
 	if resumed {
 		stored, err := p.t.spec(ctx, run)

@@ -21,6 +21,7 @@ const (
 	ExitFatal               = 1
 	ExitUsage               = 2 // invalid configuration or usage
 	ExitSuccessWithFailures = 3
+	ExitBoardBusy           = 75 // EX_TEMPFAIL: the board is busy with another run; try again later
 )
 
 // ExitCode maps a status to the process exit code.

@@ -35,7 +35,21 @@ type RunSpec struct {
 	DryRun            bool        `json:"dry_run,omitempty"`
 	Action            format.Spec `json:"action"`
 	CreatedAt         time.Time   `json:"created_at"`
+	// Trigger says what started the run: TriggerCLI, TriggerRequest,
+	// TriggerEvent or TriggerSchedule. Empty reads as TriggerCLI.
+	Trigger string `json:"trigger,omitempty"`
+	// Profile names the configuration a service started the run from
+	// (the profile file's name without .yaml); empty for a --config run.
+	Profile string `json:"profile,omitempty"`
 }
+
+// What can start a run (RunSpec.Trigger).
+const (
+	TriggerCLI      = "cli"      // a fetcher run or pulljobs run command
+	TriggerRequest  = "request"  // a NATS request to pulljobs.run.<profile>
+	TriggerEvent    = "event"    // a message on pulljobs.trigger.<profile>
+	TriggerSchedule = "schedule" // a profile's schedule
+)
 
 // Validate checks what every stage relies on, before anything is written.
 func (s RunSpec) Validate() error {
@@ -58,8 +72,11 @@ func (s RunSpec) Validate() error {
 
 // hash identifies what the run does, not when: a fetcher that finds an
 // unfinished run with the same hash resumes it instead of starting another.
+//
+// What started the run is not part of it: a scheduled run and a command run
+// of the same profile are the same run, and one attaches to the other.
 func (s RunSpec) hash() string {
-	s.ID, s.CreatedAt = "", time.Time{}
+	s.ID, s.CreatedAt, s.Trigger = "", time.Time{}, ""
 	b, _ := json.Marshal(s) // a RunSpec always marshals
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
