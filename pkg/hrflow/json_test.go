@@ -30,7 +30,7 @@ type tag struct {
 func TestAppendJSON(t *testing.T) {
 	values := []any{
 		nil, true, false, "", "plain", "é à ü 中文 🙂", "quote \" backslash \\ slash /", "\n\r\t\b\f\x00\x1f\x7f",
-		"<html>&amp;</html>", "\u2028\u2029", "a\u2028b é", "bad utf-8: \xff\xfe", "é\xe2\x80", "\xe2\x80\xa9\xff", 0.0, -0.0, 1.0, 43.61, 45.896834, 6.641384,
+		"<html>&amp;</html>", "\u2028\u2029", "a\u2028b é", "bad utf-8: \xff\xfe", "é\xe2\x80", "\xe2\x80\xa9\xff", 0.0, math.Copysign(0, -1), 1.0, 43.61, 45.896834, 6.641384,
 		1e21, 1e20, 1e-6, 1e-7, 123456789.0, -2.5e-9, math.MaxFloat64, float32(0.1), 3, int64(-7), uint64(9), json.Number("12.50"),
 		json.RawMessage(`{"a":[1,2]}`), []any{}, []any{1.0, "x", nil, []any{true}},
 		map[string]any{}, map[string]any{"z": 1.0, "a": "b", "m": map[string]any{"k": nil}},
