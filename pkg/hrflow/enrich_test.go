@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 )
 
 func TestEnrichmentText(t *testing.T) {
@@ -121,5 +122,80 @@ func TestApplyParsingFixtures(t *testing.T) {
 	}
 	if enriched == 0 {
 		t.Error("no fixture job enriched")
+	}
+}
+
+// TestParsingShapes runs the enrichment on parsing answers of the shape the
+// spec states (the emulator's: entities [] when nothing is found, parsing
+// with its 18 plural keys), and on shapes no source rules out (entities
+// null, parsing absent or with singular keys, fields the client does not
+// know): the client reads the entities alone.
+func TestParsingShapes(t *testing.T) {
+	job := hrflow.Job{"reference": "R", "name": "n", "summary": "Excel et anglais", "skills": []any{}}
+	wantSkills := `[{"name":"Excel","type":"hard","value":null}]`
+	wantLanguages := `[{"name":"anglais","value":null}]`
+	t.Run("emulator", func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		got, err := e.client.ParseTexts(t.Context(), []string{"John Doe can be contacted on john.doe@hrflow.ai", "Excel et anglais"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[0].Entities == nil || len(got[0].Entities) != 0 {
+			t.Errorf("nothing found: entities %#v, want an empty list", got[0].Entities)
+		}
+		for i, p := range got {
+			var parsing map[string][]string
+			if err := json.Unmarshal(p.Parsing, &parsing); err != nil || len(parsing) != 18 {
+				t.Errorf("text %d: parsing %s (%v), want the 18 keys", i, p.Parsing, err)
+			}
+		}
+		if out := hrflow.ApplyParsing(job, got[0]); !reflect.DeepEqual(out, job) {
+			t.Errorf("nothing found changed the job: %v", out)
+		}
+		out := hrflow.ApplyParsing(job, got[1])
+		checkJSON(t, "skills", out["skills"], wantSkills)
+		checkJSON(t, "languages", out["languages"], wantLanguages)
+	})
+	found := `{"text":"Excel et anglais","entities":[{"start":0,"end":5,"label":"skill_hard","confidence":0.9},{"start":9,"end":16,"label":"language"}]`
+	for _, tt := range []struct {
+		name, item string
+		found      bool
+	}{
+		{"entities null", `{"text":"rien","entities":null,"parsing":{"skills_hard":[]}}`, false},
+		{"entities absent", `{"text":"rien"}`, false},
+		{"parsing absent", found + `}`, true},
+		{"parsing null", found + `,"parsing":null}`, true},
+		{"parsing with singular keys", found + `,"parsing":{"skill_hard":["Excel"],"language":["anglais"]}}`, true},
+		{"parsing with plural keys", found + `,"parsing":{"skills_hard":["Excel"],"languages":["anglais"],"tasks":[]}}`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := `{"code":200,"message":"Text parsed","data":[` + tt.item + `],"meta":{}}`
+			e := newEnv(t, envOptions{wrap: failFirst(1, hrflowtest.RouteParseTexts, 200, "application/json", body, nil)})
+			got, err := e.client.ParseTexts(t.Context(), []string{"x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := hrflow.ApplyParsing(job, got[0])
+			if !tt.found {
+				if !reflect.DeepEqual(out, job) {
+					t.Errorf("nothing found changed the job: %v", out)
+				}
+				return
+			}
+			checkJSON(t, "skills", out["skills"], wantSkills)
+			checkJSON(t, "languages", out["languages"], wantLanguages)
+		})
+	}
+}
+
+// checkJSON compares the JSON encoding of v with want.
+func checkJSON(t *testing.T, name string, v any, want string) {
+	t.Helper()
+	got, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("%s = %s, want %s", name, got, want)
 	}
 }

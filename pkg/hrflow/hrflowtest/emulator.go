@@ -55,7 +55,11 @@
 //   - /text/parsing also takes {"text": "…"} (one text, as the SDK allows);
 //     entities come from a fixed dictionary of French and English terms
 //     (Extract), with start and end in Unicode code points (Python's
-//     text[start:end]); "parsing" groups the matched texts by label.
+//     text[start:end]); "entities" is [] when nothing is found, never null;
+//     "parsing" holds the 18 plural keys of the spec (certifications,
+//     companies, …, skills_hard, skills_soft, tasks), each a list of the
+//     matched texts, empty lists included. The dictionary knows only some
+//     labels: names, emails, phones, dates, companies… are never found.
 //
 // Admin routes, outside the API paths: GET /_emulator/stats (requests by
 // route, such as RouteCreateJob, and status), GET and PUT /_emulator/faults

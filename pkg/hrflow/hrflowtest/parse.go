@@ -24,6 +24,49 @@ type textParsing struct {
 	Parsing  map[string][]string `json:"parsing"`
 }
 
+// parsingKeys maps each entity label to its key in a parsing's "parsing"
+// object: the plural of the label (skill_hard is skills_hard, company is
+// companies). Every key is always there, a list, empty when nothing of the
+// label was found, as HrFlow's own SDK tests expect.
+var parsingKeys = map[string]string{
+	"certification":   "certifications",
+	"company":         "companies",
+	"course":          "courses",
+	"date":            "dates",
+	"duration":        "durations",
+	"education_title": "education_titles",
+	"email":           "emails",
+	"first_name":      "first_names",
+	"interest":        "interests",
+	"job_title":       "job_titles",
+	"language":        "languages",
+	"last_name":       "last_names",
+	"location":        "locations",
+	"phone":           "phones",
+	"school":          "schools",
+	"skill_hard":      "skills_hard",
+	"skill_soft":      "skills_soft",
+	"task":            "tasks",
+}
+
+// parse is the parsing of one text: its entities, never null, and the
+// texts of the entities grouped under every key of parsingKeys.
+func parse(text string) textParsing {
+	p := textParsing{Text: text, Entities: Extract(text), Parsing: make(map[string][]string, len(parsingKeys))}
+	if p.Entities == nil {
+		p.Entities = []Entity{}
+	}
+	for _, key := range parsingKeys {
+		p.Parsing[key] = []string{}
+	}
+	runes := []rune(text)
+	for _, en := range p.Entities {
+		key := parsingKeys[en.Label]
+		p.Parsing[key] = append(p.Parsing[key], string(runes[en.Start:en.End]))
+	}
+	return p
+}
+
 // parseTexts serves POST /text/parsing: {"texts": [...]} with fewer than
 // MaxTexts texts, or {"text": "..."} for one (as the SDK allows).
 func (e *Emulator) parseTexts(r *http.Request) (int, string, []byte, error) {
@@ -51,13 +94,7 @@ func (e *Emulator) parseTexts(r *http.Request) (int, string, []byte, error) {
 	}
 	out := make([]textParsing, len(texts))
 	for i, t := range texts {
-		ents := Extract(t)
-		p := textParsing{Text: t, Entities: ents, Parsing: map[string][]string{}}
-		runes := []rune(t)
-		for _, en := range ents {
-			p.Parsing[en.Label] = append(p.Parsing[en.Label], string(runes[en.Start:en.End]))
-		}
-		out[i] = p
+		out[i] = parse(t)
 	}
 	data, err := json.Marshal(out)
 	if err != nil {
