@@ -11,7 +11,9 @@
 //	PUT   /v1/job/indexing          flat or nested, full replace   200 "Job edited"
 //	PATCH /v1/job/indexing/archive  {"board_key","reference"|"key","is_archive"}
 //	                                200 "Job archived" / "Job unarchived", data {"key"}
-//	GET   /v1/storing/jobs?board_keys=["…"]&page=&limit=&order_by=&sort_by=&return_job=&archived=
+//	GET   /v1/storing/jobs?board_keys=["…"]&page=&limit=&order_by=&sort_by=&return_job=
+//	          &name=&key=&reference=&location_lat=&location_lon=&location_dist=
+//	          &created_at_min=&created_at_max=&archived=
 //	                                200 "List of jobs", meta {page, maxPage, count, total}
 //	POST  /v1/text/parsing          {"texts":[…]} (fewer than 32)  200 "Text parsed"
 //
@@ -24,9 +26,26 @@
 // must not). Stored jobs have every field of the Job object: those not
 // supplied are null after a create and [] after an edit; a supplied
 // created_at is kept verbatim; keys are 40 lowercase hex digits; dates the
-// emulator sets look like 2023-06-20T15:50:32+0000. A PUT replaces the whole
-// job and leaves its archived state alone. Listings are 1-based; a page past
-// the end answers 200 with []; archived jobs are listed, with archived_at.
+// emulator sets look like 2023-06-20T15:50:32+0000. Answers about a job
+// (create, get, edit, listing with return_job) also carry "id", an integer
+// that stays the job's, and "board" {key, name, type, subtype, environment}
+// with board.key the board's key. A PUT replaces the whole job and leaves its
+// archived state alone. Listings are 1-based; a page past the end answers
+// 200 with []; archived jobs are listed, with archived_at; without
+// return_job each job shows key, board_key, reference, created_at,
+// updated_at and archived_at (null where it has none). Every parameter the
+// SDK's JobStoring.list sends is honoured as a filter, and any other
+// parameter, or one that does not read, is a 400 naming it: a client that
+// relies on a filter the emulator ignored would pass here and fail there.
+//
+// updated_at (UNVERIFIED: whether the API keeps a client's value or sets its
+// own is not documented): a create or an edit that sends updated_at stores
+// it verbatim, as created_at is; one that does not gets the clock, and an
+// edit moves it at least one second past the job's previous updated_at
+// (unless that is more than a minute ahead of the clock, as a client's
+// value may be), so that every edit changes it although dates have a
+// one-second resolution. Archiving and unarchiving leave updated_at as it
+// is: archived_at records them (UNVERIFIED too).
 //
 // Choices no source settles (UNVERIFIED), made here so that clients are
 // tested against something definite:
@@ -51,7 +70,18 @@
 //     updated_at, order_by desc (default) or asc, return_job true/false in any
 //     case or 1/0, and a filter of the emulator's own, archived=false (live
 //     jobs only) or archived=true (archived only); maxPage is
-//     ceil(total/limit), 0 for an empty board;
+//     ceil(total/limit), 0 for an empty board; an empty value is an absent
+//     parameter;
+//   - its filters: key, reference and name match exactly (the API may match
+//     names loosely); created_at_min and created_at_max take a day
+//     (YYYY-MM-DD, the SDK's format, in UTC) or a date and time, both bounds
+//     included, a day as the upper bound including the whole day;
+//     location_lat, location_lon and location_dist (km) come together and
+//     select the jobs whose location's lat and lng lie within that distance
+//     along a great circle;
+//   - job answers show board {"name": "pulljobs emulator board", "type":
+//     "api", "subtype": "api", "environment": "production"}; ids count the
+//     jobs the emulator created, from 1;
 //   - /text/parsing also takes {"text": "…"} (one text, as the SDK allows);
 //     entities come from a fixed dictionary of French and English terms
 //     (Extract), with start and end in Unicode code points (Python's
@@ -66,13 +96,17 @@
 // (package emulator). Injected 502s are HTML gateway pages; other injected
 // errors are answers in the API's shape.
 //
-// Storage is made for a run of tens of thousands of jobs in the same process
-// as the pipeline: each job is kept as its encoded JSON, compressed, with an
-// index by reference and by key and listings kept sorted as jobs come, so
-// that a page costs its length.
+// Storage is made for a nationwide board, a million jobs, in the sandbox's
+// process: each job keeps its content fields as JSON compressed with s2 and
+// a dictionary the first jobs make (a synthetic job of 3.1 KB takes about
+// 360 bytes), and an index of about 80 bytes. Jobs are indexed by reference
+// and by key, and sorted by created_at in counted B-trees, so that storing
+// a job costs O(log n) and a page of a listing by created_at costs O(log n)
+// plus its length, whatever the size of the board.
 package hrflowtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,7 +220,8 @@ type Emulator struct {
 	admin   http.Handler
 	now     func() time.Time
 	keys    map[string]apiKey // fixed after New
-	seq     atomic.Uint64
+	seq     atomic.Uint32     // the last job id given
+	codec   codec
 	quota   int64
 	creates atomic.Int64
 
@@ -224,7 +259,7 @@ func New(cfg Config) (*Emulator, error) {
 		if !IsKey(b) {
 			return nil, fmt.Errorf("hrflowtest: board key %q: want 40 lowercase hex digits", b)
 		}
-		e.boards[b] = newBoard(b)
+		e.boards[b] = newBoard(b, &e.codec)
 	}
 	f, err := emulator.NewFaults(cfg.Faults, errorBody)
 	if err != nil {
@@ -271,7 +306,7 @@ func (e *Emulator) AddBoard(key string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.boards[key] == nil {
-		e.boards[key] = newBoard(key)
+		e.boards[key] = newBoard(key, &e.codec)
 	}
 }
 
@@ -502,8 +537,6 @@ func jobBody(body map[string]json.RawMessage) (string, jobInput, error) {
 	return boardKey, body, nil
 }
 
-func (e *Emulator) timestamp() string { return e.now().UTC().Format(TimeLayout) }
-
 func (e *Emulator) getJob(r *http.Request, buf []byte) (int, string, []byte, error) {
 	q := r.URL.Query()
 	b := e.board(q.Get("board_key"))
@@ -516,15 +549,15 @@ func (e *Emulator) getJob(r *http.Request, buf []byte) (int, string, []byte, err
 	}
 	b.mu.RLock()
 	ent := b.find(key, ref)
-	var archivedAt string
+	var archived int64
 	if ent != nil {
-		archivedAt = ent.archivedAt
+		archived = ent.archived
 	}
 	b.mu.RUnlock()
 	if ent == nil {
 		return 0, "", nil, errJobNotFound
 	}
-	return http.StatusOK, "Job details", ent.appendJob(buf, archivedAt), nil
+	return http.StatusOK, "Job details", ent.appendJob(buf, b, archived), nil
 }
 
 func (e *Emulator) createJob(r *http.Request, buf []byte) (int, string, []byte, error) {
@@ -536,39 +569,52 @@ func (e *Emulator) createJob(r *http.Request, buf []byte) (int, string, []byte, 
 	if err != nil {
 		return 0, "", nil, err
 	}
-	ent, err := e.create(boardKey, in, "")
+	ent, b, err := e.create(boardKey, in, false)
 	if err != nil {
 		return 0, "", nil, err
 	}
-	return http.StatusCreated, "Job created", ent.appendJob(buf, ""), nil
+	return http.StatusCreated, "Job created", ent.appendJob(buf, b, 0), nil
 }
 
-// create stores a new job; archivedAt != "" stores it archived (SeedJob).
-func (e *Emulator) create(boardKey string, in jobInput, archivedAt string) (*entry, error) {
+// create stores a new job, archived when asked (SeedJob), and returns it
+// with its board. created_at and updated_at not supplied are the clock's.
+func (e *Emulator) create(boardKey string, in jobInput, archived bool) (*entry, *board, error) {
 	b := e.board(boardKey)
 	if b == nil {
-		return nil, errBoardNotFound
+		return nil, nil, errBoardNotFound
 	}
 	if v, ok := in["key"]; ok && !isNull(v) {
-		return nil, badRequest("key: Must be null on creation.")
+		return nil, nil, badRequest("key: Must be null on creation.")
 	}
-	ent, err := buildEntry(in, newKey(), boardKey, e.timestamp(), "null", "")
+	now := e.now()
+	stamp := quoteTime(now)
+	ent, err := buildEntry(&e.codec, in, "null", jobDates{created: stamp, updated: stamp})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ent.seq = e.seq.Add(1)
-	ent.archivedAt = archivedAt
+	ent.key = newKey()
+	ent.id = e.seq.Add(1)
+	if archived {
+		ent.archived = now.Unix()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ent.reference != "" && b.byRef[ent.reference] != nil {
-		return nil, badRequest("Reference already exists: %s", ent.reference)
+	if ref := ent.reference(); ref != "" && b.byRef[ref] != nil {
+		return nil, nil, badRequest("Reference already exists: %s", ref)
 	}
 	if e.quota > 0 && e.creates.Add(1) > e.quota {
 		e.creates.Add(-1)
-		return nil, errOverQuota
+		return nil, nil, errOverQuota
 	}
 	b.insert(ent)
-	return ent, nil
+	return ent, b, nil
+}
+
+// quoteTime is a date the emulator sets, as a JSON string.
+func quoteTime(t time.Time) string {
+	b := append(make([]byte, 0, len(TimeLayout)+2), '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	return string(append(b, '"'))
 }
 
 func (e *Emulator) editJob(r *http.Request, buf []byte) (int, string, []byte, error) {
@@ -588,25 +634,44 @@ func (e *Emulator) editJob(r *http.Request, buf []byte) (int, string, []byte, er
 	if err != nil {
 		return 0, "", nil, err
 	}
-	now := e.timestamp()
+	now := e.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.find(key, ref)
 	if old == nil {
 		return 0, "", nil, errJobNotFound
 	}
-	ent, err := buildEntry(in, old.key, boardKey, now, "[]", old.createdRaw)
+	dates := jobDates{created: old.createdRaw(), updated: quoteTime(editTime(now, old.updated))}
+	ent, err := buildEntry(&e.codec, in, "[]", dates)
 	if err != nil {
 		return 0, "", nil, err
 	}
-	if ent.reference != "" && ent.reference != old.reference && b.byRef[ent.reference] != nil {
-		return 0, "", nil, badRequest("Reference already exists: %s", ent.reference)
+	if r := ent.reference(); r != "" && r != old.reference() && b.byRef[r] != nil {
+		return 0, "", nil, badRequest("Reference already exists: %s", r)
 	}
-	ent.seq = old.seq
-	ent.archivedAt = old.archivedAt
+	ent.key, ent.id, ent.archived = old.key, old.id, old.archived
 	b.remove(old)
 	b.insert(ent)
-	return http.StatusOK, "Job edited", ent.appendJob(buf, ent.archivedAt), nil
+	return http.StatusOK, "Job edited", ent.appendJob(buf, b, ent.archived), nil
+}
+
+// maxEditLead is how far ahead of the clock a job's updated_at may be for
+// an edit to set it one second past it rather than to the clock.
+const maxEditLead = time.Minute
+
+// editTime is the updated_at of an edit that does not supply one: the
+// clock, or one second past the job's updated_at (prev, in µs) when the
+// clock has not passed it and it is at most maxEditLead ahead. Dates have a
+// one-second resolution: without this, two writes within a second would
+// show the same updated_at, and a client comparing updated_at to notice a
+// change would miss the second. An updated_at far ahead (a client's) is
+// not followed.
+func editTime(now time.Time, prev int64) time.Time {
+	p := time.UnixMicro(prev).Truncate(time.Second)
+	if !now.Truncate(time.Second).After(p) && p.Sub(now) <= maxEditLead {
+		return p.Add(time.Second)
+	}
+	return now
 }
 
 // jobID reads how a request names a job: its key or its reference, one of
@@ -645,7 +710,7 @@ func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
 	if err != nil {
 		return 0, "", nil, err
 	}
-	now := e.timestamp()
+	now := e.now().Unix()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ent := b.find(key, ref)
@@ -655,13 +720,11 @@ func (e *Emulator) archiveJob(r *http.Request) (int, string, []byte, error) {
 	message := "Job unarchived"
 	if archive {
 		message = "Job archived"
-		if ent.archivedAt == "" {
-			b.setArchived(ent, now)
-		}
+		b.setArchived(ent, now)
 	} else {
-		b.setArchived(ent, "")
+		b.setArchived(ent, 0)
 	}
-	return http.StatusOK, message, append(appendString([]byte(`{"key":`), ent.key), '}'), nil
+	return http.StatusOK, message, append(appendString([]byte(`{"key":`), ent.keyString()), '}'), nil
 }
 
 // parseArchiveFlag reads is_archive: 0, 1, true or false (also as strings).
@@ -705,15 +768,11 @@ func (e *Emulator) SeedJob(boardKey string, job hrflow.Job, archived bool) (hrfl
 	if err != nil {
 		return nil, fmt.Errorf("hrflowtest: seed job: %w", err)
 	}
-	archivedAt := ""
-	if archived {
-		archivedAt = e.timestamp()
-	}
-	ent, err := e.create(boardKey, in, archivedAt)
+	ent, b, err := e.create(boardKey, in, archived)
 	if err != nil {
 		return nil, fmt.Errorf("hrflowtest: seed job %q: %w", job.Reference(), err)
 	}
-	return decodeJob(ent.appendJob(nil, archivedAt))
+	return decodeJob(ent.appendJob(nil, b, ent.archived))
 }
 
 func decodeJob(b []byte) (hrflow.Job, error) {
@@ -732,25 +791,22 @@ func (e *Emulator) Jobs(boardKey string) []hrflow.Job {
 	if b == nil {
 		return nil
 	}
-	type item struct {
-		ent        *entry
-		archivedAt string
-	}
 	b.mu.RLock()
-	items := make([]item, 0, len(b.all))
-	for _, ent := range b.all {
-		items = append(items, item{ent, ent.archivedAt})
-	}
+	items := make([]listed, 0, b.all.Len())
+	b.all.Scan(func(ent *entry) bool {
+		items = append(items, listed{ent, b, ent.archived})
+		return true
+	})
 	b.mu.RUnlock()
-	slices.SortFunc(items, func(x, y item) int {
-		if c := strings.Compare(x.ent.reference, y.ent.reference); c != 0 {
+	slices.SortFunc(items, func(x, y listed) int {
+		if c := strings.Compare(x.ent.reference(), y.ent.reference()); c != 0 {
 			return c
 		}
-		return strings.Compare(x.ent.key, y.ent.key)
+		return bytes.Compare(x.ent.key[:], y.ent.key[:])
 	})
 	out := make([]hrflow.Job, 0, len(items))
 	for _, it := range items {
-		j, err := decodeJob(it.ent.appendJob(nil, it.archivedAt))
+		j, err := decodeJob(it.ent.appendJob(nil, b, it.archived))
 		if err != nil {
 			panic(err) // the emulator stores only valid JSON
 		}
@@ -769,5 +825,6 @@ func (e *Emulator) seed(boardKey string, job hrflow.Job) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.create(boardKey, in, "")
+	ent, _, err := e.create(boardKey, in, false)
+	return ent, err
 }

@@ -6,6 +6,8 @@ package hrflowtest
 
 import (
 	"encoding/json"
+	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -168,4 +170,99 @@ func TestParsingKeys(t *testing.T) {
 			t.Errorf("dictionary label %s has no parsing key", label)
 		}
 	}
+}
+
+// sdkJob is the job of the SDK's tests (_job_get), as they index it.
+func sdkJob(ref string) map[string]any {
+	return map[string]any{
+		"reference": ref,
+		"name":      "r&d engineer",
+		"location":  map[string]any{"text": "7 rue 4 septembre paris", "lat": 48.869179, "lng": 2.33814},
+		"sections": []any{map[string]any{
+			"name": "Description", "title": "Description", "description": "As an AI Researcher Intern at HrFlow.ai, you'll play a vital role.",
+		}},
+		"url":            "https://www.linkedin.com/jobs/search/?currentJobId=3718625295",
+		"summary":        "As an AI Researcher Intern at HrFlow.ai, you'll play a vital role in driving the next phase of our exciting expansion.",
+		"created_at":     "2024-03-01T10:11:12+0000",
+		"skills":         []any{map[string]any{"name": "Deep Learning", "type": "hard", "value": "95/100"}},
+		"languages":      []any{map[string]any{"name": "French", "value": "Fluent"}},
+		"certifications": []any{map[string]any{"name": "ISO 27001", "value": "Individual"}},
+		"courses":        []any{map[string]any{"name": "Statistical Learning", "value": "On campus"}},
+		"tasks":          []any{map[string]any{"name": "Developing innovative AI models", "value": "Innovating"}},
+		"tags":           []any{map[string]any{"name": "Curios", "value": "1"}},
+		"metadatas":      []any{map[string]any{"name": "Interview note", "value": "Today, I met an amazing candidate..."}},
+		"ranges_float":   []any{map[string]any{"name": "salary", "value_min": 1234.56, "value_max": 6543.21, "unit": "euros"}},
+		"ranges_date": []any{map[string]any{
+			"name": "dates", "value_min": "2023-06-01T23:00:00.000Z", "value_max": "2023-09-01T23:00:00.000Z",
+		}},
+		"culture":          "We love AI engineering, problem-solving, and business.",
+		"responsibilities": "Designing, implementing, and optimizing AI models.",
+		"requirements":     "Enrolled in an advanced degree in Computer Science.",
+		"interviews":       "Interview with one of our lead AI Researcher.",
+		"benefits":         "Go fast and learn a lot.",
+	}
+}
+
+// TestSDKJobs runs the SDK's job tests that reach the API: indexing (every
+// field sent comes back equal), archiving (data.key), editing (the job as
+// the create answered it, one field changed, sent back whole), plus get and
+// a listing with return_job, each answer checked with the SDK's Job schema.
+func TestSDKJobs(t *testing.T) {
+	e := newEnv(t, Config{})
+	sent := sdkJob("SDK-1")
+	a := e.do(t, req{method: "POST", path: "/job/indexing", body: withBoardKey(sent)})
+	a.want(t, 201, "Job created")
+	created := checkSDKJob(t, a.Data, DefaultBoardKey)
+	for k, v := range sent {
+		if !reflect.DeepEqual(created[k], v) {
+			t.Errorf("%s = %#v, want %#v as sent", k, created[k], v)
+		}
+	}
+	id := created["id"]
+
+	got := checkSDKJob(t, e.do(t, req{method: "GET", path: getPath("SDK-1")}).Data, DefaultBoardKey)
+	if got["id"] != id {
+		t.Errorf("GET id %v, want %v as created", got["id"], id)
+	}
+
+	created["interviews"] = "To access the interview call you must use the token 42."
+	edit := e.do(t, req{method: "PUT", path: "/job/indexing", body: withBoardKey(created)})
+	edit.want(t, 200, "Job edited")
+	edited := checkSDKJob(t, edit.Data, DefaultBoardKey)
+	if edited["interviews"] != created["interviews"] || edited["id"] != id || edited["key"] != created["key"] {
+		t.Errorf("edited job: interviews %v, id %v, key %v; want the new interviews, id %v, key %v",
+			edited["interviews"], edited["id"], edited["key"], id, created["key"])
+	}
+
+	other := checkSDKJob(t, e.do(t, req{method: "POST", path: "/job/indexing", body: withBoardKey(sdkJob("SDK-2"))}).Data, DefaultBoardKey)
+	if other["id"] == id {
+		t.Errorf("two jobs share id %v", id)
+	}
+	list := e.do(t, req{method: "GET", path: listPath(url.Values{"return_job": {"true"}})})
+	list.want(t, 200, "List of jobs")
+	var jobs []json.RawMessage
+	if err := json.Unmarshal(list.Data, &jobs); err != nil || len(jobs) != 2 {
+		t.Fatalf("listing %s: %v", list.Data, err)
+	}
+	for _, j := range jobs {
+		listed := checkSDKJob(t, j, DefaultBoardKey)
+		if listed["key"] == created["key"] && listed["id"] != id {
+			t.Errorf("listed id %v, want %v", listed["id"], id)
+		}
+	}
+
+	arch := e.do(t, req{method: "PATCH", path: "/job/indexing/archive", body: map[string]any{"board_key": DefaultBoardKey, "key": created["key"], "is_archive": 1}})
+	arch.want(t, 200, "Job archived")
+	var data struct{ Key string }
+	if json.Unmarshal(arch.Data, &data); data.Key != created["key"] {
+		t.Errorf("archive data %s, want the key %v", arch.Data, created["key"])
+	}
+}
+
+func withBoardKey(job map[string]any) map[string]any {
+	out := map[string]any{"board_key": DefaultBoardKey}
+	for k, v := range job {
+		out[k] = v
+	}
+	return out
 }
