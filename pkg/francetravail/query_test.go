@@ -3,6 +3,7 @@ package francetravail_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -36,6 +37,13 @@ func TestQueryTags(t *testing.T) {
 			t.Errorf("field %s: tags json %q yaml %q, want both %q", f.Name, j, y, name+",omitempty")
 		}
 		got = append(got, name)
+	}
+	var table []string
+	for _, r := range francetravail.SearchParams() {
+		table = append(table, r.Name)
+	}
+	if !slices.Equal(table, got) {
+		t.Errorf("SearchParams\n%v\nwant Query's fields in order\n%v", table, got)
 	}
 	want := slices.Clone(apiNames)
 	slices.Sort(got)
@@ -132,6 +140,9 @@ func TestQueryValidate(t *testing.T) {
 		{Range: "3000-3149"}, {Range: "7-7"}, {Departement: "01"}, {Departement: "2B"}, {Commune: "2A004"},
 		{MotsCles: "aa,bb,cc,dd,ee,ff,gg"}, {Distance: ptr(10)},
 		{MinCreationDate: "2025-08-01T00:00:00Z", MaxCreationDate: "2025-08-01T00:00:00Z"},
+		{Range: "000000000-000000149"}, {DureeHebdoMin: ptr(0), DureeHebdoMax: ptr(0)}, {DureeHebdoMax: ptr(9959)},
+		{DureeContratMin: ptr(99.0), DureeContratMax: ptr(99.0)}, {SalaireMin: ptr(0.0), PeriodeSalaire: "H"},
+		{Sort: ptr(0)}, {Sort: ptr(2)}, {GrandDomaine: "M18"}, {MotsCles: " ski , été "},
 	} {
 		if err := ok.Validate(); err != nil {
 			t.Errorf("%+v: %v", ok, err)
@@ -180,6 +191,17 @@ func TestQueryValidate(t *testing.T) {
 		{"dureeHebdo", francetravail.Query{DureeHebdo: "3"}, "dureeHebdo", "3"},
 		{"dureeHebdoMin", francetravail.Query{DureeHebdoMin: ptr(3575)}, "dureeHebdoMin", "3575"},
 		{"dureeContratMax", francetravail.Query{DureeContratMax: ptr(100.0)}, "dureeContratMax", "100"},
+		{"sort negative", francetravail.Query{Sort: ptr(-1)}, "sort", "-1"},
+		{"range of ten digits", francetravail.Query{Range: "0000000000-0000000149"}, "range", "0000000000-0000000149"},
+		{"salaireMin NaN", francetravail.Query{SalaireMin: ptr(math.NaN()), PeriodeSalaire: "M"}, "salaireMin", "NaN"},
+		{"salaireMin infinite", francetravail.Query{SalaireMin: ptr(math.Inf(1)), PeriodeSalaire: "M"}, "salaireMin", "+Inf"},
+		{"salaireMin negative", francetravail.Query{SalaireMin: ptr(-1.0), PeriodeSalaire: "M"}, "salaireMin", "-1"},
+		{"dureeHebdoMin negative", francetravail.Query{DureeHebdoMin: ptr(-1)}, "dureeHebdoMin", "-001"},
+		{"dureeHebdo reversed", francetravail.Query{DureeHebdoMin: ptr(3600), DureeHebdoMax: ptr(3530)}, "dureeHebdoMin", "3600"},
+		{"dureeContrat reversed", francetravail.Query{DureeContratMin: ptr(12.5), DureeContratMax: ptr(12.0)}, "dureeContratMin", "12.5"},
+		{"mode alone", francetravail.Query{ModeSelectionPartenaires: "EXCLU"}, "partenaires", ""},
+		{"maxCreationDate alone", francetravail.Query{MaxCreationDate: "2025-08-01T00:00:00Z"}, "minCreationDate", ""},
+		{"distance without commune", francetravail.Query{Distance: ptr(-5)}, "distance", "-5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -182,6 +182,22 @@ func inReferential(entries []ReferentialEntry, code string) bool {
 	return false
 }
 
+// inBuiltinReferential reports whether code is in the referential name,
+// one of those BuiltinReferential holds (false for any other name).
+func inBuiltinReferential(name, code string) bool {
+	switch name {
+	case RefDepartements:
+		return isDepartement(code)
+	case RefRegions:
+		return inReferential(regions, code)
+	case RefTypesContrats:
+		return inReferential(typesContrats, code)
+	case RefNaturesContrats:
+		return inReferential(naturesContrats, code)
+	}
+	return false
+}
+
 func isDepartement(code string) bool {
 	for _, d := range departements {
 		if d[0] == code {

@@ -1,12 +1,15 @@
 package francetravailtest
 
 import (
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
 )
 
 // The API's limits, as the emulator enforces them.
@@ -50,6 +53,12 @@ func msgFormat(name, want string) string {
 	return "Format du paramètre « " + name + " » incorrect. " + want + " attendu."
 }
 
+// msgOrder is the 400 message of a lower bound above its upper bound
+// (UNVERIFIED).
+func msgOrder(lo, hi string) string {
+	return "Le paramètre « " + lo + " » doit être inférieur ou égal au paramètre « " + hi + " »."
+}
+
 // msgTogether is the 400 message of parameters that go in pairs (UNVERIFIED).
 func msgTogether(a, b string) string {
 	return "Les paramètres « " + a + " » et « " + b + " » doivent être renseignés ensemble."
@@ -70,15 +79,6 @@ type searchParams struct {
 }
 
 var (
-	reRange   = regexp.MustCompile(`^([0-9]{1,9})-([0-9]{1,9})$`)
-	reROME    = regexp.MustCompile(`^[A-N][0-9]{4}$`)
-	reNAF     = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}[A-Z]$`)
-	reSecteur = regexp.MustCompile(`^[0-9]{2}$`)
-	reCommune = regexp.MustCompile(`^([0-9]{5}|2[AB][0-9]{3})$`)
-	reCode    = regexp.MustCompile(`^[A-Za-z0-9]{1,10}$`)
-	reNumeric = regexp.MustCompile(`^[0-9]{1,10}$`)
-	rePartner = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,50}$`)
-	reHHMM    = regexp.MustCompile(`^([0-9]{2})([0-5][0-9])$`)
 	reOfferID = regexp.MustCompile(`^[0-9A-Za-z]{1,20}$`)
 	// reDate: time.Parse alone would also accept fractions of a second.
 	reDate = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
@@ -87,234 +87,279 @@ var (
 var grandDomaines = []string{"A", "B", "C", "C15", "D", "E", "F", "G", "H", "I", "J", "K", "L", "L14",
 	"M", "M13", "M14", "M15", "M16", "M17", "M18", "N"}
 
-// booleanParams are the parameters that take true or false.
-var booleanParams = []string{"tempsPlein", "inclureLimitrophes", "accesTravailleurHandicape", "offresMRS",
-	"offresManqueCandidats", "entreprisesAdaptees", "employeursHandiEngages"}
+var booleans = []string{"true", "false"}
 
-// filterParams are the parameters that change the result set (the cache key).
-var filterParams = []string{"sort", "codeROME", "commune", "departement", "region", "typeContrat",
-	"natureContrat", "origineOffre", "qualification", "experienceExigence", "experience", "motsCles",
-	"publieeDepuis", "minCreationDate", "maxCreationDate"}
+// The emulator's own spelling of the rules' kinds and patterns: written
+// here, not taken from the client, so that it checks the client.
+const (
+	kindValue  = francetravail.KindValue
+	kindList   = francetravail.KindList
+	kindInt    = francetravail.KindInt
+	kindNumber = francetravail.KindNumber
+	kindDate   = francetravail.KindDate
+	kindRange  = francetravail.KindRange
+
+	patCode    = `^[A-Za-z0-9]{1,10}$`
+	patNumeric = `^[0-9]{1,10}$`
+	patHHMM    = `^[0-9]{2}[0-5][0-9]$`
+)
+
+type rule = francetravail.ParamRule
+
+// param is one search parameter as the emulator checks it.
+type param struct {
+	rule
+	// msg is the API's 400 message for a value that breaks the rule
+	// (range has three; see checkRange).
+	msg string
+	// apply records a valid value in the parsed query; nil for the
+	// parameters the emulator validates but does not apply. Every parameter
+	// with apply but range changes the result set.
+	apply func(p *searchParams, v string)
+}
+
+// params is the emulator's table of the search parameters, in the order
+// the API checks them (the order is UNVERIFIED: it decides which message a
+// query with several faults gets). It is the same contract as
+// francetravail.SearchParams, written separately; a test holds them equal.
+var params = compile([]param{
+	{rule{Name: "range", Kind: kindRange, Pattern: `^([0-9]{1,9})-([0-9]{1,9})$`, MaxItems: pageSize, Max: maxRangeStart}, msgRangeFormat,
+		func(p *searchParams, v string) { p.first, p.last, _ = splitRange(v) }},
+	{rule{Name: "sort", Kind: kindValue, Enum: []string{"0", "1", "2"}}, msgFormat("sort", "0, 1 ou 2"),
+		func(p *searchParams, v string) { p.sort = int(v[0] - '0') }},
+	{rule{Name: "domaine", Kind: kindList, Pattern: patCode}, msgValue("domaine"), nil},
+	{rule{Name: "codeROME", Kind: kindList, Pattern: `^[A-N][0-9]{4}$`, MaxItems: maxCodeROME}, msgValue("codeROME"),
+		func(p *searchParams, v string) { p.romes = list(v) }},
+	{rule{Name: "theme", Kind: kindList, Pattern: patNumeric}, msgValue("theme"), nil},
+	{rule{Name: "appellation", Kind: kindList, Pattern: patNumeric}, msgValue("appellation"), nil},
+	{rule{Name: "secteurActivite", Kind: kindList, Pattern: `^[0-9]{2}$`, MaxItems: maxNAF}, msgValue("secteurActivite"), nil},
+	{rule{Name: "codeNAF", Kind: kindList, Pattern: `^[0-9]{2}\.[0-9]{2}[A-Z]$`, MaxItems: maxNAF}, msgValue("codeNAF"), nil},
+	{rule{Name: "experience", Kind: kindValue, Enum: []string{"0", "1", "2", "3", "4"}}, msgExperience,
+		func(p *searchParams, v string) { p.experience = v[0] }},
+	{rule{Name: "experienceExigence", Kind: kindValue, Enum: []string{"D", "S", "E"}}, msgExpExigence,
+		func(p *searchParams, v string) { p.expExigence = v[0] }},
+	{rule{Name: "typeContrat", Kind: kindList, Referential: francetravail.RefTypesContrats}, msgValue("typeContrat"),
+		func(p *searchParams, v string) { p.types = list(v) }},
+	{rule{Name: "natureContrat", Kind: kindList, Referential: francetravail.RefNaturesContrats}, msgValue("natureContrat"),
+		func(p *searchParams, v string) { p.natures = list(v) }},
+	{rule{Name: "origineOffre", Kind: kindValue, Enum: []string{"1", "2"}}, msgFormat("origineOffre", "1 ou 2"),
+		func(p *searchParams, v string) { p.origine = v[0] }},
+	{rule{Name: "qualification", Kind: kindValue, Enum: []string{"0", "9"}}, msgFormat("qualification", "0 ou 9"),
+		func(p *searchParams, v string) { p.qualification = v[0] }},
+	{rule{Name: "tempsPlein", Kind: kindValue, Enum: booleans}, msgBoolean("tempsPlein"), nil},
+	{rule{Name: "commune", Kind: kindList, Pattern: `^([0-9]{5}|2[AB][0-9]{3})$`, MaxItems: maxCommunes}, msgValue("commune"),
+		func(p *searchParams, v string) { p.communes = list(v) }},
+	{rule{Name: "distance", Kind: kindInt, OnlyWith: "commune"}, msgFormat("distance", "Entier positif"), nil},
+	{rule{Name: "departement", Kind: kindList, Referential: francetravail.RefDepartements, MaxItems: maxDepts}, msgValue("departement"),
+		func(p *searchParams, v string) { p.depts = list(v) }},
+	{rule{Name: "inclureLimitrophes", Kind: kindValue, Enum: booleans}, msgBoolean("inclureLimitrophes"), nil},
+	{rule{Name: "region", Kind: kindList, Referential: francetravail.RefRegions}, msgValue("region"),
+		func(p *searchParams, v string) { p.regions = list(v) }},
+	{rule{Name: "paysContinent", Kind: kindList, Pattern: patNumeric}, msgValue("paysContinent"), nil},
+	{rule{Name: "niveauFormation", Kind: kindList, Pattern: patCode}, msgValue("niveauFormation"), nil},
+	{rule{Name: "permis", Kind: kindList, Pattern: patCode}, msgValue("permis"), nil},
+	{rule{Name: "motsCles", Kind: kindList, MaxItems: maxMotsCles, MinLen: minMotCle}, msgMotsCles,
+		func(p *searchParams, v string) {
+			for _, w := range strings.Split(v, ",") {
+				p.motsCles = append(p.motsCles, fold(strings.TrimSpace(w)))
+			}
+		}},
+	{rule{Name: "salaireMin", Kind: kindNumber, With: "periodeSalaire"}, msgFormat("salaireMin", "Nombre positif"), nil},
+	{rule{Name: "periodeSalaire", Kind: kindValue, Enum: []string{"M", "A", "H", "C"}, With: "salaireMin"}, msgFormat("periodeSalaire", "M, A, H ou C"), nil},
+	{rule{Name: "accesTravailleurHandicape", Kind: kindValue, Enum: booleans}, msgBoolean("accesTravailleurHandicape"), nil},
+	{rule{Name: "offresMRS", Kind: kindValue, Enum: booleans}, msgBoolean("offresMRS"), nil},
+	{rule{Name: "offresManqueCandidats", Kind: kindValue, Enum: booleans}, msgBoolean("offresManqueCandidats"), nil},
+	{rule{Name: "entreprisesAdaptees", Kind: kindValue, Enum: booleans}, msgBoolean("entreprisesAdaptees"), nil},
+	{rule{Name: "employeursHandiEngages", Kind: kindValue, Enum: booleans}, msgBoolean("employeursHandiEngages"), nil},
+	{rule{Name: "grandDomaine", Kind: kindValue, Enum: grandDomaines}, msgValue("grandDomaine"), nil},
+	{rule{Name: "publieeDepuis", Kind: kindValue, Enum: []string{"1", "3", "7", "14", "31"}}, msgFormat("publieeDepuis", "1, 3, 7, 14 ou 31"),
+		func(p *searchParams, v string) { p.publieeDepuis, _ = strconv.Atoi(v) }},
+	{rule{Name: "minCreationDate", Kind: kindDate, Pattern: reDate.String(), With: "maxCreationDate", NotAbove: "maxCreationDate"},
+		msgFormat("minCreationDate", "yyyy-MM-ddTHH:mm:ssZ"),
+		func(p *searchParams, v string) { p.minCreated, p.hasDates = dateMillis(v), true }},
+	{rule{Name: "maxCreationDate", Kind: kindDate, Pattern: reDate.String(), With: "minCreationDate"},
+		msgFormat("maxCreationDate", "yyyy-MM-ddTHH:mm:ssZ"),
+		func(p *searchParams, v string) { p.maxCreated, p.hasDates = dateMillis(v), true }},
+	{rule{Name: "partenaires", Kind: kindList, Pattern: `^[A-Za-z0-9_.\-]{1,50}$`, With: "modeSelectionPartenaires"}, msgValue("partenaires"), nil},
+	{rule{Name: "modeSelectionPartenaires", Kind: kindValue, Enum: []string{"INCLUS", "EXCLU"}, With: "partenaires"},
+		msgFormat("modeSelectionPartenaires", "INCLUS ou EXCLU"), nil},
+	{rule{Name: "dureeHebdo", Kind: kindValue, Enum: []string{"0", "1", "2"}}, msgFormat("dureeHebdo", "0, 1 ou 2"), nil},
+	{rule{Name: "dureeHebdoMin", Kind: kindValue, Pattern: patHHMM, NotAbove: "dureeHebdoMax"}, msgFormat("dureeHebdoMin", "HHMM"), nil},
+	{rule{Name: "dureeHebdoMax", Kind: kindValue, Pattern: patHHMM}, msgFormat("dureeHebdoMax", "HHMM"), nil},
+	{rule{Name: "dureeContratMin", Kind: kindNumber, Max: maxDureeMonths, NotAbove: "dureeContratMax"},
+		msgFormat("dureeContratMin", "Nombre entre 0 et 99"), nil},
+	{rule{Name: "dureeContratMax", Kind: kindNumber, Max: maxDureeMonths}, msgFormat("dureeContratMax", "Nombre entre 0 et 99"), nil},
+})
+
+// compiledParam is a param with its pattern compiled.
+type compiledParam struct {
+	param
+	re *regexp.Regexp
+}
+
+func compile(ps []param) []compiledParam {
+	out := make([]compiledParam, len(ps))
+	for i, p := range ps {
+		out[i].param = p
+		if p.Pattern != "" {
+			out[i].re = regexp.MustCompile(p.Pattern)
+		}
+	}
+	return out
+}
+
+// paramPos finds a parameter of params by name.
+var paramPos = func() map[string]int {
+	m := make(map[string]int, len(params))
+	for i, p := range params {
+		m[p.Name] = i
+	}
+	return m
+}()
 
 // parseSearchParams validates the query string of GET /offres/search the way
-// the API does, checking parameters in a fixed order and answering the first
-// violation's message. Unknown parameters are ignored; a repeated parameter
-// counts by its first value. It never panics, whatever the input.
+// the API does: each parameter in the order of params, then the rules
+// between parameters, answering the first violation's message. Unknown
+// parameters are ignored; a repeated parameter counts by its first value. It
+// never panics, whatever the input.
 func parseSearchParams(v url.Values) (*searchParams, string) {
-	get := func(name string) string { return v.Get(name) }
-	has := func(name string) bool { _, ok := v[name]; return ok }
 	p := &searchParams{first: 0, last: pageSize - 1}
-
-	if has("range") {
-		m := reRange.FindStringSubmatch(get("range"))
-		if m == nil {
-			return nil, msgRangeFormat
-		}
-		first, _ := strconv.Atoi(m[1])
-		last, _ := strconv.Atoi(m[2])
-		switch {
-		case first > last:
-			return nil, msgRangeFormat // UNVERIFIED: a reversed range
-		case last-first+1 > pageSize:
-			return nil, msgRangeTooWide
-		case first > maxRangeStart:
-			return nil, msgRangeStart
-		}
-		p.first, p.last = first, last
-	}
-	if has("sort") {
-		switch get("sort") {
-		case "0", "1", "2":
-			p.sort = int(get("sort")[0] - '0')
-		default:
-			return nil, msgFormat("sort", "0, 1 ou 2")
-		}
-	}
-	// Referential codes checked for shape.
-	for _, c := range []struct {
-		name string
-		max  int
-		re   *regexp.Regexp
-	}{
-		{"domaine", 0, reCode}, {"codeROME", maxCodeROME, reROME}, {"theme", 0, reNumeric},
-		{"appellation", 0, reNumeric}, {"secteurActivite", maxNAF, reSecteur}, {"codeNAF", maxNAF, reNAF},
-	} {
-		if has(c.name) && !listOK(get(c.name), c.max, c.re.MatchString) {
-			return nil, msgValue(c.name)
-		}
-	}
-	p.romes = list(get("codeROME"))
-	if has("experience") {
-		x := get("experience")
-		if len(x) != 1 || x[0] < '0' || x[0] > '4' {
-			return nil, msgExperience
-		}
-		p.experience = x[0]
-	}
-	if has("experienceExigence") {
-		x := get("experienceExigence")
-		if x != "D" && x != "S" && x != "E" {
-			return nil, msgExpExigence
-		}
-		p.expExigence = x[0]
-	}
-	if has("typeContrat") && !listOK(get("typeContrat"), 0, func(s string) bool { return inRef(typesContrats, s) }) {
-		return nil, msgValue("typeContrat")
-	}
-	p.types = list(get("typeContrat"))
-	if has("natureContrat") && !listOK(get("natureContrat"), 0, func(s string) bool { return inRef(naturesContrats, s) }) {
-		return nil, msgValue("natureContrat")
-	}
-	p.natures = list(get("natureContrat"))
-	if has("origineOffre") {
-		x := get("origineOffre")
-		if x != "1" && x != "2" {
-			return nil, msgFormat("origineOffre", "1 ou 2")
-		}
-		p.origine = x[0]
-	}
-	if has("qualification") {
-		x := get("qualification")
-		if x != "0" && x != "9" {
-			return nil, msgFormat("qualification", "0 ou 9")
-		}
-		p.qualification = x[0]
-	}
-	for _, name := range booleanParams {
-		if has(name) && get(name) != "true" && get(name) != "false" {
-			return nil, msgBoolean(name)
-		}
-	}
-	if has("commune") && !listOK(get("commune"), maxCommunes, reCommune.MatchString) {
-		return nil, msgValue("commune")
-	}
-	p.communes = list(get("commune"))
-	if has("distance") {
-		if n, err := strconv.Atoi(get("distance")); err != nil || n < 0 {
-			return nil, msgFormat("distance", "Entier positif")
-		}
-	}
-	if has("departement") && !listOK(get("departement"), maxDepts, isDepartement) {
-		return nil, msgValue("departement")
-	}
-	p.depts = list(get("departement"))
-	if has("region") && !listOK(get("region"), 0, func(s string) bool { return inRef(regions, s) }) {
-		return nil, msgValue("region")
-	}
-	p.regions = list(get("region"))
-	for _, name := range []string{"paysContinent"} {
-		if has(name) && !listOK(get(name), 0, reNumeric.MatchString) {
-			return nil, msgValue(name)
-		}
-	}
-	for _, name := range []string{"niveauFormation", "permis"} {
-		if has(name) && !listOK(get(name), 0, reCode.MatchString) {
-			return nil, msgValue(name)
-		}
-	}
-	if has("motsCles") {
-		words := strings.Split(get("motsCles"), ",")
-		if len(words) > maxMotsCles {
-			return nil, msgMotsCles
-		}
-		for _, w := range words {
-			w = strings.TrimSpace(w)
-			if len([]rune(w)) < minMotCle {
-				return nil, msgMotsCles
-			}
-			p.motsCles = append(p.motsCles, fold(w))
-		}
-	}
-	if has("salaireMin") != has("periodeSalaire") {
-		return nil, msgTogether("salaireMin", "periodeSalaire")
-	}
-	if has("salaireMin") {
-		if f, err := strconv.ParseFloat(get("salaireMin"), 64); err != nil || f < 0 || f != f {
-			return nil, msgFormat("salaireMin", "Nombre positif")
-		}
-		if !slices.Contains([]string{"M", "A", "H", "C"}, get("periodeSalaire")) {
-			return nil, msgFormat("periodeSalaire", "M, A, H ou C")
-		}
-	}
-	if has("grandDomaine") && !slices.Contains(grandDomaines, get("grandDomaine")) {
-		return nil, msgValue("grandDomaine")
-	}
-	if has("publieeDepuis") {
-		switch x := get("publieeDepuis"); x {
-		case "1", "3", "7", "14", "31":
-			p.publieeDepuis, _ = strconv.Atoi(x)
-		default:
-			return nil, msgFormat("publieeDepuis", "1, 3, 7, 14 ou 31")
-		}
-	}
-	if has("minCreationDate") != has("maxCreationDate") {
-		return nil, msgTogether("minCreationDate", "maxCreationDate")
-	}
-	if has("minCreationDate") {
-		lo, err := time.Parse(dateLayout, get("minCreationDate"))
-		if err != nil || !reDate.MatchString(get("minCreationDate")) {
-			return nil, msgFormat("minCreationDate", "yyyy-MM-ddTHH:mm:ssZ")
-		}
-		hi, err := time.Parse(dateLayout, get("maxCreationDate"))
-		if err != nil || !reDate.MatchString(get("maxCreationDate")) {
-			return nil, msgFormat("maxCreationDate", "yyyy-MM-ddTHH:mm:ssZ")
-		}
-		p.minCreated, p.maxCreated, p.hasDates = lo.UnixMilli(), hi.UnixMilli(), true
-	}
-	if has("partenaires") != has("modeSelectionPartenaires") {
-		return nil, msgTogether("partenaires", "modeSelectionPartenaires")
-	}
-	if has("partenaires") {
-		if !listOK(get("partenaires"), 0, rePartner.MatchString) {
-			return nil, msgValue("partenaires")
-		}
-		if x := get("modeSelectionPartenaires"); x != "INCLUS" && x != "EXCLU" {
-			return nil, msgFormat("modeSelectionPartenaires", "INCLUS ou EXCLU")
-		}
-	}
-	if has("dureeHebdo") {
-		if x := get("dureeHebdo"); x != "0" && x != "1" && x != "2" {
-			return nil, msgFormat("dureeHebdo", "0, 1 ou 2")
-		}
-	}
-	for _, name := range []string{"dureeHebdoMin", "dureeHebdoMax"} {
-		if has(name) && !reHHMM.MatchString(get(name)) {
-			return nil, msgFormat(name, "HHMM")
-		}
-	}
-	for _, name := range []string{"dureeContratMin", "dureeContratMax"} {
-		if has(name) {
-			if f, err := strconv.ParseFloat(get(name), 64); err != nil || f < 0 || f > maxDureeMonths || f != f {
-				return nil, msgFormat(name, "Nombre entre 0 et 99")
-			}
-		}
-	}
 	var key strings.Builder
-	for _, name := range filterParams {
-		if has(name) {
-			key.WriteString(name)
-			key.WriteByte('=')
-			key.WriteString(get(name))
-			key.WriteByte('&')
+	for i := range params {
+		sp := &params[i]
+		vals, ok := v[sp.Name]
+		if !ok || len(vals) == 0 {
+			continue
+		}
+		if msg := sp.check(vals[0]); msg != "" {
+			return nil, msg
+		}
+		if sp.apply == nil {
+			continue
+		}
+		sp.apply(p, vals[0])
+		if sp.Name != "range" {
+			key.WriteString(sp.Name + "=" + vals[0] + "&")
+		}
+	}
+	for i := range params {
+		if msg := params[i].checkPair(v); msg != "" {
+			return nil, msg
 		}
 	}
 	p.key = key.String()
 	return p, ""
 }
 
-// listOK checks a comma-separated list: at most max items (0: no bound),
-// each accepted by ok.
-func listOK(s string, max int, ok func(string) bool) bool {
-	items := strings.Split(s, ",")
-	if max > 0 && len(items) > max {
-		return false
-	}
-	for _, it := range items {
-		if !ok(it) {
-			return false
+// check returns the API's message for a value that breaks the rule, "" for
+// a valid one.
+func (sp *compiledParam) check(v string) string {
+	ok := true
+	switch sp.Kind {
+	case kindRange:
+		return checkRange(sp, v)
+	case kindValue:
+		ok = sp.itemOK(v)
+	case kindList:
+		items := strings.Split(v, ",")
+		ok = sp.MaxItems == 0 || len(items) <= sp.MaxItems
+		for _, it := range items {
+			ok = ok && sp.itemOK(it)
 		}
+	case kindInt:
+		n, err := strconv.Atoi(v)
+		ok = err == nil && n >= 0 && (sp.Max == 0 || float64(n) <= sp.Max)
+	case kindNumber:
+		f, err := strconv.ParseFloat(v, 64)
+		ok = err == nil && f >= 0 && !math.IsInf(f, 0) && (sp.Max == 0 || f <= sp.Max)
+	case kindDate:
+		_, err := time.Parse(dateLayout, v)
+		ok = err == nil && sp.re.MatchString(v)
 	}
-	return true
+	if !ok {
+		return sp.msg
+	}
+	return ""
+}
+
+func (sp *compiledParam) itemOK(it string) bool {
+	return (sp.MinLen == 0 || len([]rune(strings.TrimSpace(it))) >= sp.MinLen) &&
+		(sp.re == nil || sp.re.MatchString(it)) &&
+		(len(sp.Enum) == 0 || slices.Contains(sp.Enum, it)) &&
+		(sp.Referential == "" || inReferential(sp.Referential, it))
+}
+
+// checkRange checks a range with the API's three messages.
+func checkRange(sp *compiledParam, v string) string {
+	if !sp.re.MatchString(v) {
+		return msgRangeFormat
+	}
+	first, last, _ := splitRange(v)
+	switch {
+	case first > last:
+		return msgRangeFormat // UNVERIFIED: a reversed range
+	case last-first+1 > sp.MaxItems:
+		return msgRangeTooWide
+	case float64(first) > sp.Max:
+		return msgRangeStart
+	}
+	return ""
+}
+
+// splitRange reads the two integers of a range matched by its pattern.
+func splitRange(v string) (first, last int, err error) {
+	a, b, _ := strings.Cut(v, "-")
+	if first, err = strconv.Atoi(a); err != nil {
+		return 0, 0, err
+	}
+	last, err = strconv.Atoi(b)
+	return first, last, err
+}
+
+// checkPair applies the rules between parameters that sp states, once each
+// parameter was found valid on its own.
+func (sp *compiledParam) checkPair(v url.Values) string {
+	has := func(name string) bool { return len(v[name]) > 0 }
+	if sp.With != "" && has(sp.Name) != has(sp.With) {
+		if paramPos[sp.Name] < paramPos[sp.With] {
+			return msgTogether(sp.Name, sp.With)
+		}
+		return msgTogether(sp.With, sp.Name)
+	}
+	if sp.NotAbove != "" && has(sp.Name) && has(sp.NotAbove) && above(sp.Kind, v.Get(sp.Name), v.Get(sp.NotAbove)) {
+		return msgOrder(sp.Name, sp.NotAbove)
+	}
+	return ""
+}
+
+// above compares two valid values of a kind.
+func above(kind francetravail.ParamKind, a, b string) bool {
+	if kind == kindDate {
+		return dateMillis(a) > dateMillis(b)
+	}
+	x, _ := strconv.ParseFloat(a, 64)
+	y, _ := strconv.ParseFloat(b, 64)
+	return x > y
+}
+
+func dateMillis(v string) int64 {
+	t, _ := time.Parse(dateLayout, v)
+	return t.UnixMilli()
+}
+
+// inReferential reports whether code is in the referential name.
+func inReferential(name, code string) bool {
+	switch name {
+	case francetravail.RefDepartements:
+		return isDepartement(code)
+	case francetravail.RefRegions:
+		return inRef(regions, code)
+	case francetravail.RefTypesContrats:
+		return inRef(typesContrats, code)
+	case francetravail.RefNaturesContrats:
+		return inRef(naturesContrats, code)
+	}
+	return false
 }
 
 func list(s string) []string {
