@@ -41,7 +41,10 @@ var Scopes = []string{"api_offresdemploiv2", "o2dsoffre"}
 // other field has a default. Config never prints its secret: String,
 // GoString, Format and LogValue redact it.
 type Config struct {
-	ClientID     string
+	// ClientID is the application's client id on francetravail.io.
+	ClientID string
+	// ClientSecret is the application's secret; it never leaves the token
+	// call, and never reaches a log line or an error.
 	ClientSecret string
 	// APIBaseURL is the API root, without trailing slash; default
 	// DefaultAPIBaseURL.
@@ -146,8 +149,11 @@ var (
 
 // APIError is an answer of the API that is not a success.
 type APIError struct {
-	Method string // "GET"
-	Path   string // the URL path, without query or credentials
+	// Method is the HTTP method of the call ("GET").
+	Method string
+	// Path is the URL path called, without query or credentials.
+	Path string
+	// Status is the HTTP status of the answer.
 	Status int
 	// Message is the API's "message", or the start of a non-JSON body.
 	Message string
@@ -346,9 +352,13 @@ func (c *Client) dropToken(tok string) {
 // TokenError is a failure to obtain an access token. Its message carries the
 // endpoint's error code and description, never the credentials.
 type TokenError struct {
-	Status      int    // HTTP status of the token endpoint, 0 for a network error
-	Code        string // OAuth2 "error": invalid_client, invalid_scope, …
-	Description string // OAuth2 "error_description"
+	// Status is the HTTP status of the token endpoint, 0 for a network
+	// error.
+	Status int
+	// Code is the OAuth2 "error": invalid_client, invalid_scope, …
+	Code string
+	// Description is the OAuth2 "error_description".
+	Description string
 	err         error
 }
 

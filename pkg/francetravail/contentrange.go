@@ -9,9 +9,12 @@ import (
 
 // ContentRange is a parsed Content-Range header of a search answer.
 type ContentRange struct {
-	// First and Last are the 0-based inclusive indexes of the page, both -1
-	// when the answer holds no offer ("*/0", "offres -1--1/t").
-	First, Last int
+	// First is the 0-based index of the page's first offer, -1 when the
+	// answer holds no offer ("*/0", "offres -1--1/t").
+	First int
+	// Last is the 0-based index of the page's last offer (inclusive), -1
+	// when the answer holds no offer.
+	Last int
 	// Total is the number of matches of the whole query; -1 when the server
 	// wrote "*".
 	Total int

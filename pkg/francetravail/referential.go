@@ -6,11 +6,16 @@ import "slices"
 // (GET /referentiel/{name}). Communes add CodePostal and CodeDepartement;
 // départements add Region. Fields the API leaves out stay empty.
 type ReferentialEntry struct {
-	Code            string            `json:"code"`
-	Libelle         string            `json:"libelle"`
-	CodePostal      string            `json:"codePostal,omitempty"`
-	CodeDepartement string            `json:"codeDepartement,omitempty"`
-	Region          *ReferentialEntry `json:"region,omitempty"`
+	// Code is the entry's code, what search parameters take ("74", "CDI").
+	Code string `json:"code"`
+	// Libelle is the entry's label ("Haute-Savoie").
+	Libelle string `json:"libelle"`
+	// CodePostal is a commune's postal code.
+	CodePostal string `json:"codePostal,omitempty"`
+	// CodeDepartement is a commune's département code.
+	CodeDepartement string `json:"codeDepartement,omitempty"`
+	// Region is a département's région.
+	Region *ReferentialEntry `json:"region,omitempty"`
 }
 
 // Names of the referentials the API serves under /referentiel/{name}.
