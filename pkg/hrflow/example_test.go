@@ -62,3 +62,48 @@ func Example() {
 	// language anglais
 	// jobs created: 1
 }
+
+// ExampleClient_CreateRef keeps the updated_at each write answered, and
+// tells from one listing of the board which jobs changed since: here, one
+// edited by hand.
+func ExampleClient_CreateRef() {
+	em, err := hrflowtest.New(hrflowtest.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(em)
+	defer srv.Close()
+	c, err := hrflow.NewClient(hrflow.Config{
+		APISecret: hrflowtest.DefaultAPISecret,
+		APIUser:   hrflowtest.DefaultAPIUser,
+		BaseURL:   hrflowtest.BaseURL(srv.URL),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	ctx := context.Background()
+	board := hrflowtest.DefaultBoardKey
+
+	written := map[string]string{} // reference → updated_at after our write
+	for _, ref := range []string{"204XKQA", "204XKQB"} {
+		w, err := c.CreateRef(ctx, board, hrflow.Job{"reference": ref, "name": "Job " + ref})
+		if err != nil {
+			log.Fatal(err)
+		}
+		written[ref] = w.UpdatedAt
+	}
+	// Someone else edits one of them on the board.
+	if _, err := c.EditJob(ctx, board, hrflow.Job{"reference": "204XKQB", "name": "Edited by hand"}); err != nil {
+		log.Fatal(err)
+	}
+	for ref, err := range c.Jobs(ctx, board, hrflow.ListOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ref.Reference, "changed since our write:", ref.UpdatedAt != written[ref.Reference])
+	}
+	// Unordered output:
+	// 204XKQA changed since our write: false
+	// 204XKQB changed since our write: true
+}

@@ -106,18 +106,36 @@ func createBody(job Job, boardKey string) map[string]any {
 	return body
 }
 
-// create is CreateJob returning only the new key, and whether the POST was
-// tried more than once (an earlier attempt may have created the job
-// although its answer was lost).
-func (c *Client) create(ctx context.Context, boardKey string, job Job) (key string, retried bool, err error) {
-	h, _, attempts, err := callN[*jobHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
-	if err == nil && (h == nil || h.Key == "") {
+// CreateRef is CreateJob reading from the answer only what a listing shows
+// of the stored job (JobRef: key, reference, created_at, updated_at,
+// archived_at), without decoding the job into a map: for a caller that
+// keeps its own index of the board, and compares the updated_at of a later
+// listing with the one its own write got. A field the answer lacks is ""
+// (UNVERIFIED: whether the API's answer carries the dates; the emulator's
+// does); an answer without a key is an error.
+func (c *Client) CreateRef(ctx context.Context, boardKey string, job Job) (JobRef, error) {
+	ref, _, err := c.createRef(ctx, boardKey, job)
+	return ref, err
+}
+
+// createRef is CreateRef also reporting whether the POST was tried more
+// than once (an earlier attempt may have created the job although its
+// answer was lost).
+func (c *Client) createRef(ctx context.Context, boardKey string, job Job) (ref JobRef, retried bool, err error) {
+	it, _, attempts, err := callN[*listItem](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
+	if err == nil && (it == nil || it.Key == "") {
 		err = errors.New("decode job: answer without a key")
 	}
 	if err != nil {
-		return "", attempts > 1, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+		return JobRef{}, attempts > 1, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
 	}
-	return string(h.Key), attempts > 1, nil
+	return it.ref(), attempts > 1, nil
+}
+
+// create is createRef returning only the new key.
+func (c *Client) create(ctx context.Context, boardKey string, job Job) (key string, retried bool, err error) {
+	ref, retried, err := c.createRef(ctx, boardKey, job)
+	return ref.Key, retried, err
 }
 
 // EditJob replaces the job on the board with job, whole: fields job does
@@ -125,16 +143,9 @@ func (c *Client) create(ctx context.Context, boardKey string, job Job) (key stri
 // or, without a key, its reference. Editing an archived job leaves it
 // archived. It returns the stored job; job is not modified.
 func (c *Client) EditJob(ctx context.Context, boardKey string, job Job) (Job, error) {
-	id := job.Key()
-	if id == "" {
-		id = job.Reference()
-	}
-	if id == "" {
-		return nil, errors.New("hrflow: edit job: the job has neither key nor reference")
-	}
-	body := withBoard(job, boardKey)
-	if job.Key() == "" {
-		delete(body, "key") // a null key would not name the job
+	body, id, err := editBody(job, boardKey)
+	if err != nil {
+		return nil, err
 	}
 	edited, _, err := call[Job](ctx, c, http.MethodPut, pathJob, nil, body)
 	if err == nil {
@@ -144,6 +155,45 @@ func (c *Client) EditJob(ctx context.Context, boardKey string, job Job) (Job, er
 		return nil, fmt.Errorf("hrflow: edit job %q: %w", id, err)
 	}
 	return edited, nil
+}
+
+// ReplaceRef is EditJob reading from the answer only what a listing shows
+// of the stored job, as CreateRef does. An answer without a key gives the
+// key job names the job by, if any.
+func (c *Client) ReplaceRef(ctx context.Context, boardKey string, job Job) (JobRef, error) {
+	body, id, err := editBody(job, boardKey)
+	if err != nil {
+		return JobRef{}, err
+	}
+	it, _, err := call[*listItem](ctx, c, http.MethodPut, pathJob, nil, body)
+	if err == nil && it == nil {
+		err = errors.New("decode job: answer without data")
+	}
+	if err != nil {
+		return JobRef{}, fmt.Errorf("hrflow: edit job %q: %w", id, err)
+	}
+	ref := it.ref()
+	if ref.Key == "" {
+		ref.Key = job.Key()
+	}
+	return ref, nil
+}
+
+// editBody is the body of an edit, and what names the job in errors: its
+// key, or its reference when it has no key.
+func editBody(job Job, boardKey string) (map[string]any, string, error) {
+	id := job.Key()
+	if id == "" {
+		id = job.Reference()
+	}
+	if id == "" {
+		return nil, "", errors.New("hrflow: edit job: the job has neither key nor reference")
+	}
+	body := withBoard(job, boardKey)
+	if job.Key() == "" {
+		delete(body, "key") // a null key would not name the job
+	}
+	return body, id, nil
 }
 
 // withBoard returns a shallow copy of job with board_key set.
@@ -198,7 +248,8 @@ func (c *Client) setArchived(ctx context.Context, boardKey, idField, id string, 
 	return err
 }
 
-// JobRef is a job as Jobs lists it.
+// JobRef is a job as Jobs lists it, and as CreateRef and ReplaceRef read it
+// from the answer to a write.
 type JobRef struct {
 	// Key is the job's key; Reference its reference ("" when it has none).
 	Key, Reference string
@@ -234,13 +285,19 @@ type listMeta struct {
 	Total   int `json:"total"`
 }
 
-// listItem is a listed job; dates and reference may be null.
+// listItem is a listed job, or the part of a written job a JobRef holds;
+// dates and reference may be null.
 type listItem struct {
 	Key        flexString `json:"key"`
 	Reference  flexString `json:"reference"`
 	CreatedAt  flexString `json:"created_at"`
 	UpdatedAt  flexString `json:"updated_at"`
 	ArchivedAt flexString `json:"archived_at"`
+}
+
+func (it *listItem) ref() JobRef {
+	return JobRef{Key: string(it.Key), Reference: string(it.Reference), CreatedAt: string(it.CreatedAt),
+		UpdatedAt: string(it.UpdatedAt), ArchivedAt: string(it.ArchivedAt)}
 }
 
 // flexString reads a JSON string, or null as "", or any other value as its
@@ -318,9 +375,7 @@ func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) it
 					}
 					seen[string(it.Key)] = struct{}{}
 				}
-				ref := JobRef{Key: string(it.Key), Reference: string(it.Reference), CreatedAt: string(it.CreatedAt),
-					UpdatedAt: string(it.UpdatedAt), ArchivedAt: string(it.ArchivedAt)}
-				if !yield(ref, nil) {
+				if !yield(it.ref(), nil) {
 					return false
 				}
 			}
