@@ -122,9 +122,17 @@ type Summary struct {
 	// up to, boundaries shared by two windows counted once.
 	Total int `json:"total"`
 	// Fetched is the number of distinct offers passed to yield.
+	// Offers without an id are passed on as they are, and counted here.
 	Fetched int `json:"fetched"`
-	// Duplicates counts offers received again (same id) and not passed on.
+	// Duplicates counts the offers that the API served more than once in
+	// the result of the query (same id: on two pages, or twice in its
+	// total), not passed on again. Total = Fetched + Duplicates + Unreached
+	// when the offers do not change during the search.
 	Duplicates int `json:"duplicates"`
+	// Overlaps counts the offers met again only because two creation-date
+	// windows share their boundary second (see Search); not passed on, and
+	// not in Total.
+	Overlaps int `json:"overlaps"`
 	// Requests counts search calls that got an answer, retries included.
 	Requests int `json:"requests"`
 	// Windows is the number of creation-date windows fetched (1 when the

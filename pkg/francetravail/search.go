@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/valyala/fastjson"
 )
 
 // How Search fetches a complete result.
@@ -35,14 +37,15 @@ import (
 //
 // Children share their boundary second on purpose: whether the API treats
 // maxCreationDate as inclusive is UNVERIFIED, and with shared bounds nothing
-// is lost either way; the offers seen twice are dropped by id. A window of
-// one second or less cannot be cut: its first MaxReachable offers are
-// fetched, and the search is reported Truncated, with Unreached = Total -
-// Fetched (Total being the total of the query as given, so overlaps do not
-// count twice).
+// is lost either way; the offers seen twice are dropped by id and counted
+// as Overlaps, not Duplicates. A window of one second or less cannot be
+// cut: its first MaxReachable offers are fetched, and the search is
+// reported Truncated, with Unreached = Total - Fetched - Duplicates (Total
+// being the total of the query as given, so overlaps do not count twice).
 //
-// Only one page of offers is held at a time, plus the set of ids seen and a
-// stack of at most a few hundred windows.
+// Only one page of offers is held at a time, plus the set of ids seen (an
+// IDSet: a few bytes an offer) and a stack of at most a few hundred
+// windows: nothing else grows with the number of offers.
 var wideWindowStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Tuning of the split.
@@ -68,6 +71,9 @@ const (
 //
 // q is validated first (an error wrapping ErrInvalidQuery, no network call).
 // Search holds one page of offers at a time, plus the set of ids seen.
+// An offer received again is not passed on: Summary.Duplicates counts those
+// the API served twice, Summary.Overlaps those met again only because two
+// windows share their boundary second.
 // The Summary is valid, for what was done, even when an error is returned.
 // Offers without an id cannot be deduplicated and are passed on as they are.
 func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (Summary, error) {
@@ -77,7 +83,7 @@ func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (
 	if err := q.Validate(); err != nil {
 		return Summary{}, fmt.Errorf("francetravail: search: %w", err)
 	}
-	s := &searcher{c: c, yield: yield, seen: make(map[string]struct{})}
+	s := &searcher{c: c, yield: yield}
 	err := s.run(ctx, q)
 	return s.sum, err
 }
@@ -85,8 +91,12 @@ func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (
 type searcher struct {
 	c     *Client
 	yield func(Offer) error
-	seen  map[string]struct{}
+	seen  IDSet
 	sum   Summary
+	// split is set once the query is cut into windows: root is the window
+	// of the query as given, cur the window being drained.
+	split     bool
+	root, cur window
 }
 
 // page is one answer of the search endpoint.
@@ -134,6 +144,7 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 		probe *page // nil: probe first
 		wide  bool  // the default wide window
 	}
+	s.split, s.root = true, root
 	stack := []item{{w: root, probe: first, wide: q.MinCreationDate == ""}}
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
@@ -156,6 +167,7 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 					"from", wq.MinCreationDate, "to", wq.MaxCreationDate, "total", p.cr.Total)
 			}
 			s.sum.Windows++
+			s.cur = it.w
 			if err := s.drain(ctx, wq, p); err != nil {
 				return err
 			}
@@ -167,7 +179,7 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 		}
 	}
 	if s.sum.Truncated {
-		s.sum.Unreached = max(s.sum.Total-s.sum.Fetched, 0)
+		s.sum.Unreached = max(s.sum.Total-s.sum.Fetched-s.sum.Duplicates, 0)
 	}
 	return nil
 }
@@ -237,12 +249,13 @@ func (s *searcher) emit(p *page) error {
 		if id == "" { // not a plain string: let the full parser decide
 			id, _ = o.offer.ID()
 		}
-		if id != "" {
-			if _, dup := s.seen[id]; dup {
+		if id != "" && !s.seen.Add(id) {
+			if s.onSharedBoundary(o.offer) {
+				s.sum.Overlaps++
+			} else {
 				s.sum.Duplicates++
-				continue
 			}
-			s.seen[id] = struct{}{}
+			continue
 		}
 		s.sum.Fetched++
 		if err := s.yield(o.offer); err != nil {
@@ -250,6 +263,38 @@ func (s *searcher) emit(p *page) error {
 		}
 	}
 	return nil
+}
+
+// onSharedBoundary reports whether an offer met again was created in the
+// boundary second that the window being drained shares with another: then
+// both windows may hold it, and meeting it twice says nothing of the API.
+// (An offer the API served twice within that one second is taken for an
+// overlap too: a miscount of one, never a lost offer.)
+func (s *searcher) onSharedBoundary(o Offer) bool {
+	if !s.split {
+		return false
+	}
+	created, ok := creationSecond(o)
+	return ok && (created.Equal(s.cur.lo) && !s.cur.lo.Equal(s.root.lo) ||
+		created.Equal(s.cur.hi) && !s.cur.hi.Equal(s.root.hi))
+}
+
+// creationSecond returns the offer's dateCreation truncated to the second.
+// Offers write it in RFC 3339, with or without milliseconds; without an
+// offset it is read as UTC.
+func creationSecond(o Offer) (time.Time, bool) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(o)
+	if err != nil {
+		return time.Time{}, false
+	}
+	s := string(v.GetStringBytes("dateCreation"))
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.Truncate(time.Second), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // fetch gets one page of q for range rng.

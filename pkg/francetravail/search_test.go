@@ -280,7 +280,7 @@ func TestSplitsLargeDepartement(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Error("the offers fetched are not the corpus")
 	}
-	if sum.Windows < 2 || sum.Truncated || sum.Unreached != 0 || sum.Total != n || sum.Fetched != n {
+	if sum.Windows < 2 || sum.Truncated || sum.Unreached != 0 || sum.Total != n || sum.Fetched != n || sum.Duplicates != 0 {
 		t.Errorf("summary %+v, want %d offers over several windows, nothing truncated", sum, n)
 	}
 	st := e.emu.Stats()
@@ -295,8 +295,8 @@ func TestSplitsLargeDepartement(t *testing.T) {
 		t.Error("no 5xx: the faults are not exercised")
 	}
 	pages := (n + francetravail.PageSize - 1) / francetravail.PageSize
-	t.Logf("%d offers in %v: %d windows, %d requests (%d pages minimum), %d duplicates; answers %v",
-		n, time.Since(start).Round(time.Millisecond), sum.Windows, sum.Requests, pages, sum.Duplicates, st.Requests["GET /offres/search"])
+	t.Logf("%d offers in %v: %d windows, %d requests (%d pages minimum), %d overlaps; answers %v",
+		n, time.Since(start).Round(time.Millisecond), sum.Windows, sum.Requests, pages, sum.Overlaps, st.Requests["GET /offres/search"])
 }
 
 // TestTruncatedWhenUnsplittable: more offers than the cap, all created in

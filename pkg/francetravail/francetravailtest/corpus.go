@@ -77,7 +77,12 @@ func (c *explicit) Index(id string) (int, bool)     { i, ok := c.byID[id]; retur
 
 // Offers returns a corpus of the given offers, kept in memory as they are
 // (the slice is not copied; do not modify it afterwards). Every offer must be
-// a JSON object with a unique, non-empty string "id".
+// a JSON object with a non-empty string "id".
+//
+// An id may repeat: the emulator then serves each copy as a match of its
+// own, counted in the total, as the API has been seen to (nothing in its
+// contract promises one answer per id, and clients dedupe by id).
+// GET /offres/{id} answers the first copy.
 func Offers(offers []francetravail.Offer) (Corpus, error) {
 	c := &explicit{offers: offers, entries: make([]Entry, len(offers)), byID: make(map[string]int, len(offers))}
 	var p fastjson.Parser
@@ -86,10 +91,9 @@ func Offers(offers []francetravail.Offer) (Corpus, error) {
 		if err != nil {
 			return nil, fmt.Errorf("offer %d: %w", i, err)
 		}
-		if j, dup := c.byID[e.ID]; dup {
-			return nil, fmt.Errorf("offer %d: id %q already used by offer %d", i, e.ID, j)
+		if _, dup := c.byID[e.ID]; !dup {
+			c.byID[e.ID] = i
 		}
-		c.byID[e.ID] = i
 		c.entries[i] = e
 	}
 	return c, nil

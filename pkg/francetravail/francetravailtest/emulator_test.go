@@ -218,8 +218,8 @@ func TestAdminRoutes(t *testing.T) {
 	if e.Corpus().Len() != 7 {
 		t.Errorf("corpus has %d offers, want 7", e.Corpus().Len())
 	}
-	if st, _ := do(http.MethodPut, "/_emulator/offers", "{\"id\":\"1\"}\n{\"id\":\"1\"}\n"); st != 400 {
-		t.Errorf("PUT duplicate offers: %d, want 400", st)
+	if st, _ := do(http.MethodPut, "/_emulator/offers", "{\"id\":\"1\"}\n{\"id\":\"1\"\n"); st != 400 {
+		t.Errorf("PUT malformed offers: %d, want 400", st)
 	}
 	if st, out := do(http.MethodPut, "/_emulator/faults", `{"error_rate":0.5,"latency":"10ms"}`); st != 200 || out["error_rate"] != 0.5 {
 		t.Errorf("PUT faults: %d %v", st, out)
@@ -379,5 +379,40 @@ func TestCacheFollowsCorpus(t *testing.T) {
 	e.SetCorpus(Synthetic(20, 1, SyntheticOptions{}))
 	if got := total(); got != "offres 0-9/20" {
 		t.Errorf("after SetCorpus: Content-Range %q, want offres 0-9/20", got)
+	}
+}
+
+// TestRepeatedIDs: a corpus may hold an id twice, as the API has been seen
+// to serve one; both copies are matches of their own, and GET /offres/{id}
+// answers the first.
+func TestRepeatedIDs(t *testing.T) {
+	offers := SyntheticOffers(3, 1, SyntheticOptions{})
+	first := append([]byte(nil), offers[0]...)
+	second := []byte(strings.Replace(string(offers[0]), `"intitule":"`, `"intitule":"(copie) `, 1))
+	c, err := Offers(append(offers, second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Corpus: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := issue(t, e)
+	serve := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, APIPath+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, req)
+		return w
+	}
+	w := serve("/offres/search")
+	if got := w.Header().Get("Content-Range"); got != "offres 0-3/4" {
+		t.Errorf("Content-Range %q, want offres 0-3/4: both copies count", got)
+	}
+	if !strings.Contains(w.Body.String(), "(copie) ") || strings.Count(w.Body.String(), `"id":"`+c.Entry(0).ID+`"`) != 2 {
+		t.Error("the search does not serve both copies")
+	}
+	if w := serve("/offres/" + c.Entry(0).ID); w.Body.String() != string(first) {
+		t.Errorf("GET /offres/{id} answers %.80s…, want the first copy", w.Body.String())
 	}
 }

@@ -202,7 +202,6 @@ func TestOffersRejectsBadCorpora(t *testing.T) {
 	}{
 		{"missing id", []string{`{"intitule":"x"}`}},
 		{"empty id", []string{`{"id":""}`}},
-		{"duplicate id", []string{`{"id":"1"}`, `{"id":"1"}`}},
 		{"not an object", []string{`[1]`}},
 		{"not JSON", []string{`{`}},
 	}
