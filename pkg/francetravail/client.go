@@ -468,7 +468,7 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, onAnswe
 
 // attempt makes one HTTP call after the rate limiter allows it.
 func (c *Client) attempt(ctx context.Context, path, u string, onAnswer func()) (*response, string, error) {
-	if err := c.limiter.Wait(ctx); err != nil {
+	if err := c.waitLimiter(ctx); err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: rate limiter: %w", c.apiPath+path, err)
 	}
 	tok, err := c.tokenFor(ctx)

@@ -17,6 +17,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/time/rate"
 
 	"github.com/pulljobs/pulljobs/pkg/declare"
@@ -43,6 +46,7 @@ type Shared struct {
 	perWin  int64
 	local   *rate.Limiter
 	now     func() time.Time
+	waited  metric.MeasurementOption // the api label of the wait metric
 }
 
 // New returns a limiter allowing perSecond calls per second in total, across
@@ -83,12 +87,17 @@ func New(ctx context.Context, js jetstream.JetStream, name string, perSecond flo
 		perWin:  perWin,
 		local:   rate.NewLimiter(rate.Limit(perSecond), int(perWin)),
 		now:     time.Now,
+		waited:  metric.WithAttributeSet(attribute.NewSet(apiKey.String(name))),
 	}, nil
 }
 
 // Wait blocks until the caller may make one call, or ctx ends. It fails when
 // ctx ends or NATS cannot be reached; callers treat that like a failed call.
+// The time it takes is added to pulljobs_ratelimit_wait_seconds_total, with
+// the limiter's name as the api label.
 func (s *Shared) Wait(ctx context.Context) error {
+	start := time.Now()
+	defer func() { waitSeconds.Add(ctx, time.Since(start).Seconds(), s.waited) }()
 	if err := s.local.Wait(ctx); err != nil {
 		return fmt.Errorf("rate limit: %w", err)
 	}
@@ -135,3 +144,16 @@ func validName(name string) bool {
 	}
 	return true
 }
+
+// waitSeconds adds up the time callers spent in Wait, through the global
+// MeterProvider: a no-op unless the program installed one.
+var waitSeconds = func() metric.Float64Counter {
+	c, err := otel.Meter("github.com/pulljobs/pulljobs/pkg/ratelimit").Float64Counter("pulljobs_ratelimit_wait_seconds_total",
+		metric.WithUnit("s"), metric.WithDescription("Time spent waiting for a rate limit's permission to call an API, by API."))
+	if err != nil {
+		otel.Handle(err)
+	}
+	return c
+}()
+
+var apiKey = attribute.Key("api")

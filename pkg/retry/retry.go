@@ -44,6 +44,10 @@ type Policy struct {
 	// MaxAttempts bounds the number of attempts, the first included; negative
 	// means no bound.
 	MaxAttempts int
+	// Name labels the retries made under this policy in the metric
+	// pulljobs_retries_total{client}: the client or operation, such as
+	// "hrflow". Keep it to a fixed set; empty counts as "other".
+	Name string
 }
 
 // Retryable is implemented by errors that know whether trying again may help,
@@ -98,6 +102,7 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error, notify fu
 		if notify != nil {
 			notify(err, wait)
 		}
+		p.countRetry(ctx)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

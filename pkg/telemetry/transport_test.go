@@ -83,9 +83,7 @@ func TestTransportMetrics(t *testing.T) {
 	call("GET", api.URL+"/v1/job/indexing/12345/secret-looking-id")
 	call("GET", downURL+"/v1/job/indexing?reference=x")
 
-	metrics := httptest.NewServer(tel.MetricsHandler())
-	defer metrics.Close()
-	m, err := telemetrytest.Scrape(metrics.Client(), metrics.URL)
+	m, err := telemetrytest.Read(tel.MetricsHandler())
 	if err != nil {
 		t.Fatal(err)
 	}

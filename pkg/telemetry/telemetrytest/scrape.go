@@ -2,7 +2,9 @@ package telemetrytest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -22,12 +24,27 @@ func Scrape(client *http.Client, url string) (Metrics, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	m, err := parse(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
-	return Metrics(fams), nil
+	return m, nil
+}
+
+// Read asks h, a metrics handler, for the metrics without a network.
+func Read(h http.Handler) (Metrics, error) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		return nil, fmt.Errorf("metrics handler answered %d", rec.Code)
+	}
+	return parse(rec.Body)
+}
+
+func parse(r io.Reader) (Metrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	return Metrics(fams), err
 }
 
 // Value returns the sum of the values of the series of the counter or

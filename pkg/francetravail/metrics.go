@@ -1,0 +1,33 @@
+package francetravail
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// limiterWait adds up the time calls spent waiting for the client's rate
+// limiter, through the global MeterProvider: a no-op unless the program
+// installed one. It is the same metric as the shared HrFlow limiter's
+// (pkg/ratelimit), with api="francetravail".
+var limiterWait = func() metric.Float64Counter {
+	c, err := otel.Meter("github.com/pulljobs/pulljobs/pkg/francetravail").Float64Counter("pulljobs_ratelimit_wait_seconds_total",
+		metric.WithUnit("s"), metric.WithDescription("Time spent waiting for a rate limit's permission to call an API, by API."))
+	if err != nil {
+		otel.Handle(err)
+	}
+	return c
+}()
+
+var limiterWaitAPI = metric.WithAttributeSet(attribute.NewSet(attribute.String("api", "francetravail")))
+
+// waitLimiter waits for the client's rate limiter and records how long.
+func (c *Client) waitLimiter(ctx context.Context) error {
+	start := time.Now()
+	err := c.limiter.Wait(ctx)
+	limiterWait.Add(ctx, time.Since(start).Seconds(), limiterWaitAPI)
+	return err
+}
