@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -308,10 +309,7 @@ func creations(t *testing.T, hrURL string) int64 {
 // board lists the board through the HrFlow API, as a user would.
 func board(t *testing.T, hrURL string) (live, archived []string) {
 	t.Helper()
-	c, err := hrflow.NewClient(hrflow.Config{APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(hrURL)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := hrClient(t, hrURL)
 	defer c.CloseIdleConnections()
 	for j, err := range c.Jobs(context.Background(), hrflowtest.DefaultBoardKey, hrflow.ListOptions{Limit: 100}) {
 		if err != nil {
@@ -328,8 +326,25 @@ func board(t *testing.T, hrURL string) (live, archived []string) {
 	return live, archived
 }
 
+// hrClient is an HrFlow client of the sandbox's emulator.
+func hrClient(t *testing.T, hrURL string) *hrflow.Client {
+	t.Helper()
+	c, err := hrflow.NewClient(hrflow.Config{APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(hrURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // corpusIDs searches the France Travail emulator for every live offer.
 func corpusIDs(t *testing.T, ftURL string) []string {
+	t.Helper()
+	return slices.Sorted(maps.Keys(corpusOffers(t, ftURL)))
+}
+
+// corpusOffers searches the France Travail emulator for every live offer,
+// by id.
+func corpusOffers(t *testing.T, ftURL string) map[string]francetravail.Offer {
 	t.Helper()
 	c, err := francetravail.NewClient(francetravail.Config{ClientID: francetravailtest.DefaultClientID, ClientSecret: francetravailtest.DefaultClientSecret,
 		APIBaseURL: francetravailtest.APIBaseURL(ftURL), TokenURL: francetravailtest.TokenURL(ftURL), RateLimit: -1})
@@ -337,14 +352,13 @@ func corpusIDs(t *testing.T, ftURL string) []string {
 		t.Fatal(err)
 	}
 	defer c.CloseIdleConnections()
-	var ids []string
+	offers := map[string]francetravail.Offer{}
 	if _, err := c.Search(context.Background(), francetravail.Query{}, func(o francetravail.Offer) error {
 		id, err := o.ID()
-		ids = append(ids, id)
+		offers[id] = slices.Clone(o) // the search reuses its page
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	sort.Strings(ids)
-	return ids
+	return offers
 }

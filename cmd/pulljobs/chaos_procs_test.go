@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/emulator"
+	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+// proc is one process of a chaos trial. Unlike start's *exec.Cmd, its exit
+// is observed by a goroutine of its own, so that the harness can poll
+// whether it ended while it waits for another event, and kill it at any time.
+type proc struct {
+	name string   // "pusher-1"
+	argv []string // binary and arguments: a restart uses the same
+	log  string   // path of its output
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process exited and was reaped
+	err  error         // cmd.Wait's answer; read after done
+}
+
+// spawn starts argv as name, its output in dir/<logName>.log. A cleanup
+// kills it (SIGKILL: nothing of a chaos trial needs a graceful stop) and
+// waits for it, before t's temporary directories are removed.
+func spawn(t *testing.T, dir, name, logName string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, argv: argv, log: filepath.Join(dir, logName+".log"), done: make(chan struct{})}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Env = append(os.Environ(), "FT_SECRET="+francetravailtest.DefaultClientSecret, "HRFLOW_SECRET="+hrflowtest.DefaultAPISecret)
+	dieWithParent(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// exited reports whether the process ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitCode is the process's exit code once it ended; -1 when a signal
+// ended it.
+func (p *proc) exitCode() int {
+	<-p.done
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// kill sends SIGKILL and waits until the process is reaped. Idempotent.
+func (p *proc) kill() {
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// waitExit waits at most d for the process to end by itself.
+func (p *proc) waitExit(d time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// pid is the process id.
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// tailLines returns the last n lines of the process's output.
+func (p *proc) tailLines(n int) string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// observer watches a trial's run through its own NATS connection, as an
+// operator with the nats CLI would: the runs bucket and the offers stream.
+// Every look is bounded by lookTimeout, so that a look while nats-server is
+// down fails fast instead of stalling the harness.
+type observer struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+const lookTimeout = 500 * time.Millisecond
+
+func newObserver(t *testing.T, url string) *observer {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name("pulljobs-chaos-observer"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &observer{nc: nc, js: js}
+}
+
+// onRuns calls f with the runs bucket; it fails while the bucket is not
+// declared yet or the server is down.
+func (o *observer) onRuns(f func(context.Context, jetstream.KeyValue) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
+	defer cancel()
+	kv, err := o.js.KeyValue(ctx, pipeline.RunsBucket)
+	if err != nil {
+		return err
+	}
+	return f(ctx, kv)
+}
+
+// get returns the value of key in the runs bucket; ok is false when the key
+// is absent or cannot be read now.
+func (o *observer) get(key string) (value []byte, ok bool) {
+	err := o.onRuns(func(ctx context.Context, kv jetstream.KeyValue) error {
+		e, err := kv.Get(ctx, key)
+		if err == nil {
+			value = e.Value()
+		}
+		return err
+	})
+	return value, err == nil
+}
+
+// keys lists the runs bucket's keys, sorted.
+func (o *observer) keys() (keys []string, err error) {
+	err = o.onRuns(func(ctx context.Context, kv jetstream.KeyValue) error {
+		keys, err = kv.Keys(ctx)
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return err
+	})
+	sort.Strings(keys)
+	return keys, err
+}
+
+// runIDs lists the runs whose spec is stored: one per run ever started.
+func (o *observer) runIDs() ([]string, error) {
+	keys, err := o.keys()
+	var ids []string
+	for _, k := range keys {
+		if id, ok := strings.CutSuffix(k, ".spec"); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, err
+}
+
+// published is the number of offers in the offers stream: this trial's
+// server holds one run's, or a second run's too.
+func (o *observer) published() (uint64, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
+	defer cancel()
+	s, err := o.js.Stream(ctx, pipeline.OffersStream)
+	if err != nil {
+		return 0, false
+	}
+	return s.CachedInfo().State.Msgs, true
+}
+
+// ownerPID reads the process id out of a final key's owner,
+// "host:pid:random/random" (pipeline's holder, then the attempt).
+func ownerPID(value []byte) (int, string, error) {
+	var f struct {
+		Owner string `json:"owner"`
+	}
+	if err := json.Unmarshal(value, &f); err != nil {
+		return 0, "", fmt.Errorf("final key %s: %w", value, err)
+	}
+	holder, _, _ := strings.Cut(f.Owner, "/")
+	parts := strings.Split(holder, ":")
+	if len(parts) < 3 {
+		return 0, f.Owner, fmt.Errorf("final key owner %q: want host:pid:random", f.Owner)
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	return pid, f.Owner, err
+}
+
+// setFaults puts cfg in force on the emulator at baseURL.
+func setFaults(t *testing.T, baseURL string, cfg emulator.Config) {
+	t.Helper()
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPut, baseURL+emulator.AdminPrefix+"faults", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT %s/_emulator/faults: %s", baseURL, resp.Status)
+	}
+}
