@@ -1,6 +1,7 @@
 // Package config reads a pulljobs configuration: YAML whose sections and
 // keys are named as in the seed's pull_jobs action (origin_parameters,
-// target_parameters, action_parameters), plus a pipeline section.
+// target_parameters, action_parameters), plus a pipeline section and, for a
+// profile of `fetcher serve`, a schedule.
 //
 // Reading is strict: an unknown key is an error (a typo must not silently
 // change a run), every error names its key, and ${VAR} (or ${VAR:-default})
@@ -33,6 +34,8 @@ type Config struct {
 	Target   Target            `yaml:"target_parameters"`
 	Action   format.Spec       `yaml:"action_parameters"`
 	Pipeline pipeline.Settings `yaml:"pipeline"`
+	// Schedule, when set, makes `fetcher serve` start runs by itself.
+	Schedule *Schedule `yaml:"schedule"`
 }
 
 // Origin is origin_parameters: the France Travail credentials and endpoints,
@@ -110,6 +113,8 @@ func (e *Error) Reason() string {
 		return "bad_action_parameters"
 	case SectionPipeline:
 		return "bad_pipeline_parameters"
+	case SectionSchedule:
+		return "bad_schedule"
 	}
 	return "bad_configuration"
 }
@@ -166,6 +171,8 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (Config, error) {
 			err = val.Decode(&c.Action)
 		case SectionPipeline:
 			err = val.Decode(&c.Pipeline)
+		case SectionSchedule:
+			err = val.Decode(&c.Schedule)
 		}
 		if err != nil {
 			return c, &Error{Key: key, Err: cleanYAMLError(err)}
@@ -206,6 +213,9 @@ const (
 func (c Config) Validate(role Role) error {
 	if err := c.Pipeline.Validate(); err != nil {
 		return &Error{Key: SectionPipeline, Err: err}
+	}
+	if err := c.validateSchedule(); err != nil {
+		return err
 	}
 	if role&RoleFetcher != 0 {
 		if err := c.validateOrigin(); err != nil {
