@@ -20,19 +20,26 @@ import (
 // enough leases and acknowledgement waits that a killed process is replaced
 // within seconds, long enough that a busy 2-core machine does not make a
 // live one look dead.
-const chaosPipeline = `
+var chaosPipeline = fmt.Sprintf(`
   ack_wait: 2s
   lease_ttl: 4s
   drain_timeout: 2s
   stall_after: 30s
-  concurrency: 16
-`
+  concurrency: %d
+`, chaosConcurrency)
+
+// chaosConcurrency is how many calls a pusher makes at once, its sync's
+// archives included: they come in bursts of that many.
+const chaosConcurrency = 16
 
 // Latencies every trial adds to the APIs: they widen the fetch and the sync
-// enough for a kill to land inside them, at a poll every pollInterval.
+// enough for a kill to land inside them, at a poll every pollInterval. A
+// trial that kills during the sync slows HrFlow down further once every job
+// is created: the sync then lasts a few hundred milliseconds, not a few tens.
 const (
-	ftLatency = 20 * time.Millisecond
-	hrLatency = 2 * time.Millisecond
+	ftLatency   = 20 * time.Millisecond
+	hrLatency   = 2 * time.Millisecond
+	syncLatency = 25 * time.Millisecond
 )
 
 // Faults of PULLJOBS_CHAOS_FAULTS, on both APIs.
@@ -135,17 +142,22 @@ func (tr *chaosTrial) setUp() {
 	}
 	tr.seedBoard()
 
-	ft := emulator.Config{Latency: emulator.Duration(ftLatency)}
-	hr := emulator.Config{Latency: emulator.Duration(hrLatency)}
-	if p.faults {
-		ft.ErrorRate, ft.ResetRate, ft.Seed = faultErrorRate, faultResetRate, p.seed
-		hr.ErrorRate, hr.ResetRate, hr.Seed = faultErrorRate, faultResetRate, p.seed+1
-	}
-	setFaults(t, tr.ftURL, ft)
-	setFaults(t, tr.hrURL, hr)
+	setFaults(t, tr.ftURL, tr.faults(ftLatency, 0))
+	setFaults(t, tr.hrURL, tr.faults(hrLatency, 1))
 	tr.base = hrStats(t, tr.hrURL)
 	tr.obs = newObserver(t, tr.natsURL)
 	tr.cfg = sandboxConfig(t, tr.dir, tr.ftURL, tr.hrURL, chaosPipeline)
+}
+
+// faults is the fault injection of an emulator: latency, and the API faults
+// when the trial asks for them, drawn from the trial's seed (plus salt, one
+// per emulator).
+func (tr *chaosTrial) faults(latency time.Duration, salt uint64) emulator.Config {
+	c := emulator.Config{Latency: emulator.Duration(latency)}
+	if tr.plan.faults {
+		c.ErrorRate, c.ResetRate, c.Seed = faultErrorRate, faultResetRate, tr.plan.seed+salt
+	}
+	return c
 }
 
 // seedBoard adds the kept jobs, as a user would through the API: jobs of
@@ -247,7 +259,9 @@ func (tr *chaosTrial) reached(s runState) bool {
 	case phasePush:
 		return s.final != nil || s.created >= int64(p.at*float64(p.offers-len(tr.kept))) && (p.victim != victimFetcherAfter || s.sealed)
 	case phaseSync:
-		return s.final != nil && s.archived >= int64(p.at*float64(len(tr.stale)))
+		// Archives come in bursts: a kill after the last one would find
+		// the run reported. So the moment leaves at least one burst to go.
+		return s.final != nil && s.archived >= int64(p.at*float64(max(len(tr.stale)-chaosConcurrency, 0)))
 	}
 	return true
 }
@@ -267,8 +281,13 @@ func (tr *chaosTrial) late(s runState) bool {
 // the fetcher exits.
 func (tr *chaosTrial) awaitMoment() (runState, error) {
 	deadline := time.Now().Add(momentTimeout)
+	slowed := false
 	for {
 		s := tr.look()
+		if tr.plan.phase == phaseSync && !slowed && s.created >= int64(len(tr.corpus)-len(tr.kept)) {
+			setFaults(tr.t, tr.hrURL, tr.faults(syncLatency, 1))
+			slowed = true
+		}
 		if tr.reached(s) || s.reported || tr.procs["fetcher"].exited() {
 			return s, nil
 		}
