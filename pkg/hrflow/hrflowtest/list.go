@@ -331,7 +331,8 @@ func (q *listQuery) filtered(offset int) ([]listed, int) {
 	}
 	// The entries do not change once stored: the filters that read their
 	// documents run without the boards' locks.
-	all = slices.DeleteFunc(all, func(it listed) bool { return !q.selects(it.ent, it.board) })
+	var doc []byte
+	all = slices.DeleteFunc(all, func(it listed) bool { return !q.selects(it.ent, it.board, &doc) })
 	slices.SortFunc(all, func(x, y listed) int {
 		c := 0
 		if q.byUpdated {
@@ -367,8 +368,8 @@ func cmpInt(a, b int64) int {
 // selects reports whether ent passes q's filters. key and reference match
 // exactly, and so does name (UNVERIFIED: the API may match names loosely);
 // a location filter passes only jobs whose location has a numeric lat and
-// lng within its distance.
-func (q *listQuery) selects(ent *entry, b *board) bool {
+// lng within its distance. doc is a buffer for the job's document.
+func (q *listQuery) selects(ent *entry, b *board, doc *[]byte) bool {
 	if q.key != "" && ent.keyString() != q.key || q.reference != "" && ent.reference() != q.reference {
 		return false
 	}
@@ -378,29 +379,44 @@ func (q *listQuery) selects(ent *entry, b *board) bool {
 	if q.name == "" && q.near == nil {
 		return true
 	}
-	doc, err := b.codec.appendDecoded([]byte{'{'}, ent.packed())
-	if err != nil {
-		return false
-	}
-	var fields struct {
-		Name     json.RawMessage `json:"name"`
-		Location json.RawMessage `json:"location"`
-	}
-	if json.Unmarshal(append(doc, '}'), &fields) != nil {
+	var err error
+	if *doc, err = b.codec.appendDecoded((*doc)[:0], ent.packed()); err != nil {
 		return false
 	}
 	if q.name != "" {
-		if name, err := unquote(fields.Name); err != nil || name != q.name {
+		if name, err := unquote(contentField(*doc, "name")); err != nil || name != q.name {
 			return false
 		}
 	}
 	if q.near != nil {
 		var loc struct{ Lat, Lng *float64 }
-		if json.Unmarshal(fields.Location, &loc) != nil || loc.Lat == nil || loc.Lng == nil || !q.near.within(*loc.Lat, *loc.Lng) {
+		if json.Unmarshal(contentField(*doc, "location"), &loc) != nil || loc.Lat == nil || loc.Lng == nil || !q.near.within(*loc.Lat, *loc.Lng) {
 			return false
 		}
 	}
 	return true
+}
+
+// contentField returns the raw value of a field of a stored document (the
+// compact `"name":…,"url":…` that buildEntry writes), or nil. It skips the
+// values before it without decoding them.
+func contentField(doc []byte, name string) []byte {
+	for i := 0; i < len(doc); {
+		end := stringEnd(doc, i)
+		if end < 0 || end >= len(doc) {
+			return nil
+		}
+		key := doc[i+1 : end-1] // field names have no escapes
+		vend := valueEnd(doc, end+1)
+		if vend < 0 {
+			return nil
+		}
+		if string(key) == name {
+			return doc[end+1 : vend]
+		}
+		i = vend + 1
+	}
+	return nil
 }
 
 func intParam(v, name string, def, lo, hi int) (int, error) {

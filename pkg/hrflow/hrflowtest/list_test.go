@@ -222,3 +222,21 @@ func TestListLargeBoard(t *testing.T) {
 		}
 	}
 }
+
+func TestContentField(t *testing.T) {
+	doc := []byte(`"name":"Vendeur \"H/F\"","url":null,"summary":"a, b: {c} [d]","location":{"lat":45.9,"lng":6.1,"fields":{"x":[1,"]"]}},"sections":[]`)
+	for _, tt := range []struct{ field, want string }{
+		{"name", `"Vendeur \"H/F\""`},
+		{"url", `null`},
+		{"location", `{"lat":45.9,"lng":6.1,"fields":{"x":[1,"]"]}}`},
+		{"sections", `[]`},
+		{"tags", ``},
+	} {
+		if got := string(contentField(doc, tt.field)); got != tt.want {
+			t.Errorf("contentField(%s) = %s, want %s", tt.field, got, tt.want)
+		}
+	}
+	if got := contentField([]byte(`"name":`), "name"); got != nil {
+		t.Errorf("truncated document: %s, want nil", got)
+	}
+}
