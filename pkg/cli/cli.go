@@ -29,6 +29,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/ratelimit"
+	"github.com/pulljobs/pulljobs/pkg/telemetry"
 )
 
 // DefaultNATSURL is used when neither --nats nor $NATS_URL says otherwise.
@@ -40,9 +41,10 @@ type Common struct {
 	ConfigPath string
 	LogFormat  string
 	LogLevel   string
+	HTTPAddr   string // --http: where to serve metrics and health; "" for nowhere
 }
 
-// Register adds --nats, --config, --log-format and --log-level to fs.
+// Register adds --nats, --config, --http, --log-format and --log-level to fs.
 func (c *Common) Register(fs *flag.FlagSet) {
 	def := os.Getenv("NATS_URL")
 	if def == "" {
@@ -50,6 +52,7 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&c.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
 	fs.StringVar(&c.ConfigPath, "config", "", "configuration `file` (YAML; see the README)")
+	c.RegisterHTTP(fs)
 	c.RegisterLog(fs)
 }
 
@@ -143,19 +146,38 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-// httpClient keeps enough idle connections for a pusher's concurrency.
-func httpClient() *http.Client {
+// The APIs' names in metric labels, and the route templates of their calls
+// (see telemetry.NewTransport): literal ones before the wildcard ones.
+const (
+	apiHrFlow        = "hrflow"
+	apiFranceTravail = "francetravail"
+)
+
+var (
+	hrflowRoutes = []string{
+		"GET /job/indexing", "POST /job/indexing", "PUT /job/indexing", "PATCH /job/indexing/archive",
+		"GET /storing/jobs", "POST /text/parsing",
+	}
+	franceTravailRoutes = []string{
+		"GET /offres/search", "GET /offres/{id}", "GET /referentiel/{name}", "POST /connexion/oauth2/access_token",
+	}
+)
+
+// httpClient keeps enough idle connections for a pusher's concurrency, and
+// counts and times the calls to api.
+func httpClient(api string, routes []string) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 128
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: telemetry.NewTransport(t, api, routes...)}
 }
 
 // FranceTravail builds the France Travail client of cfg.
 func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Client, error) {
 	fc := cfg.FranceTravail()
 	fc.Logger = logger
-	fc.HTTPClient = httpClient()
+	fc.HTTPClient = httpClient(apiFranceTravail, franceTravailRoutes)
+	fc.Retry.Name = apiFranceTravail
 	return francetravail.NewClient(fc)
 }
 
@@ -184,9 +206,10 @@ func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.
 	}
 	hc := cfg.HrFlow()
 	hc.Logger = logger
-	hc.HTTPClient = httpClient()
+	hc.HTTPClient = httpClient(apiHrFlow, hrflowRoutes)
+	hc.Retry.Name = apiHrFlow
 	if perSecond := cfg.HrFlowRateLimit(); perSecond > 0 {
-		l, err := ratelimit.New(ctx, js, "hrflow", perSecond)
+		l, err := ratelimit.New(ctx, js, apiHrFlow, perSecond)
 		if err != nil {
 			return nil, err
 		}
