@@ -2,7 +2,10 @@ package hrflow_test
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +150,42 @@ func TestJobAnswersWithIDAndBoard(t *testing.T) {
 	res, err := e.client.Upsert(ctx, board, job("A", "summary", "again"), hrflow.UpsertOptions{UpdateContent: true})
 	if err != nil || res.Action != hrflow.ActionUpdated || res.Key != created.Key() {
 		t.Errorf("Upsert of the job = %+v, %v, want updated %s", res, err, created.Key())
+	}
+}
+
+// TestJobsShownTwice lists a board that shifted between two pages, so that
+// the second page shows again jobs of the first: each is yielded once,
+// whatever the shape of its key.
+func TestJobsShownTwice(t *testing.T) {
+	const k1, k2, k3 = "00000000000000000000000000000000000000a1", "00000000000000000000000000000000000000a2", "ODD-KEY"
+	pages := map[string]string{
+		"1": `[{"key":"` + k1 + `","reference":"A"},{"key":"` + k3 + `","reference":"C"}]`,
+		"2": `[{"key":"` + k3 + `","reference":"C"},{"key":"` + k1 + `","reference":"A"},{"key":"` + k2 + `","reference":"B"}]`,
+	}
+	serve := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if routeOf(r) != hrflowtest.RouteListJobs {
+				next.ServeHTTP(w, r)
+				return
+			}
+			page := r.URL.Query().Get("page")
+			data, ok := pages[page]
+			if !ok {
+				data = "[]"
+			}
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"code":200,"message":"List of jobs","data":%s,"meta":{"page":%s,"maxPage":2,"count":2,"total":4}}`, data, page)
+		})
+	}
+	e := newEnv(t, envOptions{wrap: serve})
+	var got []string
+	for ref, err := range e.client.Jobs(t.Context(), board, hrflow.ListOptions{Limit: 2}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ref.Reference)
+	}
+	if strings.Join(got, " ") != "A C B" {
+		t.Errorf("listed %q, want A C B, each once", got)
 	}
 }
