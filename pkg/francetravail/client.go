@@ -424,11 +424,22 @@ type response struct {
 	body   []byte
 }
 
+// callHooks are what a caller of get may add to a call; nil adds nothing.
+type callHooks struct {
+	// onAnswer, if not nil, is called for every HTTP answer received
+	// (retries included).
+	onAnswer func()
+	// buf, if not nil, is where bodies are read, reused from call to call:
+	// a search reads hundreds of answers of half a megabyte, and a fresh
+	// buffer for each would be most of its allocations. The body of the
+	// answer returned is then valid until the next call with the same buf.
+	buf *bytes.Buffer
+}
+
 // get calls GET base+path?query with retries, and returns a 2xx answer or an
 // error: an *APIError for an answer, the cause otherwise, wrapped with
-// retry.ErrExhausted when retries ran out. onAnswer, if not nil, is called
-// for every HTTP answer received (retries included).
-func (c *Client) get(ctx context.Context, path string, query url.Values, onAnswer func()) (*response, error) {
+// retry.ErrExhausted when retries ran out.
+func (c *Client) get(ctx context.Context, path string, query url.Values, h *callHooks) (*response, error) {
 	u := c.base + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()
@@ -437,7 +448,7 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, onAnswe
 	reauthed := false
 	op := func(ctx context.Context) error {
 		for {
-			resp, tok, err := c.attempt(ctx, path, u, onAnswer)
+			resp, tok, err := c.attempt(ctx, path, u, h)
 			if err != nil {
 				return err
 			}
@@ -467,7 +478,7 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, onAnswe
 }
 
 // attempt makes one HTTP call after the rate limiter allows it.
-func (c *Client) attempt(ctx context.Context, path, u string, onAnswer func()) (*response, string, error) {
+func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*response, string, error) {
 	if err := c.waitLimiter(ctx); err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: rate limiter: %w", c.apiPath+path, err)
 	}
@@ -493,9 +504,9 @@ func (c *Client) attempt(ctx context.Context, path, u string, onAnswer func()) (
 		return nil, "", fmt.Errorf("francetravail: GET %s: %w", c.apiPath+path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
-	if onAnswer != nil {
-		onAnswer()
+	body, err := readBody(resp.Body, h)
+	if h != nil && h.onAnswer != nil {
+		h.onAnswer()
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: %d, reading body: %w", c.apiPath+path, resp.StatusCode, err)
@@ -506,6 +517,18 @@ func (c *Client) attempt(ctx context.Context, path, u string, onAnswer func()) (
 	c.log.LogAttrs(ctx, slog.LevelDebug, "francetravail: call", slog.String("path", c.apiPath+path),
 		slog.Int("status", resp.StatusCode), slog.Int("bytes", len(body)), slog.Duration("took", time.Since(start)))
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, tok, nil
+}
+
+// readBody reads a body of at most maxBodyBytes, into h.buf when there is
+// one.
+func readBody(r io.Reader, h *callHooks) ([]byte, error) {
+	r = io.LimitReader(r, maxBodyBytes)
+	if h == nil || h.buf == nil {
+		return io.ReadAll(r)
+	}
+	h.buf.Reset()
+	_, err := h.buf.ReadFrom(r)
+	return h.buf.Bytes(), err
 }
 
 // observeLimits lowers the rate limit to the burst capacity the gateway

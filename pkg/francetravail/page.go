@@ -133,19 +133,30 @@ func (s *scanner) str() ([]byte, bool) {
 	}
 	start := s.i
 	s.i++
+	// Find the next quote, then the backslashes before it: two IndexByte
+	// scans run several times faster than one IndexAny, and most of a page
+	// is the text of strings.
+	q := bytes.IndexByte(s.b[s.i:], '"')
+	if q < 0 {
+		return nil, false
+	}
+	q += s.i
 	for {
-		j := bytes.IndexAny(s.b[s.i:], "\"\\")
-		if j < 0 {
-			return nil, false
-		}
-		s.i += j
-		if s.b[s.i] == '"' {
-			s.i++
+		k := bytes.IndexByte(s.b[s.i:q], '\\')
+		if k < 0 {
+			s.i = q + 1
 			return s.b[start:s.i], true
 		}
-		s.i += 2 // a backslash and the escaped byte
-		if s.i > len(s.b) {
-			return nil, false
+		s.i += k + 2 // a backslash and the escaped byte
+		if s.i > q { // the quote was escaped: find the next one
+			if s.i > len(s.b) {
+				return nil, false
+			}
+			next := bytes.IndexByte(s.b[s.i:], '"')
+			if next < 0 {
+				return nil, false
+			}
+			q = s.i + next
 		}
 	}
 }

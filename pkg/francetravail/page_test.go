@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 )
 
 func TestSplitResults(t *testing.T) {
@@ -90,8 +91,23 @@ func FuzzSplitResults(f *testing.F) {
 	f.Add([]byte(`{"resultats":[{"id":"193MWGT","a":[1,{"b":"}"}]}],"filtresPossibles":[]}`))
 	f.Add([]byte(`{"resultats":null}`))
 	f.Add([]byte(`{"resultats":[{"id":"A\u0031"}]}`))
+	f.Add([]byte(`{"resultats":[{"id":"1","d":"a\"b\\","e":"\\"},{"id":"2","f":"\\\""}]}`))
+	f.Add([]byte(`{"resultats":[{"id":"3","d":"\n\n\"}\"","x":[]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		offers, ids, err := francetravail.SplitResults(body)
+		if want, ok := decodeResults(body); ok {
+			if err != nil {
+				t.Fatalf("%s: %v, and encoding/json reads %d offers", body, err, len(want))
+			}
+			if len(offers) != len(want) {
+				t.Fatalf("%s: %d offers, encoding/json reads %d", body, len(offers), len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(offers[i], want[i]) {
+					t.Fatalf("offer %d: %s, encoding/json reads %s", i, offers[i], want[i])
+				}
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -103,6 +119,58 @@ func FuzzSplitResults(f *testing.F) {
 				if id, err := o.ID(); err == nil && id != ids[i] {
 					t.Fatalf("offer %d: id %q, Offer.ID says %q", i, ids[i], id)
 				}
+			}
+		}
+	})
+}
+
+// decodeResults reads "resultats" with encoding/json, when the body is one
+// the scanner must read: valid JSON, one "resultats" key, offers that are
+// objects.
+func decodeResults(body []byte) ([]json.RawMessage, bool) {
+	var page struct {
+		Resultats []json.RawMessage `json:"resultats"`
+	}
+	if !json.Valid(body) || bytes.Count(body, []byte(`"resultats"`)) != 1 || json.Unmarshal(body, &page) != nil {
+		return nil, false
+	}
+	for _, o := range page.Resultats {
+		if len(o) == 0 || o[0] != '{' {
+			return nil, false
+		}
+	}
+	return page.Resultats, true
+}
+
+// BenchmarkSplitResults reads a page of 150 synthetic offers, against
+// encoding/json reading the same page into raw messages (the baseline).
+func BenchmarkSplitResults(b *testing.B) {
+	var page bytes.Buffer
+	page.WriteString(`{"resultats":[`)
+	for i, o := range francetravailtest.SyntheticOffers(francetravail.PageSize, 1, francetravailtest.SyntheticOptions{}) {
+		if i > 0 {
+			page.WriteByte(',')
+		}
+		page.Write(o)
+	}
+	page.WriteString(`],"filtresPossibles":[]}`)
+	body := page.Bytes()
+	b.Run("Scanner", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, _, err := francetravail.SplitResults(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("EncodingJSONBaseline", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var page struct {
+				Resultats []json.RawMessage `json:"resultats"`
+			}
+			if err := json.Unmarshal(body, &page); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

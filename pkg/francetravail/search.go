@@ -1,6 +1,7 @@
 package francetravail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (
 		return Summary{}, fmt.Errorf("francetravail: search: %w", err)
 	}
 	s := &searcher{c: c, yield: yield}
+	s.hooks = callHooks{onAnswer: func() { s.sum.Requests++ }, buf: new(bytes.Buffer)}
 	err := s.run(ctx, q)
 	return s.sum, err
 }
@@ -93,6 +95,7 @@ type searcher struct {
 	yield func(Offer) error
 	seen  IDSet
 	sum   Summary
+	hooks callHooks // count the answers, and read them into one buffer
 	// split is set once the query is cut into windows: root is the window
 	// of the query as given, cur the window being drained.
 	split     bool
@@ -300,7 +303,7 @@ func creationSecond(o Offer) (time.Time, bool) {
 // fetch gets one page of q for range rng.
 func (s *searcher) fetch(ctx context.Context, q Query, rng string) (*page, error) {
 	q.Range = rng
-	resp, err := s.c.get(ctx, "/offres/search", q.Values(), func() { s.sum.Requests++ })
+	resp, err := s.c.get(ctx, "/offres/search", q.Values(), &s.hooks)
 	if err != nil {
 		return nil, err
 	}

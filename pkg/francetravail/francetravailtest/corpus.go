@@ -19,10 +19,10 @@ import (
 // must be safe for concurrent reads and must not change once handed to an
 // Emulator (replace the whole corpus with SetCorpus instead).
 //
-// The emulator reads Entry for every offer when it evaluates a new query, and
-// Offer only for the offers of the page it serves (and for keyword
-// searches), so a corpus may keep offers compressed or generate them on
-// demand.
+// The emulator reads Entry for every offer once, when the corpus is set (it
+// indexes them in about 36 bytes an offer), and Offer only for the offers of
+// the pages it serves (and for keyword searches), so a corpus may keep
+// offers compressed or generate them on demand.
 type Corpus interface {
 	// Len is the number of offers, indexed 0 to Len()-1.
 	Len() int

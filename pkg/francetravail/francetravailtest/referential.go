@@ -54,30 +54,28 @@ func (e *Emulator) serveReferential(w http.ResponseWriter, r *http.Request) {
 // with the search results.
 func (e *Emulator) corpusReferential(name string) []refEntry {
 	e.mu.Lock()
-	c, gen := e.corpus, e.gen
+	c, ix, gen := e.corpus, e.ix, e.gen
 	if r, ok := e.cache["referentiel/"+name]; ok {
 		e.mu.Unlock()
 		return r.ref
 	}
 	e.mu.Unlock()
-	seen := map[string]bool{}
+	d := ix.rome
+	if name == francetravail.RefCommunes {
+		d = ix.commune
+	}
 	var out []refEntry
 	var p fastjson.Parser
-	for i := 0; i < c.Len(); i++ {
-		en := c.Entry(i)
-		code := en.ROME
-		if name == francetravail.RefCommunes {
-			code = en.Commune
-		}
-		if code == "" || seen[code] {
+	for code, value := range d.names {
+		if value == "" {
 			continue
 		}
-		seen[code] = true
+		i := int(d.first[code])
 		v, err := p.ParseBytes(c.Offer(i))
 		if err != nil {
 			continue
 		}
-		entry := refEntry{Code: code}
+		entry := refEntry{Code: value}
 		if name == francetravail.RefMetiers {
 			entry.Libelle = string(v.GetStringBytes("romeLibelle"))
 		} else {
@@ -87,7 +85,7 @@ func (e *Emulator) corpusReferential(name string) []refEntry {
 			}
 			entry.Libelle = lib
 			entry.CodePostal = string(v.GetStringBytes("lieuTravail", "codePostal"))
-			entry.CodeDepartement = en.Departement
+			entry.CodeDepartement = c.Entry(i).Departement
 		}
 		out = append(out, entry)
 	}

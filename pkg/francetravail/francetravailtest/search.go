@@ -2,7 +2,7 @@ package francetravailtest
 
 import (
 	"encoding/json"
-	"slices"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -12,12 +12,15 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 )
 
-// result is the complete, sorted result set of one query on one corpus,
-// cached so that paging through it costs a slice per call.
+// result is the answer to one query on one corpus, cached so that paging
+// through it costs a slice per call. Only the first MaxReachable matches
+// can ever be served (a range starts at 3000 at most), so only those are
+// kept: a result is a few kilobytes whatever the size of the corpus.
 type result struct {
 	corpus Corpus
-	ids    []int32    // offer indexes in answer order
-	facets []byte     // filtresPossibles, JSON
+	total  int        // matches
+	ids    []int32    // the first MaxReachable matches, in answer order
+	facets []byte     // filtresPossibles over every match, JSON
 	ref    []refEntry // a referential derived from the corpus
 }
 
@@ -36,14 +39,14 @@ func (e *Emulator) result(p *searchParams) *result {
 		key += "@" + t.Format(time.RFC3339)
 	}
 	e.mu.Lock()
-	c, gen := e.corpus, e.gen
+	c, ix, gen := e.corpus, e.ix, e.gen
 	if r, ok := e.cache[key]; ok {
 		e.mu.Unlock()
 		return r
 	}
 	e.mu.Unlock()
 
-	r := compute(c, p, cutoff)
+	r := compute(c, ix, p, cutoff)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -60,88 +63,42 @@ func (e *Emulator) result(p *searchParams) *result {
 	return r
 }
 
-type hit struct {
-	i       int32
-	origine byte
-	created int64
-}
-
-// compute filters and sorts the whole corpus for p.
-func compute(c Corpus, p *searchParams, cutoff int64) *result {
-	var hits []hit
-	f := newFacets()
+// compute filters the corpus for p through its index, newest first (for
+// relevance, France Travail offers first, then partners'): only the rows
+// of the creation-date window are read.
+func compute(c Corpus, ix *index, p *searchParams, cutoff int64) *result {
+	from, to := cutoff, int64(math.MaxInt64)
+	if p.hasDates {
+		from, to = max(from, p.minCreated), p.maxCreated
+	}
+	lo, hi := ix.window(from, to)
+	f := ix.filter(p)
+	fc := newFacets(ix)
+	r := &result{corpus: c}
 	var parser fastjson.Parser
-	for i := 0; i < c.Len(); i++ {
-		en := c.Entry(i)
-		if !p.match(&en, cutoff) {
-			continue
-		}
-		if len(p.motsCles) > 0 && !matchWords(&parser, c.Offer(i), p.motsCles) {
-			continue
-		}
-		hits = append(hits, hit{i: int32(i), origine: en.Origine, created: en.Created})
-		f.add(&en)
+	// Relevance: France Travail offers first, then the others, each
+	// newest first. 1: creation date. 2: distance, which the emulator
+	// approximates by creation date (it does not compute distances).
+	passes := []func(origine byte) bool{func(byte) bool { return true }}
+	if p.sort == 0 {
+		passes = []func(byte) bool{func(o byte) bool { return o == '1' }, func(o byte) bool { return o != '1' }}
 	}
-	newestFirst := func(a, b hit) int {
-		switch {
-		case a.created != b.created:
-			if a.created > b.created {
-				return -1
+	for _, pass := range passes {
+		for k := hi - 1; k >= lo; k-- {
+			row := &ix.rows[k]
+			if !pass(row.origine) || !f.match(row) ||
+				len(p.motsCles) > 0 && !matchWords(&parser, c.Offer(int(row.i)), p.motsCles) {
+				continue
 			}
-			return 1
-		}
-		return int(a.i - b.i)
-	}
-	switch p.sort {
-	case 0:
-		// Relevance: France Travail offers first, then partners, each
-		// newest first.
-		slices.SortFunc(hits, func(a, b hit) int {
-			if a.origine != b.origine {
-				return int(originRank(a.origine)) - int(originRank(b.origine))
+			r.total++
+			fc.add(row)
+			if len(r.ids) < francetravail.MaxReachable {
+				r.ids = append(r.ids, row.i)
 			}
-			return newestFirst(a, b)
-		})
-	default:
-		// 1: creation date. 2: distance, which the emulator approximates by
-		// creation date (it does not compute distances).
-		slices.SortFunc(hits, newestFirst)
+		}
 	}
-	ids := make([]int32, len(hits))
-	for k, h := range hits {
-		ids[k] = h.i
-	}
-	return &result{corpus: c, ids: ids, facets: f.json()}
-}
-
-func originRank(o byte) byte {
-	if o == '1' {
-		return 0
-	}
-	return 1
-}
-
-// match applies every filter but motsCles.
-func (p *searchParams) match(en *Entry, cutoff int64) bool {
-	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
-	switch {
-	case !in(p.romes, en.ROME),
-		!in(p.communes, en.Commune),
-		!in(p.depts, en.Departement),
-		len(p.regions) > 0 && !slices.Contains(p.regions, regionOfDept[en.Departement]),
-		!in(p.types, en.TypeContrat),
-		!in(p.natures, en.NatureContrat),
-		p.origine != 0 && en.Origine != p.origine,
-		p.expExigence != 0 && en.ExperienceExige != p.expExigence,
-		p.experience != 0 && en.Experience != p.experience,
-		p.qualification == '9' && en.Qualification != '9',
-		p.qualification == '0' && (en.Qualification < '1' || en.Qualification > '8'),
-		cutoff != 0 && en.Created < cutoff,
-		// UNVERIFIED: both bounds inclusive, to the millisecond.
-		p.hasDates && (en.Created < p.minCreated || en.Created > p.maxCreated):
-		return false
-	}
-	return true
+	r.facets = fc.json()
+	return r
 }
 
 // matchWords reports whether every folded word occurs in the offer's title,
@@ -166,33 +123,41 @@ func matchWords(parser *fastjson.Parser, o francetravail.Offer, words []string) 
 	return true
 }
 
-// facets counts filtresPossibles over a whole result set.
+// facets counts filtresPossibles over a whole result set, by code.
 type facets struct {
-	typeContrat, experience, qualification, natureContrat map[string]int
+	ix                  *index
+	typ, nature         []int
+	experience          [256]int
+	qualif9, qualif0, x int // qualification: executive, not, unknown
 }
 
-func newFacets() *facets {
-	return &facets{map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}}
+func newFacets(ix *index) *facets {
+	return &facets{ix: ix, typ: make([]int, len(ix.typ.names)), nature: make([]int, len(ix.nature.names))}
 }
 
-func (f *facets) add(en *Entry) {
-	if en.TypeContrat != "" {
-		f.typeContrat[en.TypeContrat]++
-	}
-	if en.Experience != 0 {
-		f.experience[string(en.Experience)]++
-	}
+func (f *facets) add(r *row) {
+	f.typ[r.typ]++
+	f.nature[r.nature]++
+	f.experience[r.experience]++
 	switch {
-	case en.Qualification == '9':
-		f.qualification["9"]++
-	case en.Qualification >= '1' && en.Qualification <= '8':
-		f.qualification["0"]++
+	case r.qualif == '9':
+		f.qualif9++
+	case r.qualif >= '1' && r.qualif <= '8':
+		f.qualif0++
 	default:
-		f.qualification["X"]++
+		f.x++
 	}
-	if en.NatureContrat != "" {
-		f.natureContrat[en.NatureContrat]++
+}
+
+// counts returns the non-zero counts of the non-empty values of a field.
+func counts(d dict, n []int) map[string]int {
+	m := map[string]int{}
+	for c, k := range n {
+		if k > 0 && d.names[c] != "" {
+			m[d.names[c]] = k
+		}
 	}
+	return m
 }
 
 type aggregation struct {
@@ -206,11 +171,24 @@ type filtre struct {
 }
 
 func (f *facets) json() []byte {
+	experience := map[string]int{}
+	for b, k := range f.experience {
+		if k > 0 && b != 0 {
+			experience[string(rune(b))] = k
+		}
+	}
+	qualification := map[string]int{}
+	for name, k := range map[string]int{"9": f.qualif9, "0": f.qualif0, "X": f.x} {
+		if k > 0 {
+			qualification[name] = k
+		}
+	}
 	out := make([]filtre, 0, 4)
 	for _, x := range []struct {
 		name string
 		m    map[string]int
-	}{{"typeContrat", f.typeContrat}, {"experience", f.experience}, {"qualification", f.qualification}, {"natureContrat", f.natureContrat}} {
+	}{{"typeContrat", counts(f.ix.typ, f.typ)}, {"experience", experience}, {"qualification", qualification},
+		{"natureContrat", counts(f.ix.nature, f.nature)}} {
 		keys := make([]string, 0, len(x.m))
 		for k := range x.m {
 			keys = append(keys, k)
