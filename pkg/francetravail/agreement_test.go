@@ -1,11 +1,10 @@
 package francetravail_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
@@ -48,13 +47,7 @@ func FuzzValidateAgreesWithEmulator(f *testing.F) {
 	for _, s := range agreementSeeds {
 		f.Add(s)
 	}
-	emu, err := francetravailtest.New(francetravailtest.Config{
-		Corpus: francetravailtest.Synthetic(20, 1, francetravailtest.SyntheticOptions{}),
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	tok := emulatorToken(f, emu)
+	e := newEnv(f, francetravailtest.Config{Corpus: francetravailtest.Synthetic(20, 1, francetravailtest.SyntheticOptions{})}, nil)
 	f.Fuzz(func(t *testing.T, doc string) {
 		var q francetravail.Query
 		if json.Unmarshal([]byte(doc), &q) != nil {
@@ -64,33 +57,16 @@ func FuzzValidateAgreesWithEmulator(f *testing.F) {
 			q.Distance = nil // Values leaves it out: the API never sees it
 		}
 		verr := q.Validate()
-		req := httptest.NewRequest(http.MethodGet, francetravailtest.APIPath+"/offres/search?"+q.Values().Encode(), nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		w := httptest.NewRecorder()
-		emu.ServeHTTP(w, req)
-		switch refused := w.Code == http.StatusBadRequest; {
+		_, err := e.c.SearchRaw(context.Background(), q.Values())
+		var apiErr *francetravail.APIError
+		if err != nil && (!errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest) {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		switch refused := err != nil; {
 		case refused && verr == nil:
-			t.Fatalf("%s: Validate accepts it, the emulator answers 400 %s", doc, w.Body.Bytes())
+			t.Fatalf("%s: Validate accepts it, the emulator refuses it: %v", doc, err)
 		case !refused && verr != nil:
-			t.Fatalf("%s: Validate refuses it (%v), the emulator answers %d", doc, verr, w.Code)
+			t.Fatalf("%s: Validate refuses it (%v), the emulator accepts it", doc, verr)
 		}
 	})
-}
-
-// emulatorToken gets a token straight from the emulator's handler.
-func emulatorToken(tb testing.TB, emu http.Handler) string {
-	tb.Helper()
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {francetravailtest.DefaultClientID},
-		"client_secret": {francetravailtest.DefaultClientSecret}}
-	req := httptest.NewRequest(http.MethodPost, francetravailtest.TokenPath+"?realm=%2Fpartenaire", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w := httptest.NewRecorder()
-	emu.ServeHTTP(w, req)
-	var body struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.AccessToken == "" {
-		tb.Fatalf("token: %d %s", w.Code, w.Body.Bytes())
-	}
-	return body.AccessToken
 }

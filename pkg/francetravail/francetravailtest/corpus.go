@@ -38,6 +38,7 @@ type Corpus interface {
 // Entry is what the emulator knows of an offer without reading it: the
 // fields its filters and sorts need. Fields the offer lacks are zero.
 type Entry struct {
+	// ID is the offer's id.
 	ID string
 	// Created is dateCreation in milliseconds since the Unix epoch.
 	Created int64

@@ -279,6 +279,15 @@ func TestSearchMessages(t *testing.T) {
 		{"dureeHebdoMin=3575", msgFormat("dureeHebdoMin", "HHMM")},
 		{"dureeContratMax=100", msgFormat("dureeContratMax", "Nombre entre 0 et 99")},
 		{"distance=-1&commune=74010", msgFormat("distance", "Entier positif")},
+		{"periodeSalaire=M", msgTogether("salaireMin", "periodeSalaire")},
+		{"maxCreationDate=2025-08-01T00:00:00Z", msgTogether("minCreationDate", "maxCreationDate")},
+		{"modeSelectionPartenaires=EXCLU", msgTogether("partenaires", "modeSelectionPartenaires")},
+		{"minCreationDate=2025-08-02T00:00:00Z&maxCreationDate=2025-08-01T23:59:59Z", msgOrder("minCreationDate", "maxCreationDate")},
+		{"dureeHebdoMin=3600&dureeHebdoMax=3530", msgOrder("dureeHebdoMin", "dureeHebdoMax")},
+		{"dureeContratMin=12.5&dureeContratMax=12", msgOrder("dureeContratMin", "dureeContratMax")},
+		{"salaireMin=Inf&periodeSalaire=M", msgFormat("salaireMin", "Nombre positif")},
+		{"salaireMin=NaN&periodeSalaire=M", msgFormat("salaireMin", "Nombre positif")},
+		{"range=0000000000-0000000149", msgRangeFormat},
 	}
 	for _, tt := range tests {
 		v, err := url.ParseQuery(tt.query)
@@ -291,7 +300,8 @@ func TestSearchMessages(t *testing.T) {
 	}
 	for _, ok := range []string{"", "range=0-149", "range=3000-3149", "range=5-5", "motsCles=ski,été", "departement=2A,971",
 		"commune=74010&distance=0", "unknown=ignored", "tempsPlein=false", "publieeDepuis=31", "typeContrat=CDI,CDD",
-		"minCreationDate=2025-08-01T00:00:00Z&maxCreationDate=2025-08-01T00:00:00Z", "experience=0", "sort=2", "qualification=9"} {
+		"minCreationDate=2025-08-01T00:00:00Z&maxCreationDate=2025-08-01T00:00:00Z", "experience=0", "sort=2", "qualification=9",
+		"dureeContratMin=12&dureeContratMax=12", "distance=5", "range=000000000-000000149"} {
 		v, _ := url.ParseQuery(ok)
 		if _, msg := parseSearchParams(v); msg != "" {
 			t.Errorf("%s: rejected with %q", ok, msg)

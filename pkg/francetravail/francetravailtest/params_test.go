@@ -2,7 +2,6 @@ package francetravailtest
 
 import (
 	"fmt"
-	"net/url"
 	"reflect"
 	"slices"
 	"testing"
@@ -87,32 +86,5 @@ func TestEveryParamApplied(t *testing.T) {
 		"minCreationDate", "maxCreationDate"}
 	if !slices.Equal(got, want) {
 		t.Errorf("applied parameters %v, want %v", got, want)
-	}
-}
-
-// TestPairRules checks the rules between parameters with their messages.
-func TestPairRules(t *testing.T) {
-	tests := []struct{ query, want string }{
-		{"periodeSalaire=M", msgTogether("salaireMin", "periodeSalaire")},
-		{"maxCreationDate=2025-08-01T00:00:00Z", msgTogether("minCreationDate", "maxCreationDate")},
-		{"modeSelectionPartenaires=EXCLU", msgTogether("partenaires", "modeSelectionPartenaires")},
-		{"minCreationDate=2025-08-02T00:00:00Z&maxCreationDate=2025-08-01T23:59:59Z", msgOrder("minCreationDate", "maxCreationDate")},
-		{"dureeHebdoMin=3600&dureeHebdoMax=3530", msgOrder("dureeHebdoMin", "dureeHebdoMax")},
-		{"dureeContratMin=12.5&dureeContratMax=12", msgOrder("dureeContratMin", "dureeContratMax")},
-		{"dureeContratMin=12&dureeContratMax=12", ""},
-		{"distance=5", ""}, // ignored without commune
-		{"salaireMin=Inf&periodeSalaire=M", msgFormat("salaireMin", "Nombre positif")},
-		{"salaireMin=NaN&periodeSalaire=M", msgFormat("salaireMin", "Nombre positif")},
-		{"range=0000000000-0000000149", msgRangeFormat},
-		{"range=000000000-000000149", ""},
-	}
-	for _, tt := range tests {
-		v, err := url.ParseQuery(tt.query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, got := parseSearchParams(v); got != tt.want {
-			t.Errorf("%s: message %q, want %q", tt.query, got, tt.want)
-		}
 	}
 }
