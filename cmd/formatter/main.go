@@ -50,7 +50,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var common cli.Common
 	fs := flag.NewFlagSet("formatter", flag.ContinueOnError)
 	common.Register(fs)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.Usage = cli.UsageFunc(fs, usage)
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -62,11 +62,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
+	tel, err := common.StartTelemetry(ctx, "pulljobs-formatter", logger)
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
+	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	tel.Ready(nc)
 	return p.RunFormatter(ctx)
 }
 

@@ -73,8 +73,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.concurrency, "concurrency", 0, "jobs written to HrFlow at once (default pipeline.concurrency, else 16)")
 	fs.BoolVar(&f.progress, "progress", true, "show live progress when stderr is a terminal")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the process's memory, e.g. 256MiB; 0 for none (ignored when $GOMEMLIMIT is set)")
+	f.common.RegisterHTTP(fs)
 	f.common.RegisterLog(fs)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
+	fs.Usage = cli.UsageFunc(fs, runUsage)
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -136,6 +137,11 @@ const (
 
 // runPipeline runs every stage of one run in this process.
 func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slog.Logger, stdout, stderr io.Writer) error {
+	tel, err := f.common.StartTelemetry(ctx, "pulljobs", logger)
+	if err != nil {
+		return err
+	}
+	defer tel.Close() // last: flushes the spans of the whole run
 	dial, exclusive, shutdown, err := connect(f, logger)
 	if err != nil {
 		return err
@@ -156,6 +162,7 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
+	tel.Ready(nc)
 	ft, err := cli.FranceTravail(cfg, logger)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 
@@ -48,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("pusher", flag.ContinueOnError)
 	common.Register(fs)
 	fs.IntVar(&concurrency, "concurrency", 0, "jobs written at once by this process (default pipeline.concurrency, else 16)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.Usage = cli.UsageFunc(fs, usage)
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
 	}
@@ -63,6 +62,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if concurrency > 0 {
 		cfg.Pipeline.Concurrency = concurrency
 	}
+	tel, err := common.StartTelemetry(ctx, "pulljobs-pusher", logger)
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
 	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-pusher", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
@@ -72,5 +76,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	tel.Ready(nc)
 	return p.RunPusher(ctx, hr)
 }
