@@ -1,0 +1,634 @@
+package deploy_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+// Where deploy/k8s expects NATS: the official Helm chart, release "nats" in
+// namespace "nats" (deploy/k8s/nats-values.yaml).
+const (
+	natsClientHost  = "nats.nats.svc.cluster.local"          // the chart's client Service
+	natsMonitorHost = "nats-headless.nats.svc.cluster.local" // its headless Service, which has the monitoring port
+)
+
+var k8sDir = filepath.Join(repoRoot, "deploy", "k8s")
+
+// kustomization is the part of kustomize's Kustomization that deploy/k8s
+// uses, decoded strictly (kustomize's own types live in a heavy module).
+type kustomization struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Labels     []struct {
+		Pairs            map[string]string `json:"pairs"`
+		IncludeSelectors bool              `json:"includeSelectors,omitempty"`
+		IncludeTemplates bool              `json:"includeTemplates,omitempty"`
+	} `json:"labels,omitempty"`
+	Resources []string         `json:"resources"`
+	Images    []kustomizeImage `json:"images,omitempty"`
+}
+
+type kustomizeImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+}
+
+// scaledObject mirrors KEDA's ScaledObject (keda.sh/v1alpha1) as KEDA's
+// documentation and CRD schema describe it, so that an unknown or
+// misspelt field is refused as the API server would refuse it. KEDA's own
+// Go types come with controller-runtime and most of Kubernetes.
+type scaledObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		ScaleTargetRef struct {
+			APIVersion             string `json:"apiVersion,omitempty"`
+			Kind                   string `json:"kind,omitempty"`
+			Name                   string `json:"name"`
+			EnvSourceContainerName string `json:"envSourceContainerName,omitempty"`
+		} `json:"scaleTargetRef"`
+		PollingInterval       *int32 `json:"pollingInterval,omitempty"`
+		InitialCooldownPeriod *int32 `json:"initialCooldownPeriod,omitempty"`
+		CooldownPeriod        *int32 `json:"cooldownPeriod,omitempty"`
+		IdleReplicaCount      *int32 `json:"idleReplicaCount,omitempty"`
+		MinReplicaCount       *int32 `json:"minReplicaCount,omitempty"`
+		MaxReplicaCount       *int32 `json:"maxReplicaCount,omitempty"`
+		Advanced              *struct {
+			HorizontalPodAutoscalerConfig *struct {
+				Name     string                                         `json:"name,omitempty"`
+				Behavior *autoscalingv2.HorizontalPodAutoscalerBehavior `json:"behavior,omitempty"`
+			} `json:"horizontalPodAutoscalerConfig,omitempty"`
+			RestoreToOriginalReplicaCount bool `json:"restoreToOriginalReplicaCount,omitempty"`
+			ScalingModifiers              *struct {
+				Formula          string `json:"formula,omitempty"`
+				Target           string `json:"target,omitempty"`
+				ActivationTarget string `json:"activationTarget,omitempty"`
+				MetricType       string `json:"metricType,omitempty"`
+			} `json:"scalingModifiers,omitempty"`
+		} `json:"advanced,omitempty"`
+		Fallback *struct {
+			FailureThreshold int32  `json:"failureThreshold"`
+			Replicas         int32  `json:"replicas"`
+			Behavior         string `json:"behavior,omitempty"`
+		} `json:"fallback,omitempty"`
+		Triggers []scaleTrigger `json:"triggers"`
+	} `json:"spec"`
+}
+
+type scaleTrigger struct {
+	Type              string            `json:"type"`
+	Name              string            `json:"name,omitempty"`
+	UseCachedMetrics  bool              `json:"useCachedMetrics,omitempty"`
+	Metadata          map[string]string `json:"metadata"`
+	AuthenticationRef *struct {
+		Name string `json:"name"`
+		Kind string `json:"kind,omitempty"`
+	} `json:"authenticationRef,omitempty"`
+	MetricType autoscalingv2.MetricTargetType `json:"metricType,omitempty"`
+}
+
+// jetStreamMetadata are the metadata keys of KEDA's nats-jetstream scaler.
+// KEDA ignores any other: a misspelt key is a scaler that fails at run time.
+var jetStreamMetadata = []string{"natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold", "activationLagThreshold", "useHttps"}
+
+// natsValues is the part of the NATS Helm chart's values that
+// nats-values.yaml sets, decoded strictly.
+type natsValues struct {
+	Config struct {
+		Cluster struct {
+			Enabled  bool `json:"enabled"`
+			Replicas int  `json:"replicas"`
+		} `json:"cluster"`
+		JetStream struct {
+			Enabled   bool `json:"enabled"`
+			FileStore struct {
+				Enabled bool   `json:"enabled"`
+				Dir     string `json:"dir"`
+				PVC     struct {
+					Enabled bool   `json:"enabled"`
+					Size    string `json:"size"`
+				} `json:"pvc"`
+			} `json:"fileStore"`
+		} `json:"jetstream"`
+		Monitor struct {
+			Enabled bool `json:"enabled"`
+			Port    int  `json:"port"`
+		} `json:"monitor"`
+	} `json:"config"`
+	Container struct {
+		Image struct {
+			Tag string `json:"tag"`
+		} `json:"image"`
+	} `json:"container"`
+}
+
+// manifests is deploy/k8s decoded.
+type manifests struct {
+	kustomization kustomization
+	deployments   map[string]*appsv1.Deployment
+	configMaps    map[string]*corev1.ConfigMap
+	secrets       map[string]*corev1.Secret
+	pdbs          map[string]*policyv1.PodDisruptionBudget
+	scaledObjects map[string]*scaledObject
+	namespaces    map[string]*corev1.Namespace
+	nats          natsValues
+}
+
+// decodeStrict decodes YAML into v as the API server's strict field
+// validation does (kubectl apply --validate=strict): duplicate fields and
+// unknown ones are errors, and field names are case-sensitive, which
+// encoding/json (and so yaml.UnmarshalStrict) is not.
+func decodeStrict(data []byte, v any) error {
+	j, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return err
+	}
+	strict, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	return errors.Join(strict...)
+}
+
+// readManifests decodes every file of deploy/k8s strictly into the
+// Kubernetes API type its apiVersion and kind name.
+func readManifests(t *testing.T) *manifests {
+	t.Helper()
+	m := &manifests{
+		deployments: map[string]*appsv1.Deployment{}, configMaps: map[string]*corev1.ConfigMap{},
+		secrets: map[string]*corev1.Secret{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
+		scaledObjects: map[string]*scaledObject{}, namespaces: map[string]*corev1.Namespace{},
+	}
+	read := func(name string, v any) {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(k8sDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := decodeStrict(data, v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	read("kustomization.yaml", &m.kustomization)
+	read("nats-values.yaml", &m.nats)
+	for _, name := range m.kustomization.Resources {
+		data, err := os.ReadFile(filepath.Join(k8sDir, name))
+		if err != nil {
+			t.Errorf("kustomization.yaml: resource %s: %v", name, err)
+			continue
+		}
+		for i, doc := range bytes.Split(data, []byte("\n---\n")) {
+			if err := m.add(doc); err != nil {
+				t.Errorf("%s (document %d): %v", name, i+1, err)
+			}
+		}
+	}
+	return m
+}
+
+// add decodes one manifest strictly into its type.
+func (m *manifests) add(doc []byte) error {
+	var tm metav1.TypeMeta
+	if err := yaml.Unmarshal(doc, &tm); err != nil {
+		return err
+	}
+	var (
+		obj  any
+		name func() string
+	)
+	switch gvk := tm.APIVersion + " " + tm.Kind; gvk {
+	case "apps/v1 Deployment":
+		d := &appsv1.Deployment{}
+		obj, name = d, func() string { m.deployments[d.Name] = d; return d.Name }
+	case "v1 ConfigMap":
+		c := &corev1.ConfigMap{}
+		obj, name = c, func() string { m.configMaps[c.Name] = c; return c.Name }
+	case "v1 Secret":
+		s := &corev1.Secret{}
+		obj, name = s, func() string { m.secrets[s.Name] = s; return s.Name }
+	case "policy/v1 PodDisruptionBudget":
+		p := &policyv1.PodDisruptionBudget{}
+		obj, name = p, func() string { m.pdbs[p.Name] = p; return p.Name }
+	case "keda.sh/v1alpha1 ScaledObject":
+		s := &scaledObject{}
+		obj, name = s, func() string { m.scaledObjects[s.Name] = s; return s.Name }
+	case "v1 Namespace":
+		n := &corev1.Namespace{}
+		obj, name = n, func() string { m.namespaces[n.Name] = n; return n.Name }
+	default:
+		return fmt.Errorf("%q: a kind these checks do not know", gvk)
+	}
+	if err := decodeStrict(doc, obj); err != nil {
+		return fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
+	}
+	if name() == "" {
+		return fmt.Errorf("%s without a name", tm.Kind)
+	}
+	return nil
+}
+
+func TestManifestsRefuseUnknownFields(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(k8sDir, "deployment-pusher.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := bytes.Replace(data, []byte("readOnlyRootFilesystem:"), []byte("readOnlyRootFileSystem:"), 1)
+	if bytes.Equal(typo, data) {
+		t.Fatal("deployment-pusher.yaml has no readOnlyRootFilesystem to misspell")
+	}
+	if err := new(manifests).add(typo); err == nil || !strings.Contains(err.Error(), "readOnlyRootFileSystem") {
+		t.Errorf("a Deployment with readOnlyRootFileSystem: err = %v, want one naming the field", err)
+	}
+	var so scaledObject
+	if err := decodeStrict([]byte("spec: {minReplicas: 0, scaleTargetRef: {name: x}}"), &so); err == nil {
+		t.Error("a ScaledObject with spec.minReplicas: err = nil, want an unknown field")
+	}
+}
+
+func TestKustomizationListsEveryFile(t *testing.T) {
+	m := readManifests(t)
+	k := m.kustomization
+	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" {
+		t.Errorf("kustomization.yaml: %s %s", k.APIVersion, k.Kind)
+	}
+	files, err := filepath.Glob(filepath.Join(k8sDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range files {
+		if name := filepath.Base(f); name != "kustomization.yaml" && name != "nats-values.yaml" {
+			want = append(want, name)
+		}
+	}
+	got := slices.Sorted(slices.Values(k.Resources))
+	if !slices.Equal(got, want) {
+		t.Errorf("kustomization.yaml resources %q, want every manifest of deploy/k8s: %q", got, want)
+	}
+	if _, ok := m.namespaces[k.Namespace]; k.Namespace != "" && !ok {
+		t.Errorf("kustomization.yaml: namespace %s is created by no manifest", k.Namespace)
+	}
+	for _, img := range k.Images {
+		if img.NewTag == "latest" || img.NewTag == "" && img.Digest == "" {
+			t.Errorf("kustomization.yaml: image %s: pin a tag other than latest", img.Name)
+		}
+	}
+}
+
+func TestDeployments(t *testing.T) {
+	m := readManifests(t)
+	if len(m.deployments) == 0 {
+		t.Fatal("no Deployment")
+	}
+	roles := map[string]bool{}
+	for name, d := range m.deployments {
+		where := "Deployment " + name
+		spec := d.Spec.Template.Spec
+		if len(spec.Containers) != 1 {
+			t.Errorf("%s: %d containers, want 1", where, len(spec.Containers))
+			continue
+		}
+		c := spec.Containers[0]
+		argv := append(slices.Clone(c.Command), c.Args...)
+		r, profiles, ok := role(argv)
+		if !ok {
+			t.Errorf("%s: runs %q, not a worker", where, argv)
+			continue
+		}
+		roles[filepath.Base(argv[0])] = true
+		checkFlags(t, where, argv)
+		checkImage(t, where, c.Image, m.kustomization)
+		checkProbes(t, where, c, httpPort(t, where, argv))
+		checkSecurity(t, where, spec, c)
+		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+			t.Errorf("%s: resources %v: want cpu and memory requests, and a memory limit", where, c.Resources)
+		}
+
+		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+			t.Errorf("%s: selector %v does not select its own pods (%v)", where, d.Spec.Selector, d.Spec.Template.Labels)
+		}
+		budgets := 0
+		for _, p := range m.pdbs {
+			if s, err := metav1.LabelSelectorAsSelector(p.Spec.Selector); err == nil && !s.Empty() && s.Matches(labels.Set(d.Spec.Template.Labels)) {
+				budgets++
+			}
+		}
+		if budgets != 1 {
+			t.Errorf("%s: %d PodDisruptionBudgets select its pods, want 1", where, budgets)
+		}
+
+		env := m.environment(t, where, c)
+		if u := env["NATS_URL"]; !strings.Contains(u, "://"+natsClientHost+":") {
+			t.Errorf("%s: NATS_URL %q: want the NATS chart's service %s", where, u, natsClientHost)
+		}
+		for _, path := range m.configFiles(t, where, spec, c, argv, profiles) {
+			cfg, ok := checkConfig(t, where, path, r, profiles, env)
+			if servers := m.nats.Config.Cluster.Replicas; ok && cfg.Pipeline.Replicas != servers {
+				t.Errorf("%s: %s: pipeline.replicas %d, want one replica per NATS server (%d)", where, filepath.Base(path), cfg.Pipeline.Replicas, servers)
+			}
+		}
+	}
+	for _, want := range []string{"formatter", "pusher", "fetcher"} {
+		if !roles[want] {
+			t.Errorf("no Deployment runs %s", want)
+		}
+	}
+}
+
+// checkImage checks that an image is pinned and that the kustomization's
+// images entry applies to it.
+func checkImage(t *testing.T, where, image string, k kustomization) {
+	t.Helper()
+	checkPinned(t, where+": image", image)
+	if !slices.ContainsFunc(k.Images, func(i kustomizeImage) bool { return i.Name == imageRepo(image) }) {
+		t.Errorf("%s: image %s: no images entry of kustomization.yaml names it, so none can set it", where, image)
+	}
+}
+
+// checkProbes checks that the probes ask /healthz and /readyz on the port
+// the process serves --http on.
+func checkProbes(t *testing.T, where string, c corev1.Container, port int) {
+	t.Helper()
+	for _, p := range []struct {
+		kind, path string
+		probe      *corev1.Probe
+	}{{"liveness", "/healthz", c.LivenessProbe}, {"readiness", "/readyz", c.ReadinessProbe}} {
+		if p.probe == nil || p.probe.HTTPGet == nil {
+			t.Errorf("%s: no HTTP %s probe", where, p.kind)
+			continue
+		}
+		got := containerPort(c, p.probe.HTTPGet.Port)
+		if p.probe.HTTPGet.Path != p.path || got != port {
+			t.Errorf("%s: %s probe GETs %s on port %d, want %s on %d (--http)", where, p.kind, p.probe.HTTPGet.Path, got, p.path, port)
+		}
+	}
+}
+
+// containerPort resolves a probe's port, a number or a port's name.
+func containerPort(c corev1.Container, port intstr.IntOrString) int {
+	if port.Type == intstr.Int {
+		return port.IntValue()
+	}
+	for _, p := range c.Ports {
+		if p.Name == port.StrVal {
+			return int(p.ContainerPort)
+		}
+	}
+	return 0
+}
+
+// checkSecurity checks that a container runs as non-root, on a read-only
+// root file system, without privileges.
+func checkSecurity(t *testing.T, where string, pod corev1.PodSpec, c corev1.Container) {
+	t.Helper()
+	psc, sc := pod.SecurityContext, c.SecurityContext
+	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+		t.Errorf("%s: pod securityContext %v: want runAsNonRoot and a non-zero runAsUser", where, psc)
+	}
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("%s: container securityContext %v: want readOnlyRootFilesystem, no privilege escalation, every capability dropped", where, sc)
+	}
+}
+
+// environment returns a container's environment as the process sees it,
+// checking that each ConfigMap and Secret key it names exists. Secret
+// values are replaced by valid stand-ins: the Secret is a template.
+func (m *manifests) environment(t *testing.T, where string, c corev1.Container) map[string]string {
+	t.Helper()
+	standIns := map[string]string{"HRFLOW_BOARD_KEY": strings.Repeat("0", 40), "HRFLOW_API_USER": "me@example.com"}
+	env := map[string]string{}
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef == nil {
+			t.Errorf("%s: envFrom %v: only ConfigMaps (secrets go key by key)", where, from)
+			continue
+		}
+		cm, ok := m.configMaps[from.ConfigMapRef.Name]
+		if !ok {
+			t.Errorf("%s: envFrom ConfigMap %s: no such ConfigMap", where, from.ConfigMapRef.Name)
+			continue
+		}
+		for k, v := range cm.Data {
+			env[k] = v
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		case e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			if s, ok := m.secrets[ref.Name]; !ok || s.StringData[ref.Key] == "" {
+				t.Errorf("%s: env %s: Secret %s has no key %s", where, e.Name, ref.Name, ref.Key)
+			}
+			env[e.Name] = "stand-in"
+			if v, ok := standIns[e.Name]; ok {
+				env[e.Name] = v
+			}
+		default:
+			t.Errorf("%s: env %s: a source these checks do not know", where, e.Name)
+		}
+	}
+	return env
+}
+
+// configFiles writes the files that a container's --config or --profiles
+// names, from the ConfigMap mounted there, to a temporary directory.
+func (m *manifests) configFiles(t *testing.T, where string, pod corev1.PodSpec, c corev1.Container, argv []string, profiles bool) []string {
+	t.Helper()
+	flag := "config"
+	if profiles {
+		flag = "profiles"
+	}
+	path, ok := flagValue(argv, flag)
+	if !ok {
+		if flag == "config" && filepath.Base(argv[0]) == "formatter" {
+			return nil // its configuration is optional
+		}
+		t.Errorf("%s: no --%s", where, flag)
+		return nil
+	}
+	for _, vm := range c.VolumeMounts {
+		rest, ok := strings.CutPrefix(path, vm.MountPath)
+		if !ok || rest != "" && rest[0] != '/' {
+			continue
+		}
+		i := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == vm.Name })
+		if i < 0 || pod.Volumes[i].ConfigMap == nil {
+			break
+		}
+		cm, ok := m.configMaps[pod.Volumes[i].ConfigMap.Name]
+		if !ok {
+			t.Errorf("%s: volume %s: no ConfigMap %s", where, vm.Name, pod.Volumes[i].ConfigMap.Name)
+			return nil
+		}
+		dir := t.TempDir()
+		var files []string
+		for key, data := range cm.Data {
+			if profiles && rest == "" && strings.HasSuffix(key, ".yaml") || !profiles && "/"+key == rest {
+				f := filepath.Join(dir, key)
+				if err := os.WriteFile(f, []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, f)
+			}
+		}
+		if len(files) == 0 {
+			t.Errorf("%s: --%s %s: ConfigMap %s has no such file", where, flag, path, cm.Name)
+		}
+		return files
+	}
+	t.Errorf("%s: --%s %s: no ConfigMap is mounted there", where, flag, path)
+	return nil
+}
+
+func TestSecretTemplate(t *testing.T) {
+	m := readManifests(t)
+	want := []string{"FT_CLIENT_ID", "FT_CLIENT_SECRET", "HRFLOW_API_SECRET", "HRFLOW_API_USER", "HRFLOW_BOARD_KEY"}
+	if len(m.secrets) != 1 {
+		t.Fatalf("%d Secrets, want the one credentials template", len(m.secrets))
+	}
+	for name, s := range m.secrets {
+		if len(s.Data) > 0 {
+			t.Errorf("Secret %s: data set: a template holds placeholders in stringData, never encoded values", name)
+		}
+		got := slices.Sorted(func(yield func(string) bool) {
+			for k, v := range s.StringData {
+				if !strings.Contains(v, "replace-me") {
+					t.Errorf("Secret %s: %s is not a placeholder", name, k)
+				}
+				if !yield(k) {
+					return
+				}
+			}
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("Secret %s: keys %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestNATSHelmValues(t *testing.T) {
+	v := readManifests(t).nats.Config
+	if !v.Cluster.Enabled || v.Cluster.Replicas != 3 {
+		t.Errorf("cluster %+v: want three servers", v.Cluster)
+	}
+	js := v.JetStream
+	if !js.Enabled || !js.FileStore.Enabled || !js.FileStore.PVC.Enabled || js.FileStore.PVC.Size == "" {
+		t.Errorf("jetstream %+v: want JetStream with file storage on a persistent volume", js)
+	}
+	if !v.Monitor.Enabled || v.Monitor.Port <= 0 {
+		t.Errorf("monitor %+v: want the monitoring port KEDA reads", v.Monitor)
+	}
+}
+
+// scalerTargets returns the stream and consumer of each nats-jetstream
+// trigger of the ScaledObjects, by ScaledObject.
+func scalerTargets(t *testing.T, m *manifests) map[string][][2]string {
+	t.Helper()
+	targets := map[string][][2]string{}
+	for name, so := range m.scaledObjects {
+		for i, tr := range so.Spec.Triggers {
+			where := fmt.Sprintf("ScaledObject %s: trigger %d", name, i)
+			if tr.Type != "nats-jetstream" {
+				t.Errorf("%s: type %q, want nats-jetstream", where, tr.Type)
+				continue
+			}
+			for k := range tr.Metadata {
+				if !slices.Contains(jetStreamMetadata, k) {
+					t.Errorf("%s: metadata %s: not a key of the nats-jetstream scaler (%q)", where, k, jetStreamMetadata)
+				}
+			}
+			targets[name] = append(targets[name], [2]string{tr.Metadata["stream"], tr.Metadata["consumer"]})
+		}
+	}
+	return targets
+}
+
+func TestScaledObjects(t *testing.T) {
+	m := readManifests(t)
+	targets := scalerTargets(t, m)
+	// What each worker consumes: the scaler that wakes it must read it.
+	consumes := map[string][2]string{
+		"formatter": {pipeline.OffersStream, pipeline.FormatterConsumer},
+		"pusher":    {pipeline.JobsStream, pipeline.PusherConsumer},
+	}
+	scaled := map[string]bool{}
+	for name, so := range m.scaledObjects {
+		where := "ScaledObject " + name
+		ref := so.Spec.ScaleTargetRef
+		d, ok := m.deployments[ref.Name]
+		if !ok || ref.Kind != "" && ref.Kind != "Deployment" {
+			t.Errorf("%s: scaleTargetRef %+v: no such Deployment", where, ref)
+			continue
+		}
+		c := d.Spec.Template.Spec.Containers[0]
+		binary := filepath.Base(append(slices.Clone(c.Command), c.Args...)[0])
+		scaled[binary] = true
+		if d.Spec.Replicas != nil {
+			t.Errorf("%s: Deployment %s sets replicas: kubectl apply would fight KEDA over them", where, d.Name)
+		}
+		if so.Spec.MinReplicaCount == nil || *so.Spec.MinReplicaCount != 0 {
+			t.Errorf("%s: minReplicaCount %v, want 0: no worker between runs", where, so.Spec.MinReplicaCount)
+		}
+		if max := so.Spec.MaxReplicaCount; max == nil || *max < 1 {
+			t.Errorf("%s: maxReplicaCount %v, want at least 1", where, max)
+		}
+		if want, ok := consumes[binary]; !ok || !slices.Contains(targets[name], want) {
+			t.Errorf("%s: scales %s on %q, want a trigger on what it consumes, %q", where, binary, targets[name], want)
+		}
+		for i, tr := range so.Spec.Triggers {
+			checkTrigger(t, fmt.Sprintf("%s: trigger %d", where, i), tr, m.nats.Config.Monitor.Port)
+		}
+	}
+	for binary := range consumes {
+		if !scaled[binary] {
+			t.Errorf("no ScaledObject scales the %s Deployment", binary)
+		}
+	}
+}
+
+// checkTrigger checks a nats-jetstream trigger's metadata as KEDA parses
+// it: thresholds are integers, the endpoint is NATS's monitoring port.
+func checkTrigger(t *testing.T, where string, tr scaleTrigger, monitorPort int) {
+	t.Helper()
+	md := tr.Metadata
+	if md["account"] != "$G" {
+		t.Errorf("%s: account %q, want $G: the pipeline's streams are in the global account", where, md["account"])
+	}
+	if n, err := strconv.ParseInt(md["lagThreshold"], 10, 64); err != nil || n <= 0 {
+		t.Errorf("%s: lagThreshold %q: want a positive integer", where, md["lagThreshold"])
+	}
+	if n, err := strconv.ParseInt(md["activationLagThreshold"], 10, 64); err != nil || n < 0 {
+		t.Errorf("%s: activationLagThreshold %q: want an integer ≥ 0", where, md["activationLagThreshold"])
+	}
+	host, port, err := net.SplitHostPort(md["natsServerMonitoringEndpoint"])
+	if err != nil || host != natsMonitorHost || port != strconv.Itoa(monitorPort) {
+		t.Errorf("%s: natsServerMonitoringEndpoint %q, want %s:%d", where, md["natsServerMonitoringEndpoint"], natsMonitorHost, monitorPort)
+	}
+}
