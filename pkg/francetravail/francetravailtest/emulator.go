@@ -6,7 +6,9 @@
 //
 // It follows the contract in the project's France Travail spec: the token
 // endpoint with its errors, token expiry and 401, the search endpoint with
-// the validation of every parameter and the API's 400 messages, real
+// the validation of every parameter (its own table of the rules, which a
+// test holds equal to francetravail.SearchParams) and the API's 400
+// messages, real
 // filtering (codeROME, departement, region, commune, typeContrat,
 // natureContrat, motsCles, origineOffre, publieeDepuis,
 // minCreationDate/maxCreationDate, qualification, experience,
@@ -25,8 +27,16 @@
 // commune itself whatever distance; sort=2 (distance) sorts as sort=1.
 // Choices that no source settles are marked UNVERIFIED where they are made:
 // 200 only when one page holds every result, both creation-date bounds
-// inclusive to the millisecond, publieeDepuis counted on dateCreation, the
-// experience classes, the messages of parameters the spec does not quote.
+// inclusive to the millisecond, a lower bound above its upper bound
+// refused, publieeDepuis counted on dateCreation, the experience classes,
+// the messages of parameters the spec does not quote.
+//
+// A corpus may hold an id more than once: each copy is then a match of its
+// own, as the API has been seen to serve one offer twice. The corpus is
+// indexed once when it is set (about 36 bytes an offer), so that a
+// synthetic corpus of a million offers is served from a few tens of
+// megabytes, each query reading only the offers of its creation-date
+// window.
 //
 // Admin routes, never under the API's paths:
 //
