@@ -2,7 +2,6 @@ package hrflow
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +19,11 @@ type UpsertOptions struct {
 	// DryRun only reads: Upsert reports what it would do, and writes
 	// nothing (no POST, PUT or PATCH, no parsing either).
 	DryRun bool
+	// MayHaveCreated says that an earlier attempt of the caller may have
+	// created the job although its answer was lost (a crash between the
+	// create and its record): a live job found on the board then counts as
+	// created, as when Upsert's own create retried without an answer.
+	MayHaveCreated bool
 }
 
 // Action is what Upsert did, or would do, to the board.
@@ -31,6 +35,9 @@ const (
 	ActionUpdated    Action = "updated"
 	ActionUnarchived Action = "unarchived"
 	ActionSkipped    Action = "skipped"
+	// ActionUnchanged: on the board, its content unchanged since pulljobs
+	// last wrote it: no call was made (see the pipeline's board index).
+	ActionUnchanged Action = "unchanged"
 )
 
 // UpsertResult is the outcome of Upsert.
@@ -39,6 +46,9 @@ type UpsertResult struct {
 	Action Action
 	// Key is the job's key on the board; "" for a planned creation.
 	Key string
+	// UpdatedAt is the job's updated_at as the board answered the last
+	// write ("" when nothing was written or the answer did not say).
+	UpdatedAt string
 	// ParsingFailed reports a created job whose enrichment failed: it was
 	// created without it. ParsingError says why.
 	ParsingFailed bool
@@ -92,7 +102,7 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 
 	var enriched Job // the job to create, enriched once across rounds
 	var parsingErr error
-	lostCreate := false // a create refused after an attempt whose answer was lost
+	lostCreate := opts.MayHaveCreated // a create refused after an attempt whose answer was lost
 	for round := 0; round < maxUpsertRounds; round++ {
 		found, err := c.head(ctx, boardKey, ref)
 		if errors.Is(err, ErrNotFound) {
@@ -102,17 +112,17 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 			if enriched == nil {
 				enriched, parsingErr = c.enrich(ctx, job, opts.EnrichWithParsing)
 			}
-			key, retried, err := c.create(ctx, boardKey, enriched)
+			w, err := c.post(ctx, boardKey, enriched)
 			if errors.Is(err, ErrReferenceExists) {
 				// 4: someone created it meanwhile; when an earlier attempt
 				// of this POST got no answer, most likely ourselves.
-				lostCreate = lostCreate || retried
+				lostCreate = lostCreate || w.Retried
 				continue
 			}
 			if err != nil {
 				return UpsertResult{}, err
 			}
-			res := UpsertResult{Action: ActionCreated, Key: key}
+			res := UpsertResult{Action: ActionCreated, Key: w.Key, UpdatedAt: w.UpdatedAt}
 			if parsingErr != nil {
 				res.ParsingFailed, res.ParsingError = true, parsingErr.Error()
 			}
@@ -145,11 +155,11 @@ func (c *Client) update(ctx context.Context, boardKey string, job Job, found job
 	if opts.DryRun {
 		return res, nil
 	}
-	body := withBoard(job, boardKey) // a full replace, keeping the key
-	body["key"] = key
-	if _, _, err := call[json.RawMessage](ctx, c, http.MethodPut, pathJob, nil, body); err != nil {
-		return UpsertResult{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
+	w, err := c.replace(ctx, boardKey, key, job) // a full replace, keeping the key
+	if err != nil {
+		return UpsertResult{}, err
 	}
+	res.UpdatedAt = w.UpdatedAt
 	// Unarchive after the replace: should it fail, the job is still
 	// archived, and the next Upsert of the job does both again. The other
 	// order would leave a live job with stale content, which an Upsert
@@ -170,18 +180,118 @@ func (c *Client) update(ctx context.Context, boardKey string, job Job, found job
 // update would leave it.
 func (c *Client) createdUnanswered(ctx context.Context, boardKey string, created Job, found jobHead, opts UpsertOptions, parsingErr error) (UpsertResult, error) {
 	key := string(found.Key)
-	if opts.UpdateContent {
-		body := withBoard(created, boardKey)
-		body["key"] = key
-		if _, _, err := call[json.RawMessage](ctx, c, http.MethodPut, pathJob, nil, body); err != nil {
-			return UpsertResult{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
-		}
-	}
 	res := UpsertResult{Action: ActionCreated, Key: key}
+	if opts.UpdateContent {
+		w, err := c.replace(ctx, boardKey, key, created)
+		if err != nil {
+			return UpsertResult{}, err
+		}
+		res.UpdatedAt = w.UpdatedAt
+	}
 	if parsingErr != nil {
 		res.ParsingFailed, res.ParsingError = true, parsingErr.Error()
 	}
 	return res, nil
+}
+
+// PutOptions steer Put.
+type PutOptions struct {
+	// Key names the job to replace; "" creates the job.
+	Key string
+	// Enrich enriches a job being created with the entities text parsing
+	// finds in it (enrich_with_parsing). A parsing failure still creates
+	// the job, without enrichment, and sets Written.ParsingError.
+	Enrich bool
+	// Unarchive unarchives the replaced job after the replace (an archived
+	// job stays archived through a replace).
+	Unarchive bool
+}
+
+// Written is what the board answered to Put.
+type Written struct {
+	// Key is the job's key; UpdatedAt its updated_at as the board answered
+	// the create or replace ("" when the answer did not say).
+	Key, UpdatedAt string
+	// Retried reports a create sent more than once: an earlier attempt may
+	// have created the job although its answer was lost.
+	Retried bool
+	// ParsingError says why enrichment failed, when it did.
+	ParsingError string
+}
+
+// Put writes job to the board as the caller decided, without reading it
+// first: a create (one POST, after a text parsing with opts.Enrich), or a
+// full replace of the job opts.Key names (one PUT, then one PATCH with
+// opts.Unarchive). It is for a caller that knows the board already (the
+// pipeline's board index); Upsert reads first. A create refused because
+// the reference exists gives an error matching ErrReferenceExists: the
+// caller may fall back on Upsert. Calls for the same board and reference
+// are serialised within the client, as Upsert's are. job is not modified.
+func (c *Client) Put(ctx context.Context, boardKey string, job Job, opts PutOptions) (Written, error) {
+	ref := job.Reference()
+	if ref == "" {
+		return Written{}, ErrNoReference
+	}
+	unlock, err := c.refs.lock(ctx, boardKey+"\x00"+ref)
+	if err != nil {
+		return Written{}, fmt.Errorf("hrflow: put job %q: %w", ref, err)
+	}
+	defer unlock()
+	if opts.Key == "" {
+		enriched, parsingErr := c.enrich(ctx, job, opts.Enrich)
+		if parsingErr != nil && ctx.Err() != nil {
+			return Written{}, parsingErr
+		}
+		w, err := c.post(ctx, boardKey, enriched)
+		if parsingErr != nil {
+			w.ParsingError = parsingErr.Error()
+		}
+		return w, err
+	}
+	w, err := c.replace(ctx, boardKey, opts.Key, job)
+	if err != nil {
+		return Written{}, err
+	}
+	if opts.Unarchive {
+		if err := c.SetArchivedKey(ctx, boardKey, opts.Key, false); err != nil {
+			return Written{}, err
+		}
+	}
+	return w, nil
+}
+
+// writtenHead is what Put and Upsert read of the answer to a write.
+type writtenHead struct {
+	Key       flexString `json:"key"`
+	UpdatedAt flexString `json:"updated_at"`
+}
+
+// post creates job (POST) and reads the new key and updated_at from the
+// answer.
+func (c *Client) post(ctx context.Context, boardKey string, job Job) (Written, error) {
+	h, _, attempts, err := callN[*writtenHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
+	if err == nil && (h == nil || h.Key == "") {
+		err = errors.New("decode job: answer without a key")
+	}
+	if err != nil {
+		return Written{Retried: attempts > 1}, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
+	}
+	return Written{Key: string(h.Key), UpdatedAt: string(h.UpdatedAt), Retried: attempts > 1}, nil
+}
+
+// replace replaces the job with that key by job, whole (PUT).
+func (c *Client) replace(ctx context.Context, boardKey, key string, job Job) (Written, error) {
+	body := withBoard(job, boardKey)
+	body["key"] = key
+	h, _, err := call[*writtenHead](ctx, c, http.MethodPut, pathJob, nil, body)
+	if err != nil {
+		return Written{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
+	}
+	w := Written{Key: key}
+	if h != nil {
+		w.UpdatedAt = string(h.UpdatedAt)
+	}
+	return w, nil
 }
 
 // enrich returns the job to create: job itself, or job enriched with the

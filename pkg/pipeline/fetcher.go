@@ -6,13 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
-	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Searcher is what the fetcher needs of France Travail;
@@ -23,8 +26,8 @@ type Searcher interface {
 
 // FetchOptions tune Fetch.
 type FetchOptions struct {
-	// WaitBoard is how long to wait for a board busy with another run before
-	// giving up with a *BusyError. Zero refuses at once.
+	// WaitBoard is how long to wait for a board busy with a run of another
+	// configuration before giving up with a *BusyError. Zero refuses at once.
 	WaitBoard time.Duration
 	// OnFetched, when set, is called with the number of offers fetched so
 	// far, from Fetch's goroutine; it must be quick.
@@ -39,17 +42,26 @@ type FetchOptions struct {
 // asyncPending bounds the publishes awaiting their acknowledgement.
 const asyncPending = 1024
 
-// Fetch runs the fetch stage of a new run: it takes the board, stores the
+// fetchClaimTTL is how long a fetch whose process stopped showing signs of
+// life keeps others from taking it over. A fetcher proves it is alive
+// cheaply, so this is short: a fetcher killed and started again resumes
+// within it.
+const fetchClaimTTL = 10 * time.Second
+
+// Fetch runs the fetch stage of a run: it takes the board, stores the
 // run's spec, publishes every offer the search returns (or, for a replay,
 // every offer stored by the replayed run), and seals the run once every
 // publish is acknowledged. It returns the run id.
 //
-// When the board is held by an unfinished run with the same spec whose
-// processes stopped, Fetch resumes that run and returns its id: it publishes
-// only the offers that run lacks, or nothing if its fetch was complete. A search that fails still seals the
-// run, with the failure (the offers read so far are processed; sync is
-// refused). Fetch returns an error without sealing when ctx ends or NATS
-// cannot take the offers: running it again resumes the run.
+// When the board is held by an unfinished run with the same spec, Fetch
+// joins it and returns its id: it fetches only if that run's fetch is
+// unfinished and no live process is fetching it (then it publishes only
+// the offers the run lacks), and returns once the run is sealed. A search
+// that fails still seals the run, with the failure (the offers read so far
+// are processed; sync is refused). An offer too large for NATS even
+// compressed ends failed at once, and the run goes on. Fetch returns an
+// error without sealing when ctx ends or NATS cannot take the offers:
+// running it again resumes the run.
 func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o FetchOptions) (string, error) {
 	now := time.Now().UTC()
 	if spec.ID == "" {
@@ -67,7 +79,7 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 	if spec.ReplayOf == "" && src == nil {
 		return "", errors.New("fetch: no France Travail client for a run that is not a replay")
 	}
-	run, resumed, err := p.t.acquire(ctx, spec, acquireOptions{holder: p.holder, wait: o.WaitBoard, assumeStale: p.exclusive, logger: p.logger})
+	run, resumed, err := p.l.acquire(ctx, spec, acquireOptions{holder: p.holder, wait: o.WaitBoard, assumeStale: p.exclusive, logger: p.logger})
 	if err != nil {
 		return "", err
 	}
@@ -75,33 +87,47 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 		o.OnStarted(run, resumed)
 	}
 	if resumed {
-		stored, err := p.t.spec(ctx, run)
-		if err != nil {
+		if spec, err = p.l.spec(ctx, run); err != nil {
 			return run, err
 		}
-		spec = stored
-		if _, sealed, err := p.t.seal(ctx, run); err != nil || sealed {
-			// Fetched already: the workers finish the run where it stopped.
-			p.logger.Info("resuming a run whose fetch was complete", "run", run, "board", spec.BoardKey)
+	} else {
+		// The run's trace: its fetch, and its sync in whichever process.
+		runCtx, sp := tracer.Start(ctx, "pulljobs.run", trace.WithAttributes(runAttr.String(run), boardAttr.String(spec.BoardKey)))
+		defer sp.End()
+		spec.TraceParent = traceParent(runCtx)
+		if _, err := createJSON(ctx, p.l.runs, specKey(run), spec); err != nil {
 			return run, err
 		}
-	} else if _, err := createJSON(ctx, p.t.runs, specKey(run), spec); err != nil {
-		return run, err
 	}
-	log := p.logger.With("run", run, "board", spec.BoardKey)
-	log.Info("fetch started", "resumed", resumed, "replay_of", spec.ReplayOf)
-	ctx, sp := tracer.Start(ctx, "pulljobs.fetch")
-	sp.SetAttributes(runAttr.String(run))
-	defer sp.End()
+	f := &fetch{p: p, spec: spec, src: src, o: o, resumed: resumed, log: p.logger.With("run", run, "board", spec.BoardKey)}
+	return run, f.run(runContext(ctx, spec))
+}
 
+// fetch is one attempt at fetching a run.
+type fetch struct {
+	p       *Pipeline
+	spec    RunSpec
+	src     Searcher
+	o       FetchOptions
+	resumed bool
+	log     *slog.Logger
+}
+
+// run fetches the run unless it is sealed, or another live process fetches
+// it: then it waits for the seal, and takes the fetch over should that
+// process stop.
+func (f *fetch) run(ctx context.Context) error {
+	run := f.spec.ID
 	// Keep the board while fetching, however slow the API is.
 	beatCtx, stopBeat := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBeat()
 	wg.Go(func() {
-		t := time.NewTicker(p.t.settings.LeaseTTL / 8)
+		t := time.NewTicker(f.p.l.settings.LeaseTTL / 8)
 		defer t.Stop()
 		for {
-			p.hb.touch(spec.BoardKey, run)
+			f.p.hb.touch(f.spec.BoardKey, run)
 			select {
 			case <-beatCtx.Done():
 				return
@@ -109,72 +135,144 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 			}
 		}
 	})
-	defer wg.Wait()
-	defer stopBeat()
-
-	known := map[string]bool{}
-	if resumed {
-		if err := p.readSubject(ctx, offersPrefix+run, true, func(m jetstream.Msg) error {
-			known[m.Headers().Get(hdrOfferID)] = true
-			return nil
-		}); err != nil {
-			return run, fmt.Errorf("read the offers already published: %w", err)
-		}
-		log.Info("offers already published by the interrupted fetch", "count", len(known))
-	}
-	pub := newPublisher(ctx, p.js)
-	fetched := 0
-	var pubErr error
-	yield := func(offer francetravail.Offer) error {
-		id := offerID(offer)
-		fetched++
-		if o.OnFetched != nil {
-			o.OnFetched(fetched)
-		}
-		if known[id] {
-			return nil
-		}
-		known[id] = true
-		m := nats.NewMsg(offersPrefix + run)
-		m.Header.Set(hdrOfferID, id)
-		m.Header.Set(jetstream.MsgIDHeader, msgID(run, id))
-		inject(ctx, m.Header)
-		m.Data = offer
-		if err := pub.publish(ctx, m); err != nil {
-			pubErr = err
+	for joined := false; ; joined = true {
+		if _, sealed, err := f.p.l.seal(ctx, run); err != nil || sealed {
+			if sealed && f.resumed {
+				f.log.Info("joined a run whose fetch is complete")
+			}
 			return err
 		}
-		return nil
+		owner := f.p.holder + "/" + randomHex()
+		won, _, err := claim(ctx, f.p.l.runs, fetchKey(run), fetchClaim{Owner: owner, Heartbeat: time.Now().UTC()}, fetchClaimTTL)
+		if err != nil {
+			return err
+		}
+		if won {
+			return f.fetch(ctx, owner)
+		}
+		if !joined {
+			f.log.Info("another process is fetching this run; waiting for its seal")
+		}
+		if err := sleep(ctx, fetchClaimTTL/4); err != nil {
+			return fmt.Errorf("fetch of run %s interrupted (run it again to resume): %w", run, err)
+		}
 	}
+}
+
+// fetch fetches the run as owner of its fetch claim, and seals it.
+func (f *fetch) fetch(ctx context.Context, owner string) error {
+	run := f.spec.ID
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel, below
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wg.Go(func() {
+		keepClaim(ctx, cancel, f.p.l.runs, fetchKey(run), owner, fetchClaimTTL, func(c *fetchClaim) { c.Heartbeat = time.Now().UTC() })
+	})
+	seen, err := f.published(ctx)
+	if err != nil {
+		return err
+	}
+	f.log.Info("fetch started", "resumed", f.resumed, "replay_of", f.spec.ReplayOf, "published_before", seen.count)
 	started := time.Now().UTC()
+	pub := newPublisher(ctx, f.p)
+	fetched := 0
+	yield := func(offer francetravail.Offer) error {
+		fetched++
+		if f.o.OnFetched != nil {
+			f.o.OnFetched(fetched)
+		}
+		id := offerID(offer)
+		if !seen.add(id) {
+			return nil
+		}
+		return pub.publish(ctx, run, id, offer)
+	}
 	var sum francetravail.Summary
 	var readErr error
-	if spec.ReplayOf != "" {
-		sum, readErr = p.replay(ctx, spec.ReplayOf, yield)
+	if f.spec.ReplayOf != "" {
+		sum, readErr = f.p.replay(ctx, f.spec.ReplayOf, yield)
 	} else {
-		sum, readErr = src.Search(ctx, spec.Query, yield)
+		sum, readErr = f.src.Search(ctx, f.spec.Query, yield)
 	}
-	if err := pub.wait(); err != nil && pubErr == nil {
-		pubErr = err
+	if err := pub.wait(); err != nil {
+		return fmt.Errorf("publish offers of run %s (run the fetch again to resume it): %w", run, err)
 	}
-	if pubErr != nil {
-		return run, fmt.Errorf("publish offers of run %s (run the fetch again to resume it): %w", run, pubErr)
+	if ctx.Err() != nil {
+		return fmt.Errorf("fetch of run %s interrupted (run it again to resume): %w", run, context.Cause(ctx))
 	}
-	if err := ctx.Err(); err != nil {
-		return run, fmt.Errorf("fetch of run %s interrupted (run it again to resume): %w", run, err)
-	}
-	seal := Seal{Expected: len(known), ReadSuccess: len(known), Truncated: sum.Truncated, Total: sum.Total,
+	seal := Seal{Expected: seen.count, ReadSuccess: seen.count, Truncated: sum.Truncated, Total: sum.Total, Duplicates: sum.Duplicates + seen.duplicates,
 		Unreached: sum.Unreached, Windows: sum.Windows, Requests: sum.Requests, StartedAt: started, SealedAt: time.Now().UTC()}
-	if readErr != nil {
+	if readErr != nil && !errors.Is(readErr, errPublish) {
 		seal.ReadFailure, seal.ReadError = true, readErr.Error()
-		log.Error("fetch failed; the run goes on with what was read, and will not sync", "err", readErr, "read", len(known))
+		f.log.Error("fetch failed; the run goes on with what was read, and will not sync", "err", readErr, "read", seen.count)
 	}
-	if _, err := createJSON(ctx, p.t.runs, sealKey(run), seal); err != nil {
-		return run, err
+	if _, err := createJSON(ctx, f.p.l.runs, sealKey(run), seal); err != nil {
+		return err
 	}
-	log.Info("fetch sealed", "offers", seal.Expected, "truncated", seal.Truncated, "read_failure", seal.ReadFailure)
-	return run, nil
+	f.log.Info("fetch sealed", "offers", seal.Expected, "duplicates", seal.Duplicates, "truncated", seal.Truncated, "read_failure", seal.ReadFailure)
+	return nil
 }
+
+// offerSet is the set of offers a fetch published, as 64-bit hashes of
+// their ids (about 16 bytes an offer). Two ids with one hash would make the
+// second look published already and leave it out of the run: with 2⁶⁴
+// hashes, a million-offer run meets that about once in 36 million runs.
+type offerSet struct {
+	ids        map[uint64]struct{}
+	count      int // distinct offers
+	duplicates int // offers met again, that the search itself did not remove
+	track      bool
+}
+
+// add reports whether id is new, and counts it.
+func (s *offerSet) add(id string) bool {
+	if !s.track {
+		s.count++
+		return true
+	}
+	h := xxhash.Sum64String(id)
+	if _, ok := s.ids[h]; ok {
+		s.duplicates++
+		return false
+	}
+	s.ids[h] = struct{}{}
+	s.count++
+	return true
+}
+
+// published returns the set of offers the run published already (resumed
+// run), or an empty one. A fresh search removes its duplicates itself: only
+// a resumed run or a replay (whose stored offers may hold a republished
+// one) pays for the set.
+func (f *fetch) published(ctx context.Context) (*offerSet, error) {
+	s := &offerSet{ids: map[uint64]struct{}{}, track: f.resumed || f.spec.ReplayOf != ""}
+	if !f.resumed {
+		return s, nil
+	}
+	err := readSubject(ctx, f.p.l.offers, offersPrefix+f.spec.ID, true, func(m jetstream.Msg) error {
+		s.add(m.Headers().Get(hdrOfferID))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the offers already published: %w", err)
+	}
+	// Offers that failed at the fetch have a record and no message.
+	err = f.p.l.readRecords(ctx, f.spec.ID, 0, func(r Record) error {
+		if r.Stage == fetcherStage {
+			s.add(r.Offer)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.duplicates = 0
+	return s, nil
+}
+
+// fetcherStage names the fetcher on the records and dead letters it writes.
+const fetcherStage = "fetcher"
 
 // offerID returns the offer's id, or a stable stand-in for an offer without
 // one, so that it still flows to the formatter and ends as a format failure.
@@ -189,10 +287,14 @@ func offerID(o francetravail.Offer) string {
 // replay yields the offers stored by an earlier run.
 func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
 	var sum francetravail.Summary
-	err := p.readSubject(ctx, offersPrefix+from, false, func(m jetstream.Msg) error {
+	err := readSubject(ctx, p.l.offers, offersPrefix+from, false, func(m jetstream.Msg) error {
+		data, err := decodePayload(m.Headers(), m.Data())
+		if err != nil {
+			return err
+		}
 		sum.Total++
 		sum.Fetched++
-		return yield(francetravail.Offer(m.Data()))
+		return yield(francetravail.Offer(data))
 	})
 	if err != nil {
 		return sum, fmt.Errorf("replay run %s: %w", from, err)
@@ -203,89 +305,85 @@ func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetra
 	return sum, nil
 }
 
-// readSubject calls fn for every message stored on subject in the offers
-// stream, in order, until the last one stored when it started.
-func (p *Pipeline) readSubject(ctx context.Context, subject string, headersOnly bool, fn func(jetstream.Msg) error) error {
-	var info *jetstream.StreamInfo
-	err := withRetry(ctx, func(ctx context.Context) error {
-		var err error
-		info, err = p.t.offers.Info(ctx, jetstream.WithSubjectFilter(subject))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if info.State.Subjects[subject] == 0 {
-		return nil
-	}
-	cons, err := p.t.offers.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, HeadersOnly: headersOnly})
-	if err != nil {
-		return err
-	}
-	it, err := cons.Messages()
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		if meta.NumPending == 0 {
-			return nil
-		}
-	}
-}
+// errPublish marks a search stopped because the offers could not be
+// published: a NATS failure, not a read failure.
+var errPublish = errors.New("publish")
 
-// publisher publishes asynchronously and checks every acknowledgement, in a
-// goroutine it owns until wait. A publish that fails is retried
-// synchronously (its message id makes the retry safe).
+// publisher publishes a run's offers asynchronously and checks every
+// acknowledgement, in a goroutine it owns until wait. A publish whose
+// acknowledgement failed is retried synchronously; an offer that no retry
+// can carry (too large) ends failed at once, through the fetcher's ender.
 type publisher struct {
 	ctx     context.Context // ends the checks early
-	js      jetstream.JetStream
+	p       *Pipeline
+	ender   *ender
 	pending chan pendingPub
 	done    chan struct{}
 	err     error // first publish that failed for good; read after done
 }
 
 type pendingPub struct {
+	it  *Item
 	msg *nats.Msg
 	ack jetstream.PubAckFuture
 }
 
-func newPublisher(ctx context.Context, js jetstream.JetStream) *publisher {
-	pb := &publisher{ctx: ctx, js: js, pending: make(chan pendingPub, asyncPending), done: make(chan struct{})}
+func newPublisher(ctx context.Context, p *Pipeline) *publisher {
+	pb := &publisher{ctx: ctx, p: p, pending: make(chan pendingPub, asyncPending), done: make(chan struct{}),
+		ender: &ender{l: p.l, stage: fetcherStage, kind: PublishFailure, carry: p.carrier, logger: p.logger}}
 	go pb.check()
 	return pb
 }
 
-func (pb *publisher) publish(ctx context.Context, m *nats.Msg) error {
+// publish publishes one offer of run, in a trace of its own.
+func (pb *publisher) publish(ctx context.Context, run, id string, offer francetravail.Offer) error {
 	select {
 	case <-pb.done:
-		return pb.err
+		return fmt.Errorf("%w: %w", errPublish, pb.err)
 	default:
 	}
-	f, err := pb.js.PublishMsgAsync(m)
+	octx, sp := offerSpan(ctx, run, id)
+	defer sp.End()
+	m := nats.NewMsg(offersPrefix + run)
+	m.Header.Set(hdrOfferID, id)
+	inject(octx, m.Header)
+	it := &Item{Run: run, Offer: id, Data: offer, Header: m.Header, Delivery: 1}
+	var tooLarge *tooLargeError
+	if err := encodePayload(m, offer, pb.p.nc.MaxPayload()); errors.As(err, &tooLarge) {
+		return pb.fail(ctx, it, err)
+	}
+	f, err := pb.p.js.PublishMsgAsync(m)
 	if err != nil {
-		if err := pb.republish(ctx, m); err != nil {
-			return err
-		}
-		return nil
+		return pb.republish(ctx, it, m)
 	}
 	select {
-	case pb.pending <- pendingPub{m, f}:
+	case pb.pending <- pendingPub{it, m, f}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// fail ends an offer that cannot be carried: a failed record, a dead letter.
+func (pb *publisher) fail(ctx context.Context, it *Item, cause error) error {
+	if err := pb.ender.end(ctx, it, failed(fetcherStage, PublishFailure, fmt.Errorf("offer %s: %w", it.Offer, cause))); err != nil {
+		return fmt.Errorf("%w: %w", errPublish, err)
+	}
+	return nil
+}
+
+// republish publishes m synchronously, retrying through fail-overs.
+func (pb *publisher) republish(ctx context.Context, it *Item, m *nats.Msg) error {
+	m.Data = it.Data
+	err := pb.p.carrier.publish(ctx, m)
+	var tooLarge *tooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return pb.fail(ctx, it, err)
+	case err != nil:
+		return fmt.Errorf("%w: offer %s: %w", errPublish, it.Offer, err)
+	}
+	return nil
 }
 
 func (pb *publisher) check() {
@@ -297,28 +395,13 @@ func (pb *publisher) check() {
 		select {
 		case <-pp.ack.Ok():
 		case err := <-pp.ack.Err():
-			if rerr := pb.republish(pb.ctx, pp.msg); rerr != nil {
+			if rerr := pb.republish(pb.ctx, pp.it, pp.msg); rerr != nil {
 				pb.err = fmt.Errorf("%w (first attempt: %v)", rerr, err)
 			}
 		case <-pb.ctx.Done():
 			pb.err = pb.ctx.Err()
 		}
 	}
-}
-
-// publishRetry bounds the synchronous retries of one publish: NATS may be
-// restarting or electing a leader.
-var publishRetry = retry.Policy{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
-
-func (pb *publisher) republish(ctx context.Context, m *nats.Msg) error {
-	return retry.Do(ctx, publishRetry, func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if _, err := pb.js.PublishMsg(actx, m); err != nil {
-			return transient{err}
-		}
-		return nil
-	}, nil)
 }
 
 // wait returns once every publish is acknowledged, with the first failure;
@@ -328,10 +411,3 @@ func (pb *publisher) wait() error {
 	<-pb.done
 	return pb.err
 }
-
-// transient marks an error worth retrying whatever its type.
-type transient struct{ err error }
-
-func (t transient) Error() string   { return t.err.Error() }
-func (t transient) Unwrap() error   { return t.err }
-func (t transient) Retryable() bool { return true }

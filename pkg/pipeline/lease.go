@@ -24,7 +24,7 @@ type Lease struct {
 	Renewed time.Time `json:"renewed_at"`
 }
 
-// BusyError reports a board held by another live run.
+// BusyError reports a board held by a live run of another configuration.
 type BusyError struct {
 	Board   string
 	Lease   Lease
@@ -34,7 +34,7 @@ type BusyError struct {
 }
 
 func (e *BusyError) Error() string {
-	return fmt.Sprintf("board %s is busy with run %s (last sign of life %s ago; it is considered dead after %s without one); wait for it, or retry with a longer --wait-board",
+	return fmt.Sprintf("board %s is busy with run %s of another configuration (last sign of life %s ago; it is considered dead after %s without one); try again later, or wait for it with --wait-board",
 		e.Board, e.Lease.Run, e.Elapsed.Round(time.Second), e.TTL)
 }
 
@@ -60,10 +60,13 @@ type acquireOptions struct {
 }
 
 // acquire takes the board for spec's run. When the board is held by an
-// unfinished run with the same spec whose processes look dead, it resumes
-// that run: the returned id is the one to use (spec.ID otherwise). A dead
-// holder with another spec is abandoned: it will never sync.
-func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (run string, resumed bool, err error) {
+// unfinished run with the same spec, it joins that run, whether its
+// processes are alive (a fetcher started again while its run goes on) or
+// look dead (a crash): the returned id is the one to use (spec.ID
+// otherwise), and resumed is true. A live holder with another spec makes
+// the board busy: acquire waits up to o.wait, then returns a *BusyError. A
+// dead holder with another spec is abandoned: it will never sync.
+func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (run string, resumed bool, err error) {
 	hash := spec.hash()
 	deadline := time.Now().Add(o.wait)
 	// The holder names this very attempt, so that a write retried after its
@@ -100,6 +103,22 @@ func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) 
 		switch {
 		case done:
 			// A finished run that could not release its lease.
+		case held.SpecHash == hash:
+			// The same run: resume it if it stopped, join it if it goes on.
+			// Same run id, so nothing is fetched or written twice.
+			mine.Run, mine.Acquired = held.Run, held.Acquired
+			if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+				if isConflict(err) {
+					continue
+				}
+				return "", false, err
+			}
+			if stale {
+				o.logger.Warn("resuming an interrupted run", "run", held.Run, "board", spec.BoardKey)
+			} else {
+				o.logger.Info("joining the run of this configuration in flight", "run", held.Run, "board", spec.BoardKey)
+			}
+			return held.Run, true, nil
 		case !stale:
 			if time.Now().After(deadline) {
 				return "", false, &BusyError{Board: spec.BoardKey, Lease: held, TTL: t.settings.LeaseTTL, Waited: o.wait, Elapsed: elapsed}
@@ -110,18 +129,6 @@ func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) 
 			}
 			continue
 		default:
-			if held.SpecHash == hash {
-				// Resume: same run id, so every publish deduplicates.
-				mine.Run, mine.Acquired = held.Run, held.Acquired
-				if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
-					if isConflict(err) {
-						continue
-					}
-					return "", false, err
-				}
-				o.logger.Warn("resuming an interrupted run", "run", held.Run, "board", spec.BoardKey)
-				return held.Run, true, nil
-			}
 			if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
 				if isConflict(err) {
 					continue
@@ -144,7 +151,7 @@ func (t *topology) acquire(ctx context.Context, spec RunSpec, o acquireOptions) 
 
 // abandon makes sure a run that lost its board never syncs, and leaves a
 // report saying so. Best effort: the lease check in sync is the real guard.
-func (t *topology) abandon(ctx context.Context, run, by string, logger *slog.Logger) {
+func (t *ledger) abandon(ctx context.Context, run, by string, logger *slog.Logger) {
 	why := "abandoned: run " + by + " took the board after this run stopped showing signs of life"
 	if _, err := createJSON(ctx, t.runs, finalKey(run), final{Abandoned: why, Heartbeat: time.Now().UTC()}); err != nil {
 		logger.Error("abandon run", "run", run, "err", err)
@@ -162,20 +169,8 @@ func (t *topology) abandon(ctx context.Context, run, by string, logger *slog.Log
 	}
 }
 
-// holds reports whether run still holds board.
-func (t *topology) holds(ctx context.Context, board, run string) (bool, error) {
-	var held Lease
-	if _, err := getJSON(ctx, t.leases, board, &held); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false, nil
-		}
-		return false, fmt.Errorf("read lease of board %s: %w", board, err)
-	}
-	return held.Run == run, nil
-}
-
 // release frees board if run holds it.
-func (t *topology) release(ctx context.Context, board, run string) error {
+func (t *ledger) release(ctx context.Context, board, run string) error {
 	var held Lease
 	rev, err := getJSON(ctx, t.leases, board, &held)
 	if err != nil {
@@ -197,7 +192,7 @@ func (t *topology) release(ctx context.Context, board, run string) error {
 
 // renew records a sign of life of run on board. It returns ErrLeaseLost when
 // another run holds the board.
-func (t *topology) renew(ctx context.Context, board, run string) error {
+func (t *ledger) renew(ctx context.Context, board, run string) error {
 	for {
 		var held Lease
 		rev, err := getJSON(ctx, t.leases, board, &held)
@@ -221,25 +216,12 @@ func (t *topology) renew(ctx context.Context, board, run string) error {
 	}
 }
 
-// isConflict reports a compare-and-set that lost a race: read again and retry.
-func isConflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
-		errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
-		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequence) ||
-		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
-func errorsIsAPI(err error, code jetstream.ErrorCode) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
-}
-
 // heartbeat renews the leases of the runs a process works on. Stages call
 // touch whenever they make progress on a run; run renews the touched leases
 // every quarter TTL. It is owned by the worker that starts run, and stops
 // with run's context.
 type heartbeat struct {
-	t      *topology
+	l      *ledger
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -247,8 +229,8 @@ type heartbeat struct {
 	lost    map[string]bool   // run → lease lost
 }
 
-func newHeartbeat(t *topology, logger *slog.Logger) *heartbeat {
-	return &heartbeat{t: t, logger: logger, touched: map[string]string{}, lost: map[string]bool{}}
+func newHeartbeat(l *ledger, logger *slog.Logger) *heartbeat {
+	return &heartbeat{l: l, logger: logger, touched: map[string]string{}, lost: map[string]bool{}}
 }
 
 func (h *heartbeat) touch(board, run string) {
@@ -265,7 +247,7 @@ func (h *heartbeat) isLost(run string) bool {
 }
 
 func (h *heartbeat) run(ctx context.Context) {
-	tick := time.NewTicker(h.t.settings.LeaseTTL / 4)
+	tick := time.NewTicker(h.l.settings.LeaseTTL / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -283,7 +265,7 @@ func (h *heartbeat) beat(ctx context.Context) {
 	h.touched = map[string]string{}
 	h.mu.Unlock()
 	for board, run := range touched {
-		err := h.t.renew(ctx, board, run)
+		err := h.l.renew(ctx, board, run)
 		switch {
 		case errors.Is(err, ErrLeaseLost):
 			h.mu.Lock()

@@ -7,36 +7,71 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
+// ledger is the pipeline's own state in JetStream, which every process
+// shares: the runs (spec, seal, fetch and index claims, sync trigger,
+// report), the items' final records, the board leases and the board index.
+// Nothing a run needs lives in one process's memory.
+type ledger struct {
+	js       jetstream.JetStream
+	settings Settings
+	offers   jetstream.Stream
+	jobs     jetstream.Stream
+	records  jetstream.Stream
+	runs     jetstream.KeyValue
+	leases   jetstream.KeyValue
+	boards   jetstream.KeyValue
+}
+
 // ErrUnknownRun reports a run id with no spec in the runs bucket: never
 // started, or older than the retention.
 var ErrUnknownRun = errors.New("unknown run")
 
-// Seal is the fetcher's last word on a run: how many items to expect, and
-// whether the fetch was complete.
+// Seal is the fetcher's last word on a run, stored as <run>.seal: how many
+// items to expect, and whether the fetch was complete. It is written once,
+// after every offer's publish was acknowledged.
 type Seal struct {
-	Expected    int       `json:"expected"`
-	ReadSuccess int       `json:"read_success"`
-	ReadFailure bool      `json:"read_failure"`
-	ReadError   string    `json:"read_error,omitempty"`
-	Truncated   bool      `json:"truncated"`
-	Total       int       `json:"total"`
-	Unreached   int       `json:"unreached,omitempty"`
-	Windows     int       `json:"windows,omitempty"`
-	Requests    int       `json:"requests,omitempty"`
-	StartedAt   time.Time `json:"started_at"`
-	SealedAt    time.Time `json:"sealed_at"`
+	// Expected is the number of items of the run: distinct offers, each of
+	// which gets exactly one final record (counted by offer id).
+	Expected int `json:"expected"`
+	// ReadSuccess counts the offers read from France Travail (or from the
+	// replayed run), duplicates removed.
+	ReadSuccess int `json:"read_success"`
+	// ReadFailure is set when the search failed before its end; ReadError
+	// is the failure. Sync is then refused.
+	ReadFailure bool   `json:"read_failure"`
+	ReadError   string `json:"read_error,omitempty"`
+	// Truncated is set when the API's result cap hid offers that no split
+	// of the query could reach; Unreached counts them. Sync is refused.
+	Truncated bool `json:"truncated"`
+	Unreached int  `json:"unreached,omitempty"`
+	// Total is the number of offers the API announced for the query.
+	Total int `json:"total"`
+	// Duplicates counts the offers the search returned more than once
+	// (removed before publishing).
+	Duplicates int `json:"duplicates,omitempty"`
+	// Windows and Requests count the creation-date windows the query was
+	// split into and the search calls made.
+	Windows  int `json:"windows,omitempty"`
+	Requests int `json:"requests,omitempty"`
+	// StartedAt is when the fetch started, SealedAt when it was sealed (UTC).
+	StartedAt time.Time `json:"started_at"`
+	SealedAt  time.Time `json:"sealed_at"`
 }
 
-// final is the exactly-once trigger of sync: whoever creates it runs sync,
-// and keeps its heartbeat fresh; a stale heartbeat lets another take over.
+// final is the exactly-once trigger of sync, stored as <run>.final:
+// whoever creates it runs sync, and keeps its heartbeat fresh; a stale
+// heartbeat lets another process take over.
 type final struct {
-	Owner     string    `json:"owner"`
+	// Owner names the process (and attempt) that runs sync.
+	Owner string `json:"owner"`
+	// Heartbeat is the owner's last sign of life (UTC).
 	Heartbeat time.Time `json:"heartbeat"`
 	// Abandoned is set when a later run took the board: no sync for this one.
 	Abandoned string `json:"abandoned,omitempty"`
@@ -44,6 +79,8 @@ type final struct {
 
 func specKey(run string) string   { return run + ".spec" }
 func sealKey(run string) string   { return run + ".seal" }
+func fetchKey(run string) string  { return run + ".fetch" }
+func indexKey(run string) string  { return run + ".index" }
 func finalKey(run string) string  { return run + ".final" }
 func reportKey(run string) string { return run + ".report" }
 
@@ -77,7 +114,8 @@ func transientNATS(err error) bool {
 	switch {
 	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, jetstream.ErrConsumerNotFound):
 		return true
 	case errors.As(err, &apiErr):
 		return apiErr.Code == 503 || apiErr.Code == 408 || apiErr.ErrorCode == jsClusterNotAvailable
@@ -88,6 +126,13 @@ func transientNATS(err error) bool {
 // jsClusterNotAvailable is the server's "JetStream system temporarily
 // unavailable" (no meta leader).
 const jsClusterNotAvailable jetstream.ErrorCode = 10008
+
+// transient marks an error worth retrying whatever its type.
+type transient struct{ err error }
+
+func (t transient) Error() string   { return t.err.Error() }
+func (t transient) Unwrap() error   { return t.err }
+func (t transient) Retryable() bool { return true }
 
 // watch starts a watcher of keys in kv, trying again while a cluster fails
 // over. The watcher lives until ctx ends or it is stopped; once started it
@@ -136,6 +181,7 @@ func createJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (
 	return true, nil
 }
 
+// updateJSON replaces key's value if its revision is still rev.
 func updateJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev uint64) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -147,9 +193,34 @@ func updateJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any, r
 	return nil
 }
 
-func (t *topology) spec(ctx context.Context, run string) (RunSpec, error) {
+// putJSON stores v under key, whatever was there.
+func putJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := withRetry(ctx, func(ctx context.Context) error { _, err := kv.Put(ctx, key, b); return err }); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// isConflict reports a compare-and-set that lost a race: read again and retry.
+func isConflict(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) ||
+		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequence) ||
+		errorsIsAPI(err, jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
+
+func errorsIsAPI(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
+}
+
+func (l *ledger) spec(ctx context.Context, run string) (RunSpec, error) {
 	var s RunSpec
-	if _, err := getJSON(ctx, t.runs, specKey(run), &s); err != nil {
+	if _, err := getJSON(ctx, l.runs, specKey(run), &s); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return s, fmt.Errorf("run %s: %w", run, ErrUnknownRun)
 		}
@@ -158,9 +229,9 @@ func (t *topology) spec(ctx context.Context, run string) (RunSpec, error) {
 	return s, nil
 }
 
-func (t *topology) seal(ctx context.Context, run string) (Seal, bool, error) {
+func (l *ledger) seal(ctx context.Context, run string) (Seal, bool, error) {
 	var s Seal
-	if _, err := getJSON(ctx, t.runs, sealKey(run), &s); err != nil {
+	if _, err := getJSON(ctx, l.runs, sealKey(run), &s); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return s, false, nil
 		}
@@ -169,7 +240,7 @@ func (t *topology) seal(ctx context.Context, run string) (Seal, bool, error) {
 	return s, true, nil
 }
 
-func (t *topology) exists(ctx context.Context, kv jetstream.KeyValue, key string) (bool, error) {
+func (l *ledger) exists(ctx context.Context, kv jetstream.KeyValue, key string) (bool, error) {
 	err := withRetry(ctx, func(ctx context.Context) error { _, err := kv.Get(ctx, key); return err })
 	switch {
 	case err == nil:
@@ -180,9 +251,9 @@ func (t *topology) exists(ctx context.Context, kv jetstream.KeyValue, key string
 	return false, fmt.Errorf("read %s: %w", key, err)
 }
 
-// Report returns the report of a finished run, or ok false while it runs.
-func (t *topology) report(ctx context.Context, run string) (r Report, ok bool, err error) {
-	if _, err := getJSON(ctx, t.runs, reportKey(run), &r); err != nil {
+// report returns the report of a finished run, or ok false while it runs.
+func (l *ledger) report(ctx context.Context, run string) (r Report, ok bool, err error) {
+	if _, err := getJSON(ctx, l.runs, reportKey(run), &r); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return r, false, nil
 		}
@@ -191,19 +262,147 @@ func (t *topology) report(ctx context.Context, run string) (r Report, ok bool, e
 	return r, true, nil
 }
 
-// record writes an item's final record, unless it has one: the first stage
-// to end an item decides, and a redelivered message changes nothing.
-func (t *topology) record(ctx context.Context, run string, r Record) error {
+// A run's final records are messages on one subject, pulljobs.records.<run>:
+// a key per item would cost the server memory for every item of every run
+// it keeps. An item may get more than one record (a redelivery after a
+// crash, a worker that finishes after its item was given up): the first
+// one on the subject is the item's, and readers skip the others (see
+// recordReader).
+
+// record appends an item's final record. It returns once the server
+// stored it.
+func (l *ledger) record(ctx context.Context, run string, r Record) error {
 	r.At = time.Now().UTC()
-	_, err := createJSON(ctx, t.items, itemKey(run, r.Offer), r)
+	b, err := json.Marshal(r)
 	if err != nil {
+		return fmt.Errorf("encode record %s of run %s: %w", r.Offer, run, err)
+	}
+	if err := withRetry(ctx, func(ctx context.Context) error {
+		_, err := l.js.Publish(ctx, recordsPrefix+run, b)
+		return err
+	}); err != nil {
 		return fmt.Errorf("record %s of run %s: %w", r.Offer, run, err)
 	}
 	return nil
 }
 
-// hasRecord reports whether the item already ended: a redelivered message
-// for it needs no work.
-func (t *topology) hasRecord(ctx context.Context, run, offer string) (bool, error) {
-	return t.exists(ctx, t.items, itemKey(run, offer))
+// countRecords returns the number of records of run, duplicates included:
+// a cheap upper bound of its finished items, which the server counts.
+func (l *ledger) countRecords(ctx context.Context, run string) (int, error) {
+	return countSubjectMsgs(ctx, l.records, recordsPrefix+run)
+}
+
+func countSubjectMsgs(ctx context.Context, s jetstream.Stream, subject string) (int, error) {
+	var info *jetstream.StreamInfo
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		info, err = s.Info(ctx, jetstream.WithSubjectFilter(subject))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", subject, err)
+	}
+	return int(info.State.Subjects[subject]), nil
+}
+
+// recordReader reads the final records of one run in order, once each: it
+// remembers a 64-bit hash of each offer id it met (about 16 bytes an item),
+// and skips a later record of an offer it saw. Two offer ids with one hash
+// would make the second look ended twice and the run wait for it: with
+// 2⁶⁴ hashes, a million-item run meets that about once in 36 million runs,
+// and the watchdog would report it.
+type recordReader struct {
+	seen map[uint64]struct{}
+}
+
+func newRecordReader() *recordReader { return &recordReader{seen: map[uint64]struct{}{}} }
+
+// first reports whether r is the first record of its offer.
+func (rr *recordReader) first(r Record) bool {
+	h := xxhash.Sum64String(r.Offer)
+	if _, dup := rr.seen[h]; dup {
+		return false
+	}
+	rr.seen[h] = struct{}{}
+	return true
+}
+
+// distinct is the number of items whose record was read.
+func (rr *recordReader) distinct() int { return len(rr.seen) }
+
+// readRecords calls fn with each item's first record of run, in order:
+// every record stored, and at least want distinct items, waiting for late
+// ones. It stops early with fn's error, or ctx's.
+func (l *ledger) readRecords(ctx context.Context, run string, want int, fn func(Record) error) error {
+	rr := newRecordReader()
+	subject := recordsPrefix + run
+	n, err := countSubjectMsgs(ctx, l.records, subject)
+	if err != nil || (n == 0 && want == 0) {
+		return err
+	}
+	cons, err := l.records.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		return fmt.Errorf("read records of run %s: %w", run, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("read records of run %s: %w", run, err)
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fmt.Errorf("read records of run %s: %w", run, err)
+		}
+		var r Record
+		if err := json.Unmarshal(m.Data(), &r); err != nil {
+			return fmt.Errorf("read records of run %s: %w", run, err)
+		}
+		if rr.first(r) {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if meta.NumPending == 0 && rr.distinct() >= want {
+			return nil
+		}
+	}
+}
+
+// readSubject calls fn for every message stored on subject in s, in order,
+// until the last one stored when it started.
+func readSubject(ctx context.Context, s jetstream.Stream, subject string, headersOnly bool, fn func(jetstream.Msg) error) error {
+	n, err := countSubjectMsgs(ctx, s, subject)
+	if err != nil || n == 0 {
+		return err
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, HeadersOnly: headersOnly})
+	if err != nil {
+		return err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return err
+	}
+	defer it.Stop()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return err
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if meta.NumPending == 0 {
+			return nil
+		}
+	}
 }

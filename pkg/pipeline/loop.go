@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
@@ -28,20 +29,11 @@ const (
 	pullExpiry = 5 * time.Second
 )
 
-// handler processes one message. It returns nil when the item is done (the
-// loop acks it) — including when it recorded a failure itself. Any error
-// means "try again later": the loop redelivers it with a delay, and on the
-// last allowed delivery calls giveUp instead.
-type handler func(ctx context.Context, m jetstream.Msg) error
-
-// giveUpFunc ends an item whose every delivery failed: it writes the
-// "failed" record and the dead-letter copy. err is the last failure.
-type giveUpFunc func(ctx context.Context, subject string, h nats.Header, data []byte, err error) error
-
-// consumeLoop runs a durable pull consumer with bounded concurrency. It owns
-// one goroutine per in-flight message and stops when its context ends:
-// it stops pulling, finishes the messages it holds (up to drainTimeout),
-// and leaves the rest to be redelivered to another worker.
+// consumeLoop runs a durable pull consumer with bounded concurrency: it
+// hands each message to its handler and carries the outcome out (item.go).
+// It owns one goroutine per in-flight message and stops when its context
+// ends: it stops pulling, finishes the messages it holds (up to
+// drainTimeout), and leaves the rest to be redelivered to another worker.
 type consumeLoop struct {
 	name         string
 	cons         jetstream.Consumer
@@ -49,8 +41,8 @@ type consumeLoop struct {
 	ackWait      time.Duration
 	maxDeliver   int
 	drainTimeout time.Duration
-	handle       handler
-	giveUp       giveUpFunc
+	handle       Handler
+	ender        *ender
 	logger       *slog.Logger
 }
 
@@ -61,16 +53,18 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: consume: %w", l.name, err)
 	}
+	var stopper sync.WaitGroup
 	stopped := make(chan struct{})
+	defer stopper.Wait()
 	defer close(stopped)
-	go func() { // stops the pulling when ctx ends; exits with run
+	stopper.Go(func() { // stops the pulling when ctx ends, or when run returns
 		select {
 		case <-ctx.Done():
 			it.Drain()
 		case <-stopped:
 			it.Stop()
 		}
-	}()
+	})
 	// In-flight work outlives ctx: a graceful stop finishes it.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -89,47 +83,55 @@ func (l *consumeLoop) run(ctx context.Context) error {
 			continue
 		}
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-sem }()
 			l.process(work, m)
-		}()
+		})
 	}
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	var waiter sync.WaitGroup
+	waiter.Go(func() { wg.Wait(); close(done) })
+	defer waiter.Wait()
 	select {
 	case <-done:
 	case <-time.After(l.drainTimeout):
 		l.logger.Warn("stopping with items in flight; they will be redelivered", "consumer", l.name, "drain_timeout", l.drainTimeout)
 		cancelWork()
-		<-done
 	}
 	return nil
 }
 
+// process takes one message from delivery to acknowledgement.
 func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
-	meta, err := m.Metadata()
+	it, err := itemOfMsg(m)
+	var o Outcome
 	if err != nil {
-		l.logger.Error("message without metadata", "consumer", l.name, "subject", m.Subject(), "err", err)
-		_ = m.Term()
-		return
+		o = failed(l.ender.stage, l.ender.kind, err)
+	} else {
+		stop := l.keepAlive(m)
+		o = l.handle(ctx, it)
+		stop()
 	}
-	stop := l.keepAlive(m)
-	err = l.handle(ctx, m)
-	stop()
+	if o.Retry == nil {
+		if o.Dropped != "" {
+			l.logger.Debug("item needs no work", "consumer", l.name, "run", it.Run, "offer", it.Offer, "why", o.Dropped)
+		}
+		err = l.ender.end(ctx, it, o)
+	} else {
+		err = o.Retry
+	}
 	switch {
 	case err == nil:
 		if err := m.Ack(); err != nil {
-			// The item is done; a redelivery will find its record.
+			// The item is done; a redelivery ends it the same way again.
 			l.logger.Warn("ack", "consumer", l.name, "subject", m.Subject(), "err", err)
 		}
 	case ctx.Err() != nil:
 		// Stopping hard: let another worker have it soon.
 		_ = m.NakWithDelay(nakBase)
-	case int(meta.NumDelivered) >= l.maxDeliver:
+	case it.Delivery >= l.maxDeliver:
 		gerr := retry.Do(ctx, retry.Policy{}, func(ctx context.Context) error {
-			return l.giveUp(ctx, m.Subject(), m.Headers(), m.Data(), fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, err))
+			return l.ender.giveUp(ctx, it, fmt.Errorf("gave up after %d deliveries: %w", it.Delivery, err))
 		}, nil)
 		if gerr != nil {
 			l.logger.Error("could not record a failed item; the run will stall until the watchdog reports it", "consumer", l.name, "subject", m.Subject(), "err", gerr)
@@ -138,8 +140,8 @@ func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
 		}
 		_ = m.Term()
 	default:
-		d := nakDelay(int(meta.NumDelivered))
-		l.logger.Warn("item failed; will retry", "consumer", l.name, "subject", m.Subject(), "delivery", meta.NumDelivered, "retry_in", d.Round(time.Millisecond).String(), "err", err)
+		d := nakDelay(it.Delivery)
+		l.logger.Warn("item failed; will retry", "consumer", l.name, "run", it.Run, "offer", it.Offer, "delivery", it.Delivery, "retry_in", d.Round(time.Millisecond).String(), "err", err)
 		_ = m.NakWithDelay(d)
 	}
 }
@@ -183,11 +185,12 @@ type maxDeliveriesAdvisory struct {
 	Deliveries uint64 `json:"deliveries"`
 }
 
-// watchMaxDeliveries ends, through giveUp, the items whose last delivery
-// died with its worker, so that their run can still complete. One replica of
-// each stage handles each advisory (a queue group). The subscription lives
-// until ctx ends.
-func watchMaxDeliveries(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, streamName, consumer string, giveUp giveUpFunc, logger *slog.Logger) (*nats.Subscription, error) {
+// watchMaxDeliveries ends, through the ender's giveUp, the items whose last
+// delivery died with its worker, so that their run can still complete. One
+// replica of each stage handles each advisory (a queue group). The
+// subscription lives until ctx ends or it is unsubscribed; its callbacks run
+// on the connection's goroutine.
+func watchMaxDeliveries(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, streamName, consumer string, e *ender, logger *slog.Logger) (*nats.Subscription, error) {
 	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + "." + consumer
 	return nc.QueueSubscribe(subject, "pulljobs-"+consumer, func(msg *nats.Msg) {
 		var a maxDeliveriesAdvisory
@@ -200,8 +203,11 @@ func watchMaxDeliveries(ctx context.Context, nc *nats.Conn, stream jetstream.Str
 			logger.Error("max deliveries: read the message", "stream", streamName, "seq", a.StreamSeq, "err", err)
 			return
 		}
-		cause := fmt.Errorf("no worker acknowledged it in %d deliveries (a worker died while holding it)", a.Deliveries)
-		if err := giveUp(ctx, raw.Subject, raw.Header, raw.Data, cause); err != nil {
+		it, err := itemOf(raw.Subject, raw.Header, raw.Data, int(a.Deliveries))
+		if err == nil {
+			err = fmt.Errorf("no worker acknowledged it in %d deliveries (a worker died while holding it)", a.Deliveries)
+		}
+		if err := e.giveUp(ctx, it, err); err != nil {
 			logger.Error("max deliveries: record the failure", "subject", raw.Subject, "err", err)
 		}
 	})

@@ -9,10 +9,25 @@
 // spec travels with the run, and a run's completion is tracked in
 // JetStream itself (a seal from the fetcher, one final record per item, an
 // exactly-once trigger for sync), not in any process's memory.
+//
+// How the code is laid out:
+//
+//   - item.go: how one item ends — a stage (a Handler) returns an Outcome,
+//     and the consume loop (loop.go) carries it out: publish, dead-letter,
+//     record, acknowledge. Cross-cutting steps are Middleware
+//     (middleware.go).
+//   - formatter.go and pusher.go: the two stages. The pusher decides each
+//     job from the board index (index.go) with decidePush.
+//   - fetcher.go: Fetch, the start of a run; tracker.go: what follows a run
+//     from its spec to its sync; sync.go: decideSync and the archiving.
+//   - ledger.go: the store of runs, records, leases (lease.go) and the
+//     board index in JetStream; claim.go: jobs done once by one process.
 package pipeline
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -21,9 +36,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"crypto/rand"
-	"encoding/hex"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,22 +60,32 @@ type Options struct {
 	Dial func() (*nats.Conn, error)
 }
 
-// Pipeline is one process's handle on the pipeline. Create it with New; its
-// Run methods block, each until its context ends; Close stops what New
-// started, after every Run returned.
+// Pipeline is one process's handle on the pipeline. Create it with New.
+// RunFormatter and RunPusher block, each until its context ends or
+// Shutdown is called; Shutdown stops them all and what New started.
 type Pipeline struct {
-	nc        *nats.Conn
-	js        jetstream.JetStream
-	t         *topology
+	link      // the connection New was given
 	logger    *slog.Logger
-	holder    string
+	holder    string // names this process in leases and claims
 	exclusive bool
-	hb        *heartbeat
 	dial      func() (*nats.Conn, error)
+	hb        *heartbeat
 	counts    *counts
+	events    *events
 
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	stopWorkers context.CancelFunc // ends every Run method's context
+	stopping    context.Context
+	workers     sync.WaitGroup // the Run methods in flight
+	stopBeat    context.CancelFunc
+	beat        sync.WaitGroup // the heartbeat
+}
+
+// link is one NATS connection and the pipeline's handles on it.
+type link struct {
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	l       *ledger
+	carrier *carrier
 }
 
 // counts are the items this process's formatters and pushers ended or
@@ -71,7 +93,7 @@ type Pipeline struct {
 type counts struct{ formatted, pushed atomic.Int64 }
 
 // New declares the topology on nc's JetStream and starts the process's
-// lease heartbeat.
+// lease heartbeat. nc stays the caller's: Shutdown does not close it.
 func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	if err := o.Settings.Validate(); err != nil {
 		return nil, fmt.Errorf("pipeline settings: %w", err)
@@ -80,31 +102,33 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	js, t, err := attach(ctx, nc, o.Settings, logger)
+	lk, err := attach(ctx, nc, o.Settings, logger)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{nc: nc, js: js, t: t, logger: logger, holder: holderID(), exclusive: o.Exclusive, dial: o.Dial, counts: &counts{}}
-	p.hb = newHeartbeat(t, logger)
-	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	p.stop = stop
-	p.wg.Go(func() { p.hb.run(hbCtx) })
+	p := &Pipeline{link: *lk, logger: logger, holder: holderID(), exclusive: o.Exclusive, dial: o.Dial, counts: &counts{},
+		events: &events{nc: nc, logger: logger}}
+	p.hb = newHeartbeat(lk.l, logger)
+	p.stopping, p.stopWorkers = context.WithCancel(context.Background())
+	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopBeat = stopBeat
+	p.beat.Go(func() { p.hb.run(beatCtx) })
 	return p, nil
 }
 
 // attach opens JetStream on nc and declares the topology. A cluster may
 // still be electing its leaders when workers start, and replicated streams
 // take a moment to create: it retries, it does not die.
-func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger) (jetstream.JetStream, *topology, error) {
+func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger) (*link, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
-		return nil, nil, fmt.Errorf("jetstream: %w", err)
+		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	var t *topology
+	var l *ledger
 	err = retry.Do(ctx, declareRetry, func(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, declareTimeout)
 		defer cancel()
-		t, err = declareAll(dctx, js, s)
+		l, err = declareAll(dctx, js, s)
 		if err != nil && ctx.Err() == nil {
 			return transient{err}
 		}
@@ -113,47 +137,39 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger)
 		logger.Warn("declare streams and buckets; retrying", "err", err, "retry_in", wait.Round(time.Millisecond).String())
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return js, t, nil
+	return &link{nc: nc, js: js, l: l, carrier: &carrier{js: js, nc: nc}}, nil
 }
 
-// onOwnConn returns the handle a worker uses: p itself, or, with
-// Options.Dial, a handle on a connection of its own that shares p's
-// identity, heartbeat and counts; release closes that connection.
-func (p *Pipeline) onOwnConn(ctx context.Context) (w *Pipeline, release func(), err error) {
-	if p.dial == nil {
-		return p, func() {}, nil
-	}
-	nc, err := p.dial()
-	if err != nil {
-		return nil, nil, fmt.Errorf("connect a worker: %w", err)
-	}
-	js, t, err := attach(ctx, nc, p.t.settings, p.logger)
-	if err != nil {
-		nc.Close()
-		return nil, nil, err
-	}
-	w = &Pipeline{nc: nc, js: js, t: t, logger: p.logger, holder: p.holder, exclusive: p.exclusive, hb: p.hb, counts: p.counts}
-	return w, nc.Close, nil
-}
-
-const (
-	// publishTimeout bounds the wait for one publish's acknowledgement.
-	publishTimeout = 30 * time.Second
-	// declareTimeout bounds one attempt at declaring the topology.
-	declareTimeout = 5 * time.Second
-)
+// declareTimeout bounds one attempt at declaring the topology.
+const declareTimeout = 5 * time.Second
 
 // declareRetry keeps a starting process trying while NATS comes up.
 var declareRetry = retry.Policy{InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
-// Close stops the heartbeat and waits for it. Call it after every Run
-// method returned.
-func (p *Pipeline) Close() {
-	p.stop()
-	p.wg.Wait()
+// Shutdown stops the pipeline in order: the Run methods stop pulling and
+// finish the items they hold (each within the settings' DrainTimeout), the
+// trackers stop (a sync in progress is taken over by another process),
+// their own connections close, and the heartbeat stops. It returns early
+// with ctx's error if ctx ends first; the workers then go on draining in
+// the background. The connection given to New stays open.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	p.stopWorkers()
+	done := make(chan struct{})
+	go func() { p.workers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.stopBeat()
+	p.beat.Wait()
+	return nil
 }
+
+// Close is Shutdown without a deadline.
+func (p *Pipeline) Close() { _ = p.Shutdown(context.Background()) }
 
 func holderID() string {
 	host, _ := os.Hostname()
@@ -162,90 +178,124 @@ func holderID() string {
 	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b[:])
 }
 
-// RunFormatter runs a formatter worker until ctx ends, then finishes the
-// offers it holds and returns.
+// ownLink returns the link a worker uses: p's, or, with Options.Dial, one
+// on a connection of its own; release closes that connection.
+func (p *Pipeline) ownLink(ctx context.Context) (lk *link, release func(), err error) {
+	if p.dial == nil {
+		return &p.link, func() {}, nil
+	}
+	nc, err := p.dial()
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect a worker: %w", err)
+	}
+	lk, err = attach(ctx, nc, p.l.settings, p.logger)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return lk, nc.Close, nil
+}
+
+// enter registers a Run method: its context ends with ctx or Shutdown.
+func (p *Pipeline) enter(ctx context.Context) (context.Context, func()) {
+	p.workers.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.stopping, cancel)
+	return ctx, func() { stop(); cancel(); p.workers.Done() }
+}
+
+// RunFormatter runs a formatter worker until ctx ends or Shutdown, then
+// finishes the offers it holds and returns.
 func (p *Pipeline) RunFormatter(ctx context.Context) error {
-	p, release, err := p.onOwnConn(ctx)
-	if err != nil {
-		return fmt.Errorf("formatter: %w", err)
-	}
-	defer release()
-	runs := newRunCache(p.t)
-	f := &formatterStage{p: p, runs: runs}
-	cons, err := p.t.offers.Consumer(ctx, FormatterConsumer)
-	if err != nil {
-		return fmt.Errorf("formatter: %w", err)
-	}
-	return p.runWorker(ctx, runs, &consumeLoop{
-		name: FormatterConsumer, cons: cons, concurrency: p.t.settings.FormatConcurrency,
-		handle: f.handle, giveUp: f.giveUp,
-	}, p.t.offers, OffersStream, nil)
+	return p.runStage(ctx, stage{
+		name: FormatterConsumer, kind: FormatFailure, streamName: OffersStream,
+		stream: func(l *ledger) jetstream.Stream { return l.offers }, concurrency: p.l.settings.FormatConcurrency,
+		done: &p.counts.formatted,
+		handler: func(_ *link, runs *runCache) Handler {
+			return chain(formatOffer, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), traced("pulljobs.format"))
+		},
+	})
 }
 
-// RunPusher runs a pusher worker, with the completion tracker and the sync
-// stage, until ctx ends; then it finishes the jobs it holds and returns.
-// board carries the HrFlow credentials and the shared rate limit.
+// RunPusher runs a pusher worker, with the tracker that builds each run's
+// board index and fires its sync, until ctx ends or Shutdown; then it
+// finishes the jobs it holds and returns. board carries the HrFlow
+// credentials and the shared rate limit.
 func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
-	p, release, err := p.onOwnConn(ctx)
-	if err != nil {
-		return fmt.Errorf("pusher: %w", err)
-	}
-	defer release()
-	runs := newRunCache(p.t)
-	s := &pusherStage{p: p, board: board, runs: runs}
-	cons, err := p.t.jobs.Consumer(ctx, PusherConsumer)
-	if err != nil {
-		return fmt.Errorf("pusher: %w", err)
-	}
-	tr := &tracker{p: p, sync: &syncStage{p: p, board: board}, followed: map[string]bool{}}
-	return p.runWorker(ctx, runs, &consumeLoop{
-		name: PusherConsumer, cons: cons, concurrency: p.t.settings.Concurrency,
-		handle: s.handle, giveUp: s.giveUp,
-	}, p.t.jobs, JobsStream, tr)
+	return p.runStage(ctx, stage{
+		name: PusherConsumer, kind: WriteFailure, streamName: JobsStream,
+		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.l.settings.Concurrency,
+		done: &p.counts.pushed,
+		handler: func(lk *link, runs *runCache) Handler {
+			s := &pusher{l: lk.l, index: boardIndex{lk.l}, board: board}
+			return chain(s.push, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), requireLease(p.hb), traced("pulljobs.push"))
+		},
+		tracker: func(lk *link) *tracker {
+			idx := boardIndex{lk.l}
+			return &tracker{l: lk.l, index: idx, lister: board, holder: p.holder, events: p.events, logger: p.logger, followed: map[string]bool{},
+				sync: &syncer{l: lk.l, index: idx, board: board, hb: p.hb, events: p.events, logger: p.logger}}
+		},
+	})
 }
 
-// runWorker runs a consume loop with what every worker needs around it.
-func (p *Pipeline) runWorker(ctx context.Context, runs *runCache, l *consumeLoop, stream jetstream.Stream, streamName string, tr *tracker) error {
-	l.ackWait, l.maxDeliver, l.drainTimeout, l.logger = p.t.settings.AckWait, p.t.settings.MaxDeliver, p.t.settings.DrainTimeout, p.logger
+// stage describes a worker.
+type stage struct {
+	name, kind  string // the consumer, and the failure kind of an item given up
+	streamName  string
+	stream      func(*ledger) jetstream.Stream
+	concurrency int
+	done        *atomic.Int64 // counts the items the worker passed on or ended
+	handler     func(*link, *runCache) Handler
+	tracker     func(*link) *tracker // nil: the stage tracks no run
+}
+
+// runStage runs a consume loop with what every worker needs around it: the
+// finished runs, the max-deliveries advisories, the consumer's gauges, and
+// the tracker. Each of those stops with the loop, and is waited for.
+func (p *Pipeline) runStage(ctx context.Context, s stage) error {
+	ctx, leave := p.enter(ctx)
+	defer leave()
+	lk, release, err := p.ownLink(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	defer release()
+	stream := s.stream(lk.l)
+	cons, err := stream.Consumer(ctx, s.name)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.name, err)
+	}
+	runs := newRunCache(lk.l)
+	en := &ender{l: lk.l, stage: s.name, kind: s.kind, carry: lk.carrier, logger: p.logger, done: s.done}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
 	if err := runs.watchFinished(bg, &wg, p.logger); err != nil {
-		return fmt.Errorf("%s: watch finished runs: %w", l.name, err)
+		return fmt.Errorf("%s: watch finished runs: %w", s.name, err)
 	}
-	sub, err := watchMaxDeliveries(bg, p.nc, stream, streamName, l.name, l.giveUp, p.logger)
+	sub, err := watchMaxDeliveries(bg, lk.nc, stream, s.streamName, s.name, en, p.logger)
 	if err != nil {
-		return fmt.Errorf("%s: watch max deliveries: %w", l.name, err)
+		return fmt.Errorf("%s: watch max deliveries: %w", s.name, err)
 	}
 	defer sub.Unsubscribe()
-	if tr != nil {
+	unregister := observeConsumer(cons, s.name)
+	defer unregister()
+	if s.tracker != nil {
+		tr := s.tracker(lk)
 		wg.Go(func() {
 			if err := tr.run(bg); err != nil && bg.Err() == nil {
-				p.logger.Error("completion tracker stopped", "err", err)
+				p.logger.Error("run tracker stopped", "err", err)
 			}
 		})
 	}
-	p.logger.Info("worker started", "stage", l.name, "concurrency", l.concurrency)
+	l := &consumeLoop{name: s.name, cons: cons, concurrency: s.concurrency, ackWait: lk.l.settings.AckWait,
+		maxDeliver: lk.l.settings.MaxDeliver, drainTimeout: lk.l.settings.DrainTimeout,
+		handle: s.handler(lk, runs), ender: en, logger: p.logger}
+	p.logger.Info("worker started", "stage", s.name, "concurrency", s.concurrency)
 	err = l.run(ctx)
-	p.logger.Info("worker stopped", "stage", l.name)
+	p.logger.Info("worker stopped", "stage", s.name)
 	return err
-}
-
-// fail ends an item as failed: a copy on the dead-letter stream, with the
-// stage and reason in headers, then its final record.
-func (p *Pipeline) fail(ctx context.Context, run, offer, stage string, data []byte, rec Record) error {
-	m := nats.NewMsg(dlqPrefix + run + "." + stage)
-	m.Header.Set(hdrOfferID, offer)
-	m.Header.Set(hdrStage, stage)
-	m.Header.Set(hdrReason, oneLine(rec.Reason))
-	m.Header.Set(jetstream.MsgIDHeader, msgID(run, offer)+"."+stage)
-	m.Data = data
-	if _, err := p.js.PublishMsg(ctx, m); err != nil {
-		return fmt.Errorf("dead-letter %s of run %s: %w", offer, run, err)
-	}
-	p.logger.Warn("item failed", "run", run, "offer", offer, "stage", stage, "failure", rec.Failure, "reason", rec.Reason)
-	return p.t.record(ctx, run, rec)
 }
 
 // Event is a note about a run published on core NATS for whoever waits for
@@ -263,10 +313,16 @@ const (
 	EventDone    = "done"
 )
 
-func (p *Pipeline) event(run string, e Event) {
-	b, _ := json.Marshal(e) // an Event always marshals
-	if err := p.nc.Publish(eventsPrefix+run, b); err != nil {
-		p.logger.Debug("publish event", "run", run, "err", err)
+// events publishes Events.
+type events struct {
+	nc     *nats.Conn
+	logger *slog.Logger
+}
+
+func (e *events) send(run string, ev Event) {
+	b, _ := json.Marshal(ev) // an Event always marshals
+	if err := e.nc.Publish(eventsPrefix+run, b); err != nil {
+		e.logger.Debug("publish event", "run", run, "err", err)
 	}
 }
 
@@ -278,34 +334,25 @@ type Progress struct {
 	Fetched  int
 	Sealed   bool
 	Expected int
-	// Done counts the items that reached a final state.
+	// Done counts the items that reached a final state (an item ended twice
+	// after a crash counts twice until the end).
 	Done int
 	// Formatted and Pushed count what this process's own formatter and
 	// pusher did (0 when it runs none).
 	Formatted, Pushed int
 }
 
-// Wait waits for run's report and returns it. Every second, and when the
-// progress changes, it calls progress (when not nil) from its goroutine.
-// Stall warnings of the watchdog are logged.
+// Wait waits for run's report and returns it. Every second it calls
+// progress (when not nil) from its goroutine. Stall warnings of the
+// watchdog are logged.
 func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)) (Report, error) {
-	reports, err := watch(ctx, p.t.runs, reportKey(run))
+	reports, err := watch(ctx, p.l.runs, reportKey(run))
 	if err != nil {
 		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
 	defer reports.Stop()
-	// Counting the done items costs a delivery per item: only for progress.
-	var itemUpdates <-chan jetstream.KeyValueEntry
-	if progress != nil {
-		items, err := watch(ctx, p.t.items, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
-		if err != nil {
-			return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
-		}
-		defer items.Stop()
-		itemUpdates = items.Updates()
-	}
-	events := make(chan *nats.Msg, 16)
-	sub, err := p.nc.ChanSubscribe(eventsPrefix+run, events)
+	evs := make(chan *nats.Msg, 16)
+	sub, err := p.nc.ChanSubscribe(eventsPrefix+run, evs)
 	if err != nil {
 		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
@@ -313,7 +360,6 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	pr := Progress{Run: run}
-	done := map[string]struct{}{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -330,11 +376,7 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 				return Report{}, fmt.Errorf("report of run %s: %w", run, err)
 			}
 			return r, nil
-		case e := <-itemUpdates:
-			if e != nil {
-				done[e.Key()] = struct{}{}
-			}
-		case m := <-events:
+		case m := <-evs:
 			var ev Event
 			if json.Unmarshal(m.Data, &ev) == nil && ev.Type == EventStalled {
 				p.logger.Warn("run stalled", "run", run, "done", ev.Done, "expected", ev.Expected, "detail", ev.Message)
@@ -343,7 +385,6 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 			if progress == nil {
 				continue
 			}
-			pr.Done = len(done)
 			if err := p.progress(ctx, &pr); err != nil && ctx.Err() == nil {
 				p.logger.Debug("progress", "run", run, "err", err)
 			}
@@ -354,26 +395,26 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 
 func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 	if !pr.Sealed {
-		seal, ok, err := p.t.seal(ctx, pr.Run)
+		seal, ok, err := p.l.seal(ctx, pr.Run)
 		if err != nil {
 			return err
 		}
 		if ok {
 			pr.Sealed, pr.Expected, pr.Fetched = true, seal.Expected, seal.Expected
-		} else {
-			subject := offersPrefix + pr.Run
-			info, err := p.t.offers.Info(ctx, jetstream.WithSubjectFilter(subject))
-			if err != nil {
-				return err
-			}
-			pr.Fetched = int(info.State.Subjects[subject])
+		} else if pr.Fetched, err = countSubjectMsgs(ctx, p.l.offers, offersPrefix+pr.Run); err != nil {
+			return err
 		}
 	}
+	done, err := p.l.countRecords(ctx, pr.Run)
+	if err != nil {
+		return err
+	}
+	pr.Done = done
 	pr.Formatted, pr.Pushed = int(p.counts.formatted.Load()), int(p.counts.pushed.Load())
 	return nil
 }
 
 // Report returns the report of a finished run; ok is false while it runs.
 func (p *Pipeline) Report(ctx context.Context, run string) (r Report, ok bool, err error) {
-	return p.t.report(ctx, run)
+	return p.l.report(ctx, run)
 }

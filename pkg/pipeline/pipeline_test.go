@@ -254,7 +254,8 @@ func TestRunLifecycle(t *testing.T) {
 	corpus, _ := francetravailtest.Offers(second)
 	e.ft.SetCorpus(corpus)
 	r = e.run(p, spec(func(s *RunSpec) { s.UpdateContent = true }), nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 210, Created: 30, Updated: 180, Archived: 20})
+	// The 180 jobs the first run wrote are as it wrote them: no call.
+	checkEvents(t, r.Events, Events{ReadSuccess: 210, Created: 30, Unchanged: 180, Archived: 20})
 	if r.Status != StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 20 {
 		t.Fatalf("second run: %+v", r)
 	}
@@ -309,19 +310,20 @@ func TestSyncGuards(t *testing.T) {
 		mod        func(*RunSpec)
 		wantStatus string
 		wantReason string
+		guard      string
 		refused    string // in Sync.RefusedReason
 	}{
 		{"read failure", &fakeSearch{offers: offers[:10], err: errors.New("france travail: 503 after 10 attempts")}, nil,
-			StatusSuccessWithFailures, "", refusedRead},
+			StatusSuccessWithFailures, ReasonSyncRefused, GuardRead, "the fetch failed"},
 		{"read failure before anything", &fakeSearch{err: errors.New("france travail: invalid_client")}, nil,
-			StatusFatal, "read_failure", refusedRead},
+			StatusFatal, "read_failure", GuardRead, "the fetch failed"},
 		{"truncated", &fakeSearch{offers: offers[:10], truncated: true}, nil,
-			StatusSuccess, "", "truncated"},
+			StatusSuccessWithFailures, ReasonSyncRefused, GuardTruncated, "truncated"},
 		{"everything discarded", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) {
 			s.Action.Logics = []format.LogicSpec{{Name: "none", JQ: "false"}}
-		}, StatusSuccess, "", refusedNoJob},
-		{"too large a share", &fakeSearch{offers: offers[:2]}, nil, StatusSuccess, "", "more than the 50% allowed"},
-		{"sync off", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) { s.Sync = false }, StatusSuccess, "", refusedDisabled},
+		}, StatusSuccessWithFailures, ReasonSyncRefused, GuardNoJob, "no job of this run"},
+		{"too large a share", &fakeSearch{offers: offers[:2]}, nil, StatusSuccessWithFailures, ReasonSyncRefused, GuardMaxShare, "more than the 50% allowed"},
+		{"sync off", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) { s.Sync = false }, StatusSuccess, "", GuardDisabled, "sync disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,8 +345,8 @@ func TestSyncGuards(t *testing.T) {
 			if r.Status != tt.wantStatus || r.Reason != tt.wantReason {
 				t.Errorf("status = %s (%s), want %s (%s)", r.Status, r.Reason, tt.wantStatus, tt.wantReason)
 			}
-			if r.Sync.Performed || r.Sync.Archived != 0 {
-				t.Errorf("sync = %+v, want it refused", r.Sync)
+			if r.Sync.Performed || r.Sync.Archived != 0 || r.Sync.Guard != tt.guard {
+				t.Errorf("sync = %+v, want it refused by the %s guard", r.Sync, tt.guard)
 			}
 			if !strings.Contains(r.Sync.RefusedReason, tt.refused) {
 				t.Errorf("refused reason = %q, want it to say %q", r.Sync.RefusedReason, tt.refused)
@@ -399,8 +401,8 @@ func TestDryRun(t *testing.T) {
 	checkEvents(t, r.Events, Events{ReadSuccess: 20, Created: 15, Skipped: 5})
 	st := e.hr.Stats()
 	for _, route := range st.Routes() {
-		if route != "GET /job/indexing" && route != "GET /storing/jobs" {
-			t.Errorf("dry run called %s %d times, want only reads", route, st.Total(route))
+		if route != "GET /storing/jobs" {
+			t.Errorf("dry run called %s %d times, want only the board's listing (no read per offer)", route, st.Total(route))
 		}
 	}
 }
@@ -517,7 +519,7 @@ func TestFetchResumes(t *testing.T) {
 	}
 	// Which run holds the board? The interrupted one.
 	var held Lease
-	if _, err := getJSON(context.Background(), p.t.leases, board, &held); err != nil {
+	if _, err := getJSON(context.Background(), p.l.leases, board, &held); err != nil {
 		t.Fatal(err)
 	}
 	interrupted = held.Run
@@ -682,12 +684,12 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	defer cancel()
 	run := NewRunID(time.Now())
 	sp := spec(func(r *RunSpec) { r.ID = run })
-	if _, err := createJSON(ctx, p.t.runs, specKey(run), sp); err != nil {
+	if _, err := createJSON(ctx, p.l.runs, specKey(run), sp); err != nil {
 		t.Fatal(err)
 	}
 	// The advisory listener of a pusher process, without its consume loop.
-	st := &pusherStage{p: p, board: e.hrc, runs: newRunCache(p.t)}
-	sub, err := watchMaxDeliveries(ctx, p.nc, p.t.jobs, JobsStream, PusherConsumer, st.giveUp, p.logger)
+	en := &ender{l: p.l, stage: PusherConsumer, kind: WriteFailure, carry: p.carrier, logger: p.logger}
+	sub, err := watchMaxDeliveries(ctx, p.nc, p.l.jobs, JobsStream, PusherConsumer, en, p.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -699,7 +701,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := p.t.jobs.Consumer(ctx, PusherConsumer)
+	cons, err := p.l.jobs.Consumer(ctx, PusherConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -726,15 +728,8 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 		t.Fatal("a message delivered past max_deliver")
 	}
 	var rec Record
-	for {
-		_, err := getJSON(ctx, p.t.items, itemKey(run, "123ABCD"), &rec)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no final record after the max-deliveries advisory: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := p.l.readRecords(ctx, run, 1, func(r Record) error { rec = r; return nil }); err != nil {
+		t.Fatalf("no final record after the max-deliveries advisory: %v", err)
 	}
 	if rec.State != Failed || rec.Failure != WriteFailure || !strings.Contains(rec.Reason, "2 deliveries") {
 		t.Errorf("record = %+v, want a write failure saying no worker acknowledged it", rec)
@@ -762,8 +757,8 @@ func TestHrFlowDownForGood(t *testing.T) {
 		t.Errorf("status = %s (%s), want fatal (write_failure)", r.Status, r.Reason)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: 3, WriteFailure: 3})
-	if r.Sync.Performed || r.Sync.RefusedReason != refusedNoJob {
-		t.Errorf("sync = %+v, want refused: %s", r.Sync, refusedNoJob)
+	if r.Sync.Performed || r.Sync.Guard != GuardNoJob {
+		t.Errorf("sync = %+v, want refused by the %s guard", r.Sync, GuardNoJob)
 	}
 	for _, f := range r.Failures {
 		if !strings.Contains(f.Reason, "gave up after 2 deliveries") {

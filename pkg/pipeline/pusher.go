@@ -7,94 +7,198 @@ import (
 	"fmt"
 	"iter"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/retry"
-	"go.opentelemetry.io/otel/codes"
 )
 
 // Board is what the pusher and sync stages need of HrFlow; *hrflow.Client
 // implements it. The client carries the rate limit shared by all replicas.
 type Board interface {
+	// Put writes a job as the board index decided (create, or replace by
+	// key); Upsert reads the board first, for when the index cannot tell.
+	Put(ctx context.Context, boardKey string, job hrflow.Job, opts hrflow.PutOptions) (hrflow.Written, error)
 	Upsert(ctx context.Context, boardKey string, job hrflow.Job, opts hrflow.UpsertOptions) (hrflow.UpsertResult, error)
 	Jobs(ctx context.Context, boardKey string, opts hrflow.ListOptions) iter.Seq2[hrflow.JobRef, error]
+	GetJobByKey(ctx context.Context, boardKey, key string) (hrflow.Job, error)
 	SetArchivedKey(ctx context.Context, boardKey, key string, archived bool) error
 }
 
-// pusherStage upserts each job into its run's board and records the outcome.
-type pusherStage struct {
-	p     *Pipeline
-	board Board
-	runs  *runCache
+// pushCall is the HrFlow call a job needs.
+type pushCall int
+
+const (
+	callNone             pushCall = iota // nothing to write
+	callCreate                           // POST
+	callReplace                          // PUT
+	callReplaceUnarchive                 // PUT, then unarchive
+	callUpsert                           // read first, then write (hrflow.Client.Upsert)
+)
+
+// pushPlan is what the pusher does with one job, and what it counts as.
+type pushPlan struct {
+	call   pushCall
+	action hrflow.Action // for callUpsert, Upsert says
+	key    string        // the job to replace
+	// mayHaveCreated: this run's create of the job may have happened
+	// (a crash between the create and its record).
+	mayHaveCreated bool
 }
 
-func (s *pusherStage) handle(ctx context.Context, m jetstream.Msg) error {
-	run := runOfSubject(m.Subject())
-	offer := m.Headers().Get(hdrOfferID)
-	if s.runs.isFinished(run) {
-		return nil
+// decidePush decides what to do with the job whose content hashes to hash,
+// from its board index entry (ok false when the index has none), as run.
+// It makes no call: it is the whole of the run semantics' upsert, on the
+// index.
+func decidePush(e boardEntry, ok bool, hash, run string, updateContent bool) pushPlan {
+	mine := ok && e.Run == run
+	switch {
+	case mine && e.Action == actionCreating:
+		return pushPlan{call: callUpsert, mayHaveCreated: true}
+	case mine && e.Hash == hash && isWriteAction(e.Action):
+		// Written by this very run before a crash lost its record.
+		return pushPlan{call: callNone, action: hrflow.Action(e.Action)}
+	case !ok || e.State == boardAbsent:
+		return pushPlan{call: callCreate, action: hrflow.ActionCreated}
+	case e.State == boardArchived:
+		return pushPlan{call: callReplaceUnarchive, action: hrflow.ActionUnarchived, key: e.Key}
+	case !updateContent:
+		return pushPlan{call: callNone, action: hrflow.ActionSkipped}
+	case e.unchanged(hash):
+		return pushPlan{call: callNone, action: hrflow.ActionUnchanged}
 	}
-	info, err := s.runs.get(ctx, run)
-	if errors.Is(err, ErrUnknownRun) {
-		s.p.logger.Warn("job of an unknown run; dropped", "run", run, "offer", offer)
-		return nil
+	return pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: e.Key}
+}
+
+func isWriteAction(a string) bool {
+	switch hrflow.Action(a) {
+	case hrflow.ActionCreated, hrflow.ActionUpdated, hrflow.ActionUnarchived:
+		return true
+	}
+	return false
+}
+
+// pusher is the pusher stage: it writes each job into its run's board as
+// the board index decides, remembers what it wrote in the index, and ends
+// the item.
+type pusher struct {
+	l     *ledger
+	index boardIndex
+	board Board
+}
+
+func (s *pusher) push(ctx context.Context, it *Item) Outcome {
+	spec := it.info.spec
+	var job hrflow.Job
+	if err := json.Unmarshal(it.Data, &job); err != nil {
+		return failed(PusherConsumer, WriteFailure, fmt.Errorf("undecodable job: %w", err))
+	}
+	ref := job.Reference()
+	if ref == "" {
+		return failed(PusherConsumer, WriteFailure, hrflow.ErrNoReference)
+	}
+	st, err := it.info.awaitIndex(ctx, s.l)
+	if err != nil {
+		return retryLater(fmt.Errorf("wait for the board index: %w", err))
+	}
+	e, ok, err := s.index.lookup(ctx, spec.BoardKey, ref)
+	if err != nil {
+		return retryLater(err)
+	}
+	hash := jobHash(it.Data)
+	plan := decidePush(e, ok, hash, it.Run, spec.UpdateContent)
+	if st.Status != indexReady && plan.call != callNone {
+		// The listing failed: the index cannot tell what is on the board.
+		plan = pushPlan{call: callUpsert, mayHaveCreated: plan.mayHaveCreated}
+	}
+	if spec.DryRun {
+		return s.plan(ctx, spec, job, plan)
+	}
+	rec, err := s.write(ctx, spec, it.Run, job, hash, e, plan)
+	if err != nil {
+		if retry.IsRetryable(err) || ctx.Err() != nil {
+			return retryLater(err) // the last try ends it failed
+		}
+		return failed(PusherConsumer, WriteFailure, err)
+	}
+	return ended(rec)
+}
+
+// plan is push for a dry run: what would be done, written nowhere.
+func (s *pusher) plan(ctx context.Context, spec RunSpec, job hrflow.Job, plan pushPlan) Outcome {
+	if plan.call == callUpsert {
+		res, err := s.board.Upsert(ctx, spec.BoardKey, job, hrflow.UpsertOptions{UpdateContent: spec.UpdateContent, DryRun: true})
+		if err != nil {
+			return retryLater(err)
+		}
+		plan.action = res.Action
+	}
+	return ended(pushRecord(plan.action, true, ""))
+}
+
+// write makes the plan's call and remembers it in the board index: first
+// the intent of a create (a crash after the POST must not make the
+// redelivered job look created by someone else), then what the board
+// answered.
+func (s *pusher) write(ctx context.Context, spec RunSpec, run string, job hrflow.Job, hash string, e boardEntry, plan pushPlan) (Record, error) {
+	board := spec.BoardKey
+	e.Ref = job.Reference()
+	var w hrflow.Written
+	var err error
+	switch plan.call {
+	case callNone:
+		return pushRecord(plan.action, false, ""), nil
+	case callCreate:
+		e.Run, e.Action, e.Hash = run, actionCreating, hash
+		if err := s.index.put(ctx, board, e); err != nil {
+			return Record{}, err
+		}
+		w, err = s.board.Put(ctx, board, job, hrflow.PutOptions{Enrich: spec.EnrichWithParsing})
+		if errors.Is(err, hrflow.ErrReferenceExists) {
+			// Written by someone else since the listing: read, then write.
+			return s.upsert(ctx, spec, run, job, hash, e, false)
+		}
+	case callReplace, callReplaceUnarchive:
+		w, err = s.board.Put(ctx, board, job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
+	case callUpsert:
+		return s.upsert(ctx, spec, run, job, hash, e, plan.mayHaveCreated)
 	}
 	if err != nil {
-		return err
+		return Record{}, err
 	}
-	spec := info.spec
-	s.p.hb.touch(spec.BoardKey, run)
-	if s.p.hb.isLost(run) {
-		s.p.logger.Warn("job of a run that lost its board; dropped", "run", run, "offer", offer)
-		return nil
+	if err := s.remember(ctx, board, e, w.Key, w.UpdatedAt, hash, run, plan.action); err != nil {
+		return Record{}, err
 	}
-	if redelivered(m) {
-		if done, err := s.p.t.hasRecord(ctx, run, offer); err != nil || done {
-			return err
-		}
-	}
-	ctx, sp := span(extract(ctx, m.Headers()), "pulljobs.push", run, offer)
-	defer sp.End()
+	return pushRecord(plan.action, false, w.ParsingError), nil
+}
 
-	var job hrflow.Job
-	if err := json.Unmarshal(m.Data(), &job); err != nil {
-		return s.fail(ctx, run, offer, m.Data(), fmt.Errorf("undecodable job: %w", err))
-	}
+// upsert writes the job after reading it from the board, as when there is
+// no index, and remembers what it wrote.
+func (s *pusher) upsert(ctx context.Context, spec RunSpec, run string, job hrflow.Job, hash string, e boardEntry, mayHaveCreated bool) (Record, error) {
 	res, err := s.board.Upsert(ctx, spec.BoardKey, job, hrflow.UpsertOptions{
-		UpdateContent:     spec.UpdateContent,
-		EnrichWithParsing: spec.EnrichWithParsing,
-		DryRun:            spec.DryRun,
+		UpdateContent: spec.UpdateContent, EnrichWithParsing: spec.EnrichWithParsing, MayHaveCreated: mayHaveCreated,
 	})
 	if err != nil {
-		sp.SetStatus(codes.Error, err.Error())
-		if retry.IsRetryable(err) || ctx.Err() != nil {
-			return err // redelivered later; the last try ends it failed
+		return Record{}, err
+	}
+	if res.UpdatedAt != "" {
+		if err := s.remember(ctx, spec.BoardKey, e, res.Key, res.UpdatedAt, hash, run, res.Action); err != nil {
+			return Record{}, err
 		}
-		return s.fail(ctx, run, offer, m.Data(), err)
 	}
-	rec := Record{Offer: offer, State: Written, Action: res.Action, Planned: res.Planned, Stage: PusherConsumer, ParsingFailure: res.ParsingError}
-	if res.ParsingFailed && rec.ParsingFailure == "" {
-		rec.ParsingFailure = "text parsing failed"
-	}
-	if res.Action == hrflow.ActionSkipped {
+	return pushRecord(res.Action, false, res.ParsingError), nil
+}
+
+// remember records in the board index what the board holds after a write.
+func (s *pusher) remember(ctx context.Context, board string, e boardEntry, key, updatedAt, hash, run string, action hrflow.Action) error {
+	e.Key, e.State, e.UpdatedAt = key, boardLive, updatedAt
+	e.Hash, e.WroteAt, e.Run, e.Action = hash, updatedAt, run, string(action)
+	return s.index.put(ctx, board, e)
+}
+
+// pushRecord is the final record of a job the pusher handled.
+func pushRecord(action hrflow.Action, planned bool, parsingErr string) Record {
+	rec := Record{State: Written, Action: action, Planned: planned, ParsingFailure: parsingErr}
+	if action == hrflow.ActionSkipped || action == hrflow.ActionUnchanged {
 		rec.State = Skipped
 	}
-	if err := s.p.t.record(ctx, run, rec); err != nil {
-		return err
-	}
-	s.p.counts.pushed.Add(1)
-	return nil
-}
-
-func (s *pusherStage) fail(ctx context.Context, run, offer string, data []byte, cause error) error {
-	err := s.p.fail(ctx, run, offer, PusherConsumer, data, Record{Offer: offer, State: Failed, Failure: WriteFailure, Reason: cause.Error(), Stage: PusherConsumer})
-	if err == nil {
-		s.p.counts.pushed.Add(1)
-	}
-	return err
-}
-
-func (s *pusherStage) giveUp(ctx context.Context, subject string, h nats.Header, data []byte, err error) error {
-	return s.fail(ctx, runOfSubject(subject), h.Get(hdrOfferID), data, err)
+	return rec
 }

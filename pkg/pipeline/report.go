@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
 // Statuses of a run, as the historic connector named them.
@@ -35,21 +37,38 @@ func ExitCode(status string) int {
 	return ExitFatal
 }
 
-// Events are the run's counters. The first six are the historic
-// connector's; the rest say what happened on the board.
+// Events are the run's counters, in items unless said otherwise. The first
+// six are the historic connector's; the rest say what happened on the
+// board.
 type Events struct {
-	ReadSuccess    int `json:"read_success"`
-	ReadFailure    int `json:"read_failure"`
-	FormatFailure  int `json:"format_failure"`
-	LogicsDiscard  int `json:"logics_discard"`
-	LogicsFailure  int `json:"logics_failure"`
-	WriteFailure   int `json:"write_failure"`
-	Created        int `json:"created"`
-	Updated        int `json:"updated"`
-	Unarchived     int `json:"unarchived"`
-	Skipped        int `json:"skipped"`
+	// ReadSuccess counts the offers read; ReadFailure is 1 when the search
+	// failed before its end.
+	ReadSuccess int `json:"read_success"`
+	ReadFailure int `json:"read_failure"`
+	// FormatFailure, LogicsDiscard and LogicsFailure count the offers the
+	// format failed on, a logic dropped, and a logic failed on.
+	FormatFailure int `json:"format_failure"`
+	LogicsDiscard int `json:"logics_discard"`
+	LogicsFailure int `json:"logics_failure"`
+	// WriteFailure counts the jobs HrFlow refused or that failed every try.
+	WriteFailure int `json:"write_failure"`
+	// PublishFailure counts the items too large for NATS even compressed.
+	PublishFailure int `json:"publish_failure"`
+	// Created, Updated and Unarchived count the jobs written to the board.
+	Created    int `json:"created"`
+	Updated    int `json:"updated"`
+	Unarchived int `json:"unarchived"`
+	// Unchanged counts the live jobs whose content was what pulljobs last
+	// wrote, left alone with update_content on (no call made).
+	Unchanged int `json:"unchanged"`
+	// Skipped counts the live jobs left alone with update_content off.
+	Skipped int `json:"skipped"`
+	// Archived counts the board's jobs sync archived; ArchiveFailure those
+	// it could not.
 	Archived       int `json:"archived"`
 	ArchiveFailure int `json:"archive_failure"`
+	// ParsingFailure counts the jobs created without enrichment because
+	// text parsing failed.
 	ParsingFailure int `json:"parsing_failure"`
 }
 
@@ -58,12 +77,14 @@ func (e *Events) add(r Record) {
 	switch r.State {
 	case Written, Skipped:
 		switch r.Action {
-		case "created":
+		case hrflow.ActionCreated:
 			e.Created++
-		case "updated":
+		case hrflow.ActionUpdated:
 			e.Updated++
-		case "unarchived":
+		case hrflow.ActionUnarchived:
 			e.Unarchived++
+		case hrflow.ActionUnchanged:
+			e.Unchanged++
 		default:
 			e.Skipped++
 		}
@@ -75,6 +96,8 @@ func (e *Events) add(r Record) {
 			e.FormatFailure++
 		case LogicsFailure:
 			e.LogicsFailure++
+		case PublishFailure:
+			e.PublishFailure++
 		default:
 			e.WriteFailure++
 		}
@@ -85,13 +108,13 @@ func (e *Events) add(r Record) {
 }
 
 func (e Events) failures() int {
-	return e.ReadFailure + e.FormatFailure + e.LogicsFailure + e.WriteFailure + e.ArchiveFailure + e.ParsingFailure
+	return e.ReadFailure + e.FormatFailure + e.LogicsFailure + e.WriteFailure + e.PublishFailure + e.ArchiveFailure + e.ParsingFailure
 }
 
 // Status applies the historic connector's rules to the counters and returns
 // the status and, for a fatal run, the reason.
 func (e Events) Status() (status, reason string) {
-	formatted := e.ReadSuccess - e.FormatFailure
+	formatted := e.ReadSuccess - e.FormatFailure - e.PublishFailure
 	reachedWrite := formatted - e.LogicsFailure - e.LogicsDiscard
 	switch {
 	case e.ReadSuccess == 0 && e.ReadFailure > 0:
@@ -110,12 +133,34 @@ func (e Events) Status() (status, reason string) {
 
 // SyncReport says whether sync archived anything, and if not, why.
 type SyncReport struct {
-	Performed     bool   `json:"performed"`
-	Archived      int    `json:"archived"`
+	// Performed is set when sync archived what the run did not keep.
+	Performed bool `json:"performed"`
+	// Archived counts the jobs archived.
+	Archived int `json:"archived"`
+	// Guard names the guard that refused the sync (GuardMaxShare…), and
+	// RefusedReason says why in words.
+	Guard         string `json:"guard,omitempty"`
 	RefusedReason string `json:"refused_reason,omitempty"`
-	// WouldArchive is what a dry run would have archived.
+	// WouldArchive is what a dry run, or a refused sync, would have archived.
 	WouldArchive int `json:"would_archive,omitempty"`
 }
+
+// refused reports a sync refused by a guard while there was something to
+// archive: the board drifts from the search until a run can sync. A
+// disabled sync refuses nothing.
+func (s SyncReport) refused() bool {
+	switch s.Guard {
+	case "", GuardDisabled:
+		return false
+	case GuardUnreadable, GuardLeaseLost:
+		return true // what it would archive is unknown, or the run lost its board
+	}
+	return s.WouldArchive > 0
+}
+
+// ReasonSyncRefused is the reason of a run that succeeded but whose sync a
+// guard refused.
+const ReasonSyncRefused = "sync_refused"
 
 // ItemFailure is one failed item, as the report lists them.
 type ItemFailure struct {
@@ -128,35 +173,72 @@ type ItemFailure struct {
 // the full count and the dead-letter stream every item.
 const maxReportedFailures = 50
 
-// Report is the outcome of a run.
+// Report is the outcome of a run, stored as <run>.report and written by
+// --report. It is a wire format kept for the retention.
 type Report struct {
-	RunID           string        `json:"run_id"`
-	Status          string        `json:"status"`
-	Reason          string        `json:"reason"`
-	Events          Events        `json:"events"`
-	Truncated       bool          `json:"truncated"`
-	Sync            SyncReport    `json:"sync"`
-	BoardKey        string        `json:"board_key"`
-	StartedAt       time.Time     `json:"started_at"`
-	FinishedAt      time.Time     `json:"finished_at"`
-	DurationSeconds float64       `json:"duration_seconds"`
-	OffersPerSecond float64       `json:"offers_per_second"`
-	DryRun          bool          `json:"dry_run,omitempty"`
-	Fetch           *FetchSummary `json:"fetch,omitempty"`
-	Failures        []ItemFailure `json:"failures,omitempty"`
+	RunID string `json:"run_id"`
+	// Status is success, success_with_failures or fatal; Reason says why
+	// for a fatal run (read_failure…) or a refused sync (sync_refused).
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+	Events Events `json:"events"`
+	// Truncated is set when the API's result cap hid offers.
+	Truncated bool       `json:"truncated"`
+	Sync      SyncReport `json:"sync"`
+	BoardKey  string     `json:"board_key"`
+	// Trigger says what started the run (cli, request, event, schedule),
+	// Profile the service profile it ran ("" for a --config run).
+	Trigger string `json:"trigger,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	// StartedAt is when the run was created, FinishedAt when it ended
+	// (UTC); DurationSeconds is the time between, in seconds, and
+	// OffersPerSecond is ReadSuccess over it.
+	StartedAt       time.Time `json:"started_at"`
+	FinishedAt      time.Time `json:"finished_at"`
+	DurationSeconds float64   `json:"duration_seconds"`
+	OffersPerSecond float64   `json:"offers_per_second"`
+	// DryRun marks a run that wrote nothing: its counters are a plan.
+	DryRun bool          `json:"dry_run,omitempty"`
+	Fetch  *FetchSummary `json:"fetch,omitempty"`
+	// Failures lists the first failed items (at most 50) with the API's or
+	// the format's message; the counters count them all.
+	Failures []ItemFailure `json:"failures,omitempty"`
 }
 
 // FetchSummary tells how the fetch went, for the report.
 type FetchSummary struct {
-	Total     int    `json:"total"`
-	Unreached int    `json:"unreached,omitempty"`
-	Windows   int    `json:"windows,omitempty"`
-	Requests  int    `json:"requests,omitempty"`
-	Error     string `json:"error,omitempty"`
-	ReplayOf  string `json:"replay_of,omitempty"`
+	// Total is the number of offers the API announced for the query.
+	Total int `json:"total"`
+	// Unreached counts the offers the result cap hid.
+	Unreached int `json:"unreached,omitempty"`
+	// Duplicates counts the offers the search returned more than once.
+	Duplicates int `json:"duplicates,omitempty"`
+	// Windows and Requests count the creation-date windows of the search
+	// and its calls.
+	Windows  int `json:"windows,omitempty"`
+	Requests int `json:"requests,omitempty"`
+	// Error is the search's failure, for a run with a read failure.
+	Error string `json:"error,omitempty"`
+	// ReplayOf names the run whose stored offers a replay read.
+	ReplayOf string `json:"replay_of,omitempty"`
 }
 
-// finish fills the derived fields from the times and counters.
+// newReport starts the report of a sealed run.
+func newReport(spec RunSpec, seal Seal) Report {
+	r := Report{RunID: spec.ID, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun, Truncated: seal.Truncated,
+		Trigger: spec.trigger(), Profile: spec.Profile,
+		Fetch: &FetchSummary{Total: seal.Total, Unreached: seal.Unreached, Duplicates: seal.Duplicates, Windows: seal.Windows,
+			Requests: seal.Requests, Error: seal.ReadError, ReplayOf: spec.ReplayOf}}
+	r.Events.ReadSuccess = seal.ReadSuccess
+	if seal.ReadFailure {
+		r.Events.ReadFailure = 1
+	}
+	return r
+}
+
+// finish fills the derived fields from the times and counters: the status
+// of the historic rules, and sync_refused for a run that succeeded but
+// whose sync a guard refused.
 func (r *Report) finish(now time.Time) {
 	r.FinishedAt = now.UTC()
 	d := r.FinishedAt.Sub(r.StartedAt)
@@ -166,6 +248,9 @@ func (r *Report) finish(now time.Time) {
 	}
 	if r.Status == "" {
 		r.Status, r.Reason = r.Events.Status()
+	}
+	if r.Status != StatusFatal && r.Sync.refused() {
+		r.Status, r.Reason = StatusSuccessWithFailures, ReasonSyncRefused
 	}
 }
 
@@ -191,13 +276,21 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.DryRun {
 		verb = "would be "
 	}
-	fmt.Fprintf(tw, "board\t%s%d created, %d updated, %d unarchived, %d skipped, %d write failures, %d parsing failures\n",
-		verb, e.Created, e.Updated, e.Unarchived, e.Skipped, e.WriteFailure, e.ParsingFailure)
+	fmt.Fprintf(tw, "board\t%s%d created, %d updated, %d unarchived, %d unchanged, %d skipped, %d write failures, %d parsing failures\n",
+		verb, e.Created, e.Updated, e.Unarchived, e.Unchanged, e.Skipped, e.WriteFailure, e.ParsingFailure)
+	if e.PublishFailure > 0 {
+		fmt.Fprintf(tw, "publish\t%d too large for NATS\n", e.PublishFailure)
+	}
 	switch {
 	case r.Sync.Performed:
 		fmt.Fprintf(tw, "sync\t%d archived, %d archive failures\n", r.Sync.Archived, e.ArchiveFailure)
-	case r.DryRun && r.Sync.RefusedReason == "":
+	case r.DryRun && r.Sync.Guard == "":
 		fmt.Fprintf(tw, "sync\twould archive %d\n", r.Sync.WouldArchive)
+	case r.Sync.refused():
+		fmt.Fprintf(tw, "sync\tREFUSED by the %s guard: %s\n", r.Sync.Guard, r.Sync.RefusedReason)
+		if r.Sync.Archived > 0 {
+			fmt.Fprintf(tw, "\t%d archived before the refusal\n", r.Sync.Archived)
+		}
 	default:
 		fmt.Fprintf(tw, "sync\tnot performed: %s\n", r.Sync.RefusedReason)
 	}

@@ -41,6 +41,17 @@ type RunSpec struct {
 	// Profile names the configuration a service started the run from
 	// (the profile file's name without .yaml); empty for a --config run.
 	Profile string `json:"profile,omitempty"`
+	// TraceParent is the W3C trace context of the run's span: sync, in
+	// whichever process, is a span of the run's trace.
+	TraceParent string `json:"traceparent,omitempty"`
+}
+
+// trigger is the spec's Trigger, TriggerCLI when unset.
+func (s RunSpec) trigger() string {
+	if s.Trigger == "" {
+		return TriggerCLI
+	}
+	return s.Trigger
 }
 
 // What can start a run (RunSpec.Trigger).
@@ -76,7 +87,7 @@ func (s RunSpec) Validate() error {
 // What started the run is not part of it: a scheduled run and a command run
 // of the same profile are the same run, and one attaches to the other.
 func (s RunSpec) hash() string {
-	s.ID, s.CreatedAt, s.Trigger = "", time.Time{}, ""
+	s.ID, s.CreatedAt, s.Trigger, s.TraceParent = "", time.Time{}, "", ""
 	b, _ := json.Marshal(s) // a RunSpec always marshals
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

@@ -2,88 +2,167 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"log/slog"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
-// syncStage ends a run: it applies the guards of the run semantics, archives
-// the board's jobs that the run did not keep, and writes the report. Only
-// the process that won the run's final key runs it.
-type syncStage struct {
-	p     *Pipeline
-	board Board
+// Sync ends a run in three steps: gather the facts (the seal, the records,
+// the board as the index knows it), decide what to do (decideSync, a pure
+// function of the facts: the guards of the run semantics), and carry the
+// plan out (archive). Only the process that holds the run's final key
+// syncs; if it dies, another takes over where it was: the index says which
+// jobs this run archived already.
+
+// Guards that refuse a sync, as the report names them.
+const (
+	GuardDisabled   = "disabled"         // target_parameters.sync is false
+	GuardLeaseLost  = "lease_lost"       // a later run took the board
+	GuardRead       = "read_failure"     // the fetch failed
+	GuardTruncated  = "truncated"        // the API's cap hid offers
+	GuardUnreadable = "board_unreadable" // the board could not be listed
+	GuardNoJob      = "no_job_on_board"  // no job of the run is on the board
+	GuardMaxShare   = "max_share"        // too large a share of the board
+)
+
+// syncFacts is what sync decides from.
+type syncFacts struct {
+	spec RunSpec
+	seal Seal
+	// onBoard counts the items whose job is on the board after the run.
+	onBoard int
+	// planned counts a dry run's planned creations and unarchivings: jobs
+	// that would be live, not in the index.
+	planned int
+	// live counts the board's live jobs after the run; doomed, those the
+	// run does not keep. boardErr says why the board could not be read.
+	live, doomed int
+	boardErr     error
+	leaseLost    bool
+}
+
+// syncPlan is what sync does.
+type syncPlan struct {
+	// archive: archive the doomed jobs.
+	archive bool
+	// guard and refused name the guard that refused the sync, and why.
+	guard, refused string
+	// wouldArchive is what a dry run would archive.
+	wouldArchive int
+}
+
+// decideSync applies the guards of the run semantics, in order.
+func decideSync(f syncFacts) syncPlan {
+	s := f.spec
+	switch {
+	case !s.Sync:
+		return syncPlan{guard: GuardDisabled, refused: "sync disabled (target_parameters.sync is false)"}
+	case f.leaseLost:
+		return syncPlan{guard: GuardLeaseLost, refused: "the board was taken by another run"}
+	case f.seal.ReadFailure:
+		return syncPlan{guard: GuardRead, refused: "the fetch failed, so the run does not know every live offer: " + f.seal.ReadError}
+	case f.seal.Truncated:
+		return syncPlan{guard: GuardTruncated, refused: fmt.Sprintf("the fetch was truncated by the API's result cap, so the run does not know every live offer (%d offers unreachable)", f.seal.Unreached)}
+	case f.onBoard == 0:
+		return syncPlan{guard: GuardNoJob, refused: "no job of this run is on the board (nothing written or skipped)"}
+	case f.boardErr != nil:
+		return syncPlan{guard: GuardUnreadable, refused: "could not list the board: " + f.boardErr.Error()}
+	}
+	live := f.live + f.planned
+	if share := float64(f.doomed) / float64(max(live, 1)); share > s.SyncMaxShare && !s.ForceSync {
+		return syncPlan{guard: GuardMaxShare, refused: fmt.Sprintf("it would archive %d of the board's %d live jobs (%.0f%%), more than the %.0f%% allowed (target_parameters.sync_max_share); run again with force_sync to confirm",
+			f.doomed, live, 100*share, 100*s.SyncMaxShare)}
+	}
+	if s.DryRun {
+		return syncPlan{wouldArchive: f.doomed}
+	}
+	return syncPlan{archive: f.doomed > 0}
+}
+
+// syncer runs sync for the runs whose final key this process won.
+type syncer struct {
+	l      *ledger
+	index  boardIndex
+	board  Board
+	hb     *heartbeat
+	events *events
+	logger *slog.Logger
 }
 
 // tailTimeout bounds writing the report and releasing the board.
 const tailTimeout = 10 * time.Second
 
-// Reasons a sync is refused. Each guard keeps a board safe from a run that
-// saw less than the whole truth.
-const (
-	refusedDisabled  = "sync disabled (target_parameters.sync is false)"
-	refusedRead      = "the fetch failed, so the run does not know every live offer"
-	refusedTruncated = "the fetch was truncated by the API's result cap, so the run does not know every live offer"
-	refusedNoJob     = "no job of this run is on the board (nothing written or skipped)"
-	refusedLease     = "the board was taken by another run"
-)
-
 // run syncs run as owner, the holder of its final key.
-func (s *syncStage) run(ctx context.Context, run, owner string) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, sp := tracer.Start(ctx, "pulljobs.sync")
-	sp.SetAttributes(runAttr.String(run))
-	defer sp.End()
-
-	spec, err := s.p.t.spec(ctx, run)
+func (s *syncer) run(ctx context.Context, run, owner string) {
+	spec, err := s.l.spec(ctx, run)
 	if err != nil {
-		s.p.logger.Error("sync", "run", run, "err", err)
+		s.logger.Error("sync", "run", run, "err", err)
 		return
 	}
-	lost := &atomic.Bool{}
-	wg.Go(func() { s.keepAlive(ctx, cancel, spec.BoardKey, run, owner, lost) })
+	ctx, sp := tracer.Start(runContext(ctx, spec), "pulljobs.sync")
+	sp.SetAttributes(runAttr.String(run))
+	defer sp.End()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel, below
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wg.Go(func() { s.keepAlive(ctx, cancel, spec, owner) })
 
-	r, err := s.sync(ctx, spec, lost)
+	r, err := s.sync(ctx, spec)
 	if err != nil {
 		// The final key's heartbeat stops with us: another process takes over.
-		s.p.logger.Error("sync interrupted; another process will take over", "run", run, "err", err)
+		s.logger.Error("sync interrupted; another process will take over", "run", run, "err", err)
 		return
 	}
 	// The run is over: its last steps must not be cut short by a stopping
 	// worker.
 	tail, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
 	defer cancelTail()
-	if _, err := createJSON(tail, s.p.t.runs, reportKey(run), r); err != nil {
-		s.p.logger.Error("write report", "run", run, "err", err)
+	if _, err := createJSON(tail, s.l.runs, reportKey(run), r); err != nil {
+		s.logger.Error("write report", "run", run, "err", err)
 		return
 	}
-	if err := s.p.t.release(tail, spec.BoardKey, run); err != nil {
-		s.p.logger.Warn("release board", "run", run, "err", err)
+	if err := s.l.release(tail, spec.BoardKey, run); err != nil {
+		s.logger.Warn("release board", "run", run, "err", err)
 	}
-	s.p.event(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: r.Status})
-	s.p.logger.Info("run finished", "run", run, "status", r.Status, "reason", r.Reason,
-		"created", r.Events.Created, "updated", r.Events.Updated, "unarchived", r.Events.Unarchived,
-		"skipped", r.Events.Skipped, "archived", r.Sync.Archived, "sync_refused", r.Sync.RefusedReason)
+	s.events.send(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: r.Status})
+	s.finished(tail, r)
 	sp.SetAttributes(attribute.String("pulljobs.status", r.Status))
+}
+
+// finished logs the end of a run and counts it.
+func (s *syncer) finished(ctx context.Context, r Report) {
+	log := s.logger.Info
+	if r.Sync.Guard != "" && r.Sync.Guard != GuardDisabled {
+		s.logger.Warn("sync refused", "run", r.RunID, "guard", r.Sync.Guard, "reason", r.Sync.RefusedReason)
+	}
+	if r.Status != StatusSuccess {
+		log = s.logger.Warn
+	}
+	e := r.Events
+	log("run finished", "run", r.RunID, "status", r.Status, "reason", r.Reason,
+		"created", e.Created, "updated", e.Updated, "unarchived", e.Unarchived, "unchanged", e.Unchanged,
+		"skipped", e.Skipped, "archived", r.Sync.Archived, "sync_guard", r.Sync.Guard)
+	countRun(ctx, r)
 }
 
 // keepAlive refreshes the run's final key and board lease while sync runs,
 // and cancels sync when either was taken by someone else.
-func (s *syncStage) keepAlive(ctx context.Context, cancel context.CancelFunc, board, run, owner string, lost *atomic.Bool) {
-	t := s.p.t
-	tick := time.NewTicker(t.settings.LeaseTTL / 4)
+func (s *syncer) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, spec RunSpec, owner string) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		keepClaim(ctx, cancel, s.l.runs, finalKey(spec.ID), owner, s.l.settings.LeaseTTL, func(f *final) { f.Heartbeat = time.Now().UTC() })
+	})
+	tick := time.NewTicker(s.l.settings.LeaseTTL / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -91,75 +170,47 @@ func (s *syncStage) keepAlive(ctx context.Context, cancel context.CancelFunc, bo
 			return
 		case <-tick.C:
 		}
-		var f final
-		rev, err := getJSON(ctx, t.runs, finalKey(run), &f)
-		if err == nil && f.Owner != owner {
-			s.p.logger.Error("another process took over this sync", "run", run, "owner", f.Owner)
-			cancel()
+		if err := s.l.renew(ctx, spec.BoardKey, spec.ID); errors.Is(err, ErrLeaseLost) {
+			cancel(ErrLeaseLost)
 			return
-		}
-		if err == nil {
-			f.Heartbeat = time.Now().UTC()
-			err = updateJSON(ctx, t.runs, finalKey(run), f, rev)
-		}
-		if err != nil && ctx.Err() == nil {
-			s.p.logger.Warn("sync heartbeat", "run", run, "err", err)
-		}
-		if err := t.renew(ctx, board, run); errors.Is(err, ErrLeaseLost) {
-			lost.Store(true)
 		}
 	}
 }
 
-// sync computes the report of a complete run, archiving what the guards
-// allow. It fails only when the run's records cannot be read.
-func (s *syncStage) sync(ctx context.Context, spec RunSpec, lost *atomic.Bool) (Report, error) {
-	t := s.p.t
-	run := spec.ID
-	seal, ok, err := t.seal(ctx, run)
+// sync gathers the facts, decides and archives, and returns the report.
+// It fails only when the run's records cannot be read or sync was taken
+// over.
+func (s *syncer) sync(ctx context.Context, spec RunSpec) (Report, error) {
+	seal, ok, err := s.l.seal(ctx, spec.ID)
 	if err != nil {
 		return Report{}, err
 	}
 	if !ok {
-		return Report{}, fmt.Errorf("run %s has no seal", run)
+		return Report{}, fmt.Errorf("run %s has no seal", spec.ID)
 	}
-	records, err := s.records(ctx, run, seal.Expected)
+	r := newReport(spec, seal)
+	f := syncFacts{spec: spec, seal: seal, leaseLost: s.hb.isLost(spec.ID)}
+	kept, err := s.readRecords(ctx, spec.ID, seal.Expected, &r, &f)
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{RunID: run, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun, Truncated: seal.Truncated,
-		Fetch: &FetchSummary{Total: seal.Total, Unreached: seal.Unreached, Windows: seal.Windows, Requests: seal.Requests, Error: seal.ReadError, ReplayOf: spec.ReplayOf}}
-	r.Events.ReadSuccess = seal.ReadSuccess
-	if seal.ReadFailure {
-		r.Events.ReadFailure = 1
+	if spec.DryRun {
+		f.planned = r.Events.Created + r.Events.Unarchived
 	}
-	keep := make(map[string]bool, len(records))
-	onBoard := 0
-	for _, rec := range records {
-		r.Events.add(rec)
-		if rec.keepsJob() {
-			keep[rec.Offer] = true
-		}
-		if rec.onBoard() {
-			onBoard++
-		}
-		if rec.State == Failed && len(r.Failures) < maxReportedFailures {
-			r.Failures = append(r.Failures, ItemFailure{Offer: rec.Offer, Failure: rec.Failure, Reason: rec.Reason})
+	if spec.Sync {
+		// Even a refused sync says what it would archive: the status says
+		// whether the board drifts.
+		if f.live, f.doomed, f.boardErr = s.measure(ctx, spec, kept); f.boardErr != nil && ctx.Err() != nil {
+			return Report{}, context.Cause(ctx)
 		}
 	}
-	switch {
-	case !spec.Sync:
-		r.Sync.RefusedReason = refusedDisabled
-	case seal.ReadFailure:
-		r.Sync.RefusedReason = refusedRead + ": " + seal.ReadError
-	case seal.Truncated:
-		r.Sync.RefusedReason = fmt.Sprintf("%s (%d offers unreachable)", refusedTruncated, seal.Unreached)
-	case onBoard == 0:
-		r.Sync.RefusedReason = refusedNoJob
-	case lost.Load():
-		r.Sync.RefusedReason = refusedLease
-	default:
-		if err := s.archive(ctx, spec, keep, &r, lost); err != nil {
+	plan := decideSync(f)
+	r.Sync = SyncReport{Guard: plan.guard, RefusedReason: plan.refused, Performed: plan.guard == "" && !spec.DryRun}
+	if !r.Sync.Performed {
+		r.Sync.WouldArchive = f.doomed
+	}
+	if plan.archive {
+		if err := s.archive(ctx, spec, kept, &r); err != nil {
 			return Report{}, err
 		}
 	}
@@ -167,156 +218,155 @@ func (s *syncStage) sync(ctx context.Context, spec RunSpec, lost *atomic.Bool) (
 	return r, nil
 }
 
-// records reads every final record of run, waiting for late ones until
-// there are expected of them.
-func (s *syncStage) records(ctx context.Context, run string, expected int) ([]Record, error) {
-	w, err := watch(ctx, s.p.t.items, run+".*", jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read records of run %s: %w", run, err)
-	}
-	defer w.Stop()
-	byKey := map[string]Record{}
-	initial := true
-	for initial || len(byKey) < expected {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("read records of run %s: watcher closed", run)
-			}
-			if e == nil {
-				initial = false
-				continue
-			}
-			var rec Record
-			if err := json.Unmarshal(e.Value(), &rec); err != nil {
-				return nil, fmt.Errorf("record %s: %w", e.Key(), err)
-			}
-			byKey[e.Key()] = rec
+// readRecords counts the run's records into r and f, and returns the
+// sorted hashes of the references the run keeps on the board.
+func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *Report, f *syncFacts) (keptSet, error) {
+	var kept keptSet
+	err := s.l.readRecords(ctx, run, expected, func(rec Record) error {
+		r.Events.add(rec)
+		if rec.keepsJob() {
+			kept = append(kept, xxhash.Sum64String(rec.Offer))
 		}
-	}
-	out := make([]Record, 0, len(byKey))
-	for _, rec := range byKey {
-		out = append(out, rec)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Offer < out[j].Offer })
-	return out, nil
+		if rec.onBoard() {
+			f.onBoard++
+		}
+		if rec.State == Failed && len(r.Failures) < maxReportedFailures {
+			r.Failures = append(r.Failures, ItemFailure{Offer: rec.Offer, Failure: rec.Failure, Reason: rec.Reason})
+		}
+		return nil
+	})
+	slices.Sort(kept)
+	return kept, err
 }
 
-// archive archives the live jobs of the board that the run does not keep,
-// unless that would be too large a share of the board.
-func (s *syncStage) archive(ctx context.Context, spec RunSpec, keep map[string]bool, r *Report, lost *atomic.Bool) error {
-	var live int
-	var doomed []hrflow.JobRef
-	for job, err := range s.board.Jobs(ctx, spec.BoardKey, hrflow.ListOptions{Concurrency: s.p.t.settings.Concurrency}) {
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+// keptSet holds 64-bit hashes of the references a run keeps, sorted: 8
+// bytes a job. A reference whose hash is another's would be kept wrongly,
+// which leaves a stale job live until the next run: the safe side.
+type keptSet []uint64
+
+func (k keptSet) has(ref string) bool {
+	_, ok := slices.BinarySearch(k, xxhash.Sum64String(ref))
+	return ref != "" && ok
+}
+
+// measure counts the board's live jobs, and those of them the run does not
+// keep, from the board index, which it builds again if the run's listing
+// failed.
+func (s *syncer) measure(ctx context.Context, spec RunSpec, kept keptSet) (live, doomed int, err error) {
+	var st indexState
+	if _, err := getJSON(ctx, s.l.runs, indexKey(spec.ID), &st); err != nil {
+		return 0, 0, fmt.Errorf("read the board index state: %w", err)
+	}
+	if st.Status != indexReady {
+		if _, err := s.index.refresh(ctx, spec.BoardKey, s.board); err != nil {
+			return 0, 0, err
+		}
+	}
+	err = s.index.entries(ctx, spec.BoardKey, func(e boardEntry) (bool, error) {
+		if e.State == boardLive {
+			live++
+			if !kept.has(e.Ref) {
+				doomed++
 			}
-			r.Sync.RefusedReason = "could not list the board: " + err.Error()
-			r.Events.ArchiveFailure++
-			return nil
 		}
-		if job.ArchivedAt != "" {
-			continue
-		}
-		live++
-		if !keep[job.Reference] {
-			doomed = append(doomed, job)
-		}
+		return true, nil
+	})
+	return live, doomed, err
+}
+
+// archiveTally counts what archive did, from its goroutines.
+type archiveTally struct {
+	mu       sync.Mutex
+	archived int
+	failed   int
+	failures []ItemFailure
+}
+
+func (t *archiveTally) done() {
+	t.mu.Lock()
+	t.archived++
+	t.mu.Unlock()
+}
+
+func (t *archiveTally) fail(e boardEntry, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failed++
+	if len(t.failures) < maxReportedFailures {
+		t.failures = append(t.failures, ItemFailure{Offer: e.Ref, Failure: "archive_failure", Reason: err.Error()})
 	}
-	if spec.DryRun {
-		// Nothing was written: count the board as the run would have left it.
-		live += r.Events.Created + r.Events.Unarchived
-	}
-	already, err := s.archivedMarks(ctx, spec.ID)
-	if err != nil {
-		return err
-	}
-	if share := float64(len(doomed)) / float64(max(live, 1)); share > spec.SyncMaxShare && !spec.ForceSync {
-		r.Sync.RefusedReason = fmt.Sprintf("it would archive %d of the board's %d live jobs (%.0f%%), more than the %.0f%% allowed (target_parameters.sync_max_share); run again with force_sync to confirm",
-			len(doomed), live, 100*share, 100*spec.SyncMaxShare)
-		return nil
-	}
-	if spec.DryRun {
-		r.Sync.WouldArchive = len(doomed)
-		return nil
-	}
-	if lost.Load() {
-		r.Sync.RefusedReason = refusedLease
-		return nil
-	}
-	r.Sync.Performed = true
-	var failed atomic.Int64
-	var mu sync.Mutex
-	sem := make(chan struct{}, s.p.t.settings.Concurrency)
+}
+
+// archive archives the board's live jobs that the run does not keep, and
+// counts those it archived before a takeover. It stops early, with the
+// context's cause, when sync is taken over or the board lease is lost.
+func (s *syncer) archive(ctx context.Context, spec RunSpec, kept keptSet, r *Report) error {
+	var t archiveTally
 	var wg sync.WaitGroup
-	for _, job := range doomed {
-		if lost.Load() || ctx.Err() != nil {
-			break
+	sem := make(chan struct{}, s.l.settings.Concurrency)
+	err := s.index.entries(ctx, spec.BoardKey, func(e boardEntry) (bool, error) {
+		switch {
+		case e.Run == spec.ID && e.Action == actionArchived:
+			t.done() // by this run, before a takeover
+			return true, nil
+		case e.State != boardLive || kept.has(e.Ref):
+			return true, nil
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			s.p.hb.touch(spec.BoardKey, spec.ID)
-			if err := s.board.SetArchivedKey(ctx, spec.BoardKey, job.Key, true); err != nil {
+			s.hb.touch(spec.BoardKey, spec.ID)
+			if err := s.archiveOne(ctx, spec, e); err != nil {
 				if ctx.Err() == nil {
-					failed.Add(1)
-					mu.Lock()
-					if len(r.Failures) < maxReportedFailures {
-						r.Failures = append(r.Failures, ItemFailure{Offer: job.Reference, Failure: "archive_failure", Reason: err.Error()})
-					}
-					mu.Unlock()
+					t.fail(e, err)
 				}
 				return
 			}
-			if _, err := createJSON(ctx, s.p.t.items, archivedKey(spec.ID, job.Key), job); err != nil {
-				s.p.logger.Warn("record archived job", "run", spec.ID, "key", job.Key, "err", err)
-			}
-			mu.Lock()
-			already[job.Key] = true
-			mu.Unlock()
+			t.done()
 		})
-	}
+		return ctx.Err() == nil, nil
+	})
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), ErrLeaseLost) {
+			// Stop touching the board, and say so: the archives made stay.
+			r.Sync.Guard, r.Sync.RefusedReason = GuardLeaseLost, "the board was taken by another run while archiving"
+			err = nil
+		} else {
+			return context.Cause(ctx)
+		}
+	}
+	if err != nil {
 		return err
 	}
-	r.Events.ArchiveFailure += int(failed.Load())
-	r.Events.Archived = len(already)
-	r.Sync.Archived = len(already)
-	if lost.Load() {
-		r.Sync.RefusedReason = refusedLease + " while archiving"
-	}
+	r.Sync.Performed = r.Sync.Guard == ""
+	r.Sync.Archived, r.Events.Archived = t.archived, t.archived
+	r.Events.ArchiveFailure += t.failed
+	r.Failures = append(r.Failures, t.failures[:min(len(t.failures), maxReportedFailures-len(r.Failures))]...)
 	return nil
 }
 
-// archivedMarks returns the keys of the jobs this run archived so far: a
-// sync taken over from a dead process counts what its predecessor did.
-func (s *syncStage) archivedMarks(ctx context.Context, run string) (map[string]bool, error) {
-	w, err := watch(ctx, s.p.t.items, run+".archived.*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("read archived marks of run %s: %w", run, err)
-	}
-	defer w.Stop()
-	marks := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("read archived marks of run %s: watcher closed", run)
-			}
-			if e == nil {
-				return marks, nil
-			}
-			key, err := untoken(e.Key()[strings.LastIndexByte(e.Key(), '.')+1:])
-			if err != nil {
-				return nil, err
-			}
-			marks[key] = true
+// archiveOne archives one job, its intent and its end written in the index
+// around the call. An intent left by a predecessor that died is checked on
+// the board first: the call is not made twice.
+func (s *syncer) archiveOne(ctx context.Context, spec RunSpec, e boardEntry) error {
+	if e.Run == spec.ID && e.Action == actionArchiving {
+		job, err := s.board.GetJobByKey(ctx, spec.BoardKey, e.Key)
+		switch {
+		case errors.Is(err, hrflow.ErrNotFound):
+			return s.index.markArchived(ctx, spec, e)
+		case err != nil:
+			return err
+		case job.Archived():
+			return s.index.markArchived(ctx, spec, e)
 		}
 	}
+	e.Run, e.Action = spec.ID, actionArchiving
+	if err := s.index.put(ctx, spec.BoardKey, e); err != nil {
+		return err
+	}
+	if err := s.board.SetArchivedKey(ctx, spec.BoardKey, e.Key, true); err != nil {
+		return err
+	}
+	return s.index.markArchived(ctx, spec, e)
 }

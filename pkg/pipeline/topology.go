@@ -17,24 +17,28 @@ import (
 // the run id, so that one fleet of workers serves many runs and boards and a
 // run's records can be read on their own.
 const (
-	OffersStream      = "PULLJOBS_OFFERS" // pulljobs.offers.<run>: raw offers, the record replay reads
-	JobsStream        = "PULLJOBS_JOBS"   // pulljobs.jobs.<run>: formatted jobs, work for the pushers
-	DeadLetterStream  = "PULLJOBS_DLQ"    // pulljobs.dlq.<run>.<stage>: items that ended failed
-	RunsBucket        = "pulljobs_runs"   // <run>.spec, <run>.seal, <run>.final, <run>.report
-	ItemsBucket       = "pulljobs_items"  // <run>.<offer>: one final record per item; <run>.archived.<ref>
-	LeasesBucket      = "pulljobs_leases" // <board>: the run that holds the board
+	OffersStream      = "PULLJOBS_OFFERS"  // pulljobs.offers.<run>: raw offers, the record replay reads
+	JobsStream        = "PULLJOBS_JOBS"    // pulljobs.jobs.<run>: formatted jobs, work for the pushers
+	RecordsStream     = "PULLJOBS_RECORDS" // pulljobs.records.<run>: the final record of each item
+	DeadLetterStream  = "PULLJOBS_DLQ"     // pulljobs.dlq.<run>.<stage>: items that ended failed
+	RunsBucket        = "pulljobs_runs"    // <run>.spec, .seal, .fetch, .index, .final, .report
+	LeasesBucket      = "pulljobs_leases"  // <board>: the run that holds the board
+	BoardsBucket      = "pulljobs_boards"  // <board>.r.<ref>, <board>.k.<key>: the board index
 	FormatterConsumer = "formatter"
 	PusherConsumer    = "pusher"
 
-	offersPrefix = "pulljobs.offers."
-	jobsPrefix   = "pulljobs.jobs."
-	dlqPrefix    = "pulljobs.dlq."
-	eventsPrefix = "pulljobs.events." // core NATS, <run>: progress notes for waiting fetchers
+	offersPrefix  = "pulljobs.offers."
+	jobsPrefix    = "pulljobs.jobs."
+	recordsPrefix = "pulljobs.records."
+	dlqPrefix     = "pulljobs.dlq."
+	eventsPrefix  = "pulljobs.events." // core NATS, <run>: progress notes for waiting fetchers
 
 	// Headers of the pipeline's messages. nats.Header keys are case-sensitive.
-	hdrOfferID = "Pulljobs-Offer-Id"
-	hdrStage   = "Pulljobs-Stage"
-	hdrReason  = "Pulljobs-Reason"
+	hdrOfferID  = "Pulljobs-Offer-Id"
+	hdrStage    = "Pulljobs-Stage"
+	hdrReason   = "Pulljobs-Reason"
+	hdrEncoding = "Pulljobs-Encoding" // "s2" when the payload is compressed
+	hdrSize     = "Pulljobs-Size"     // a dead letter's payload size, when it had to be left out
 )
 
 // Settings are the pipeline's knobs (the configuration's "pipeline:" section).
@@ -45,11 +49,13 @@ type Settings struct {
 	Retention time.Duration `yaml:"retention" json:"retention"`
 	// Replicas of every stream and bucket: 1 on one server, 3 on a cluster.
 	Replicas int `yaml:"replicas" json:"replicas"`
-	// Concurrency is the number of jobs one pusher process writes at once.
-	// Default 16.
+	// Concurrency is the number of jobs one pusher process writes at once:
+	// with HrFlow answering in 50 ms, 64 in flight allow about 1 000 calls a
+	// second, more than any quota. Default 64.
 	Concurrency int `yaml:"concurrency" json:"concurrency"`
 	// FormatConcurrency is the number of offers one formatter process
-	// formats at once. Default: the number of CPUs.
+	// formats at once. Default: 8 per CPU (GOMAXPROCS), so that the
+	// formatter keeps its CPUs busy while some offers wait on NATS.
 	FormatConcurrency int `yaml:"format_concurrency" json:"format_concurrency"`
 	// AckWait is how long a worker may hold a message without a sign of life
 	// before the server gives it to another worker. Workers extend it while
@@ -61,8 +67,10 @@ type Settings struct {
 	// MaxAckPending bounds the items in flight per consumer across all
 	// replicas. Default 1024.
 	MaxAckPending int `yaml:"max_ack_pending" json:"max_ack_pending"`
-	// DuplicateWindow is how long a publish is deduplicated by its message id:
-	// a fetch retried within it publishes nothing twice. Default 1 hour.
+	// DuplicateWindow is how long the streams deduplicate a publish by its
+	// message id (triggers carry one). Items carry none: the server would
+	// hold every id of a run in memory, and the stages are idempotent
+	// instead. Default 1 hour.
 	DuplicateWindow time.Duration `yaml:"duplicate_window" json:"duplicate_window"`
 	// LeaseTTL is how long a board stays held by a run whose processes all
 	// stopped showing signs of life. Default 2 minutes.
@@ -78,7 +86,7 @@ type Settings struct {
 // Defaults of Settings.
 const (
 	DefaultRetention       = 7 * 24 * time.Hour
-	DefaultConcurrency     = 16
+	DefaultConcurrency     = 64
 	DefaultAckWait         = 60 * time.Second
 	DefaultMaxDeliver      = 6
 	DefaultMaxAckPending   = 1024
@@ -137,23 +145,19 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// topology holds the handles every stage uses.
-type topology struct {
-	js       jetstream.JetStream
-	settings Settings
-	offers   jetstream.Stream
-	jobs     jetstream.Stream
-	runs     jetstream.KeyValue
-	items    jetstream.KeyValue
-	leases   jetstream.KeyValue
-}
+// ItemsBucket held one final record per item before records moved to
+// RecordsStream.
+//
+// Deprecated: no longer declared; kept until its last reader moves.
+const ItemsBucket = "pulljobs_items"
 
-// declareAll creates or updates every stream, consumer and bucket. Every
-// process calls it at start: the declarations are idempotent, so no process
-// depends on another having started first.
-func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*topology, error) {
+// declareAll creates or updates every stream, consumer and bucket, and
+// returns the ledger on them. Every process calls it at start: the
+// declarations are idempotent, so no process depends on another having
+// started first.
+func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledger, error) {
 	s = s.WithDefaults()
-	t := &topology{js: js, settings: s}
+	t := &ledger{js: js, settings: s}
 	var err error
 	t.offers, err = declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        OffersStream,
@@ -177,6 +181,18 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*topol
 		Retention:   jetstream.WorkQueuePolicy,
 		MaxAge:      s.Retention,
 		Duplicates:  s.DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.records, err = declare.Stream(ctx, js, jetstream.StreamConfig{
+		Name:        RecordsStream,
+		Description: "pulljobs: the final record of each item of a run (the first of an item counts)",
+		Subjects:    []string{recordsPrefix + "*"},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      s.Retention,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
 	})
@@ -215,9 +231,10 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*topol
 		kv  *jetstream.KeyValue
 		cfg jetstream.KeyValueConfig
 	}{
-		{&t.runs, jetstream.KeyValueConfig{Bucket: RunsBucket, Description: "pulljobs: run specs, seals, sync triggers and reports", TTL: s.Retention}},
-		{&t.items, jetstream.KeyValueConfig{Bucket: ItemsBucket, Description: "pulljobs: one final record per item of a run", TTL: s.Retention}},
+		{&t.runs, jetstream.KeyValueConfig{Bucket: RunsBucket, Description: "pulljobs: run specs, seals, claims, sync triggers and reports", TTL: s.Retention}},
 		{&t.leases, jetstream.KeyValueConfig{Bucket: LeasesBucket, Description: "pulljobs: which run holds which board"}},
+		// Kept across runs: what pulljobs knows of each job of each board.
+		{&t.boards, jetstream.KeyValueConfig{Bucket: BoardsBucket, Description: "pulljobs: the board index, a key per job of each board"}},
 	} {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = s.Replicas
@@ -263,7 +280,3 @@ func untoken(tok string) (string, error) {
 func runOfSubject(subject string) string {
 	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
-
-func msgID(run, offer string) string     { return run + "." + token(offer) }
-func itemKey(run, offer string) string   { return run + "." + token(offer) }
-func archivedKey(run, ref string) string { return run + ".archived." + token(ref) }

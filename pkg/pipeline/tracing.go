@@ -48,6 +48,32 @@ func extract(ctx context.Context, h nats.Header) context.Context {
 	return propagator.Extract(ctx, headerCarrier(h))
 }
 
+// runContext returns ctx carrying the run's span context, from its spec:
+// spans started from it belong to the run's trace.
+func runContext(ctx context.Context, spec RunSpec) context.Context {
+	if spec.TraceParent == "" {
+		return ctx
+	}
+	return propagator.Extract(ctx, propagation.MapCarrier{"traceparent": spec.TraceParent})
+}
+
+// traceParent returns the W3C traceparent of the span in ctx, "" when none
+// is recording.
+func traceParent(ctx context.Context) string {
+	c := propagation.MapCarrier{}
+	propagator.Inject(ctx, c)
+	return c["traceparent"]
+}
+
+// offerSpan starts the root span of one offer's trace, the fetch of its
+// path fetch → format → push, linked to the run's span in ctx: a run of a
+// million offers is a million small traces, not one huge one.
+func offerSpan(ctx context.Context, run, offer string) (context.Context, trace.Span) {
+	link := trace.LinkFromContext(ctx)
+	return tracer.Start(context.WithoutCancel(ctx), "pulljobs.fetch", trace.WithNewRoot(), trace.WithLinks(link),
+		trace.WithAttributes(runAttr.String(run), offerAttr.String(offer)))
+}
+
 // span starts a span for one item of a run in a stage.
 func span(ctx context.Context, name, run, offer string) (context.Context, trace.Span) {
 	return tracer.Start(ctx, name, trace.WithAttributes(runAttr.String(run), offerAttr.String(offer)))
@@ -56,4 +82,5 @@ func span(ctx context.Context, name, run, offer string) (context.Context, trace.
 var (
 	runAttr   = attribute.Key("pulljobs.run_id")
 	offerAttr = attribute.Key("pulljobs.offer_id")
+	boardAttr = attribute.Key("pulljobs.board_key")
 )

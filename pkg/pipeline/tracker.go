@@ -2,7 +2,7 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -10,24 +10,43 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// tracker notices when a sealed run has a final record for every item, and
-// fires its sync exactly once: whoever creates the run's final key first
-// (kv.Create) runs sync, in whichever pusher process that is. It also takes
-// over a sync whose owner died, and reports sealed runs that stall.
+// tracker follows every run from its spec to its report, in every process
+// that can sync (pushers, the one-machine product). For each run it:
 //
-// It runs in every process that can sync (pushers, the one-machine product);
-// run follows each sealed run in a goroutine of its own, and waits for them
-// all before returning.
+//  1. has the run's board index built, by exactly one process (a claim on
+//     <run>.index), while the fetcher fetches;
+//  2. waits for the run's seal, then for a final record per item;
+//  3. fires sync exactly once: whoever claims <run>.final first runs it,
+//     in whichever process that is, and another process takes it over if
+//     that one dies.
+//
+// It also reports sealed runs that stall. run follows each run in a
+// goroutine of its own, and waits for them all before returning.
 type tracker struct {
-	p    *Pipeline
-	sync *syncStage
+	l      *ledger
+	index  boardIndex
+	lister boardLister
+	sync   *syncer
+	holder string // this process, in claims
+	events *events
+	logger *slog.Logger
 
 	mu       sync.Mutex
 	followed map[string]bool
 }
 
+// Pauses of the tracker.
+const (
+	// followRetry is the pause before trying again after an error.
+	followRetry = 2 * time.Second
+	// sealPoll is the pause between two looks for a run's seal.
+	sealPoll = 200 * time.Millisecond
+	// completionPoll is the pause between two counts of a run's records.
+	completionPoll = 100 * time.Millisecond
+)
+
 func (tr *tracker) run(ctx context.Context) error {
-	w, err := watch(ctx, tr.p.t.runs, "*.seal", jetstream.IgnoreDeletes())
+	w, err := watch(ctx, tr.l.runs, "*.spec", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 	if err != nil {
 		return err
 	}
@@ -45,136 +64,202 @@ func (tr *tracker) run(ctx context.Context) error {
 			if e == nil {
 				continue
 			}
-			run := strings.TrimSuffix(e.Key(), ".seal")
-			var seal Seal
-			if err := json.Unmarshal(e.Value(), &seal); err != nil {
-				tr.p.logger.Error("unreadable seal", "run", run, "err", err)
-				continue
-			}
+			run := strings.TrimSuffix(e.Key(), ".spec")
 			tr.mu.Lock()
 			seen := tr.followed[run]
 			tr.followed[run] = true
 			tr.mu.Unlock()
 			if !seen {
-				wg.Go(func() { tr.follow(ctx, run, seal) })
+				wg.Go(func() { tr.follow(ctx, run) })
 			}
 		}
 	}
 }
 
-// followRetry is the pause before following a run again after an error.
-const followRetry = 2 * time.Second
-
-func (tr *tracker) follow(ctx context.Context, run string, seal Seal) {
-	t := tr.p.t
-	if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
-		return
-	}
-	triggered, err := t.exists(ctx, t.runs, finalKey(run))
-	if err != nil {
-		return
-	}
-	// Until ctx ends, an error only delays: NATS may be failing over.
-	for !triggered {
-		err := tr.waitComplete(ctx, run, seal)
-		if err == nil {
-			break
-		}
-		if sleep(ctx, followRetry) != nil {
+// follow takes one run from its spec to its sync. Until ctx ends, an error
+// only delays: NATS may be failing over.
+func (tr *tracker) follow(ctx context.Context, run string) {
+	for ctx.Err() == nil {
+		over, err := tr.over(ctx, run)
+		if err == nil && over {
 			return
 		}
-		tr.p.logger.Warn("follow run; retrying", "run", run, "err", err)
+		if err == nil {
+			err = tr.step(ctx, run)
+		}
+		if err == nil {
+			return
+		}
+		if ctx.Err() == nil {
+			tr.logger.Warn("follow run; retrying", "run", run, "err", err)
+			_ = sleep(ctx, followRetry)
+		}
 	}
-	tr.finalize(ctx, run)
 }
 
-// waitComplete returns once the run has as many final records as its seal
-// expects. It reports, every StallAfter, a run that made no progress.
-func (tr *tracker) waitComplete(ctx context.Context, run string, seal Seal) error {
-	w, err := watch(ctx, tr.p.t.items, run+".*", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+// over reports a run that needs nothing more: reported, or abandoned.
+func (tr *tracker) over(ctx context.Context, run string) (bool, error) {
+	if done, err := tr.l.exists(ctx, tr.l.runs, reportKey(run)); err != nil || done {
+		return done, err
+	}
+	var f final
+	if _, err := getJSON(ctx, tr.l.runs, finalKey(run), &f); err == nil && f.Abandoned != "" {
+		return true, nil
+	}
+	return false, nil
+}
+
+// step runs the three steps of follow; it returns nil once the run is
+// synced or over.
+func (tr *tracker) step(ctx context.Context, run string) error {
+	spec, err := tr.l.spec(ctx, run)
 	if err != nil {
 		return err
 	}
-	defer w.Stop()
-	stall := tr.p.t.settings.StallAfter
-	check := time.NewTicker(stall / 4)
-	defer check.Stop()
-	done := map[string]struct{}{}
-	last := time.Now()
-	for len(done) < seal.Expected {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return ctx.Err()
-			}
-			if e != nil {
-				done[e.Key()] = struct{}{}
-				last = time.Now()
-			}
-		case now := <-check.C:
-			if now.Sub(last) >= stall {
-				tr.p.logger.Error("run stalled: sealed, but items stopped reaching a final state",
-					"run", run, "done", len(done), "expected", seal.Expected, "no_progress_for", now.Sub(last).Round(time.Second).String())
-				tr.p.event(run, Event{Type: EventStalled, Done: len(done), Expected: seal.Expected,
-					Message: "no item reached a final state for " + now.Sub(last).Round(time.Second).String()})
-				last = now // report again after another StallAfter
-			}
-		}
+	if err := tr.ensureIndex(ctx, spec); err != nil {
+		return err
 	}
-	return nil
+	seal, ok, err := tr.awaitSeal(ctx, run)
+	if err != nil || !ok {
+		return err
+	}
+	if err := tr.awaitRecords(ctx, run, seal); err != nil {
+		return err
+	}
+	return tr.finalize(ctx, run)
 }
 
-// finalize creates the run's final key, or takes over a sync whose owner
-// stopped its heartbeat, and runs sync if it won.
-func (tr *tracker) finalize(ctx context.Context, run string) {
-	t := tr.p.t
-	owner := tr.p.holder + "/" + randomHex()
+// ensureIndex returns once the run's board index is ready or failed,
+// building it if no live process is.
+func (tr *tracker) ensureIndex(ctx context.Context, spec RunSpec) error {
+	ttl := tr.l.settings.LeaseTTL
 	for {
-		f := final{Owner: owner, Heartbeat: time.Now().UTC()}
-		created, err := createJSON(ctx, t.runs, finalKey(run), f)
+		owner := tr.holder + "/" + randomHex()
+		won, cur, err := claim(ctx, tr.l.runs, indexKey(spec.ID), indexState{Owner: owner, Heartbeat: time.Now().UTC(), Status: indexBuilding}, ttl)
+		switch {
+		case err != nil:
+			return err
+		case won:
+			return tr.buildIndex(ctx, spec, owner)
+		case cur.done():
+			return nil
+		}
+		if over, err := tr.over(ctx, spec.ID); err != nil || over {
+			return err
+		}
+		if err := sleep(ctx, indexPoll); err != nil {
+			return err
+		}
+	}
+}
+
+// buildIndex refreshes the board index for run as owner of its claim, and
+// says in <run>.index whether it is ready or failed.
+func (tr *tracker) buildIndex(ctx context.Context, spec RunSpec, owner string) error {
+	ttl := tr.l.settings.LeaseTTL
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel, below
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wg.Go(func() {
+		keepClaim(ctx, cancel, tr.l.runs, indexKey(spec.ID), owner, ttl, func(s *indexState) { s.Heartbeat = time.Now().UTC() })
+	})
+	start := time.Now()
+	st, err := tr.index.refresh(ctx, spec.BoardKey, tr.lister)
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	st.Owner, st.Heartbeat, st.Status = owner, time.Now().UTC(), indexReady
+	if err != nil {
+		st.Status, st.Error = indexFailed, err.Error()
+		tr.logger.Error("board index: the listing failed; the pushers read each job before writing it", "run", spec.ID, "board", spec.BoardKey, "err", err)
+	} else {
+		tr.logger.Info("board index ready", "run", spec.ID, "board", spec.BoardKey, "live", st.Live, "archived", st.Archived, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+	var held indexState
+	rev, gerr := getJSON(ctx, tr.l.runs, indexKey(spec.ID), &held)
+	if gerr != nil {
+		return gerr
+	}
+	if held.Owner != owner {
+		return nil // taken over: the new owner says when it is ready
+	}
+	return updateJSON(ctx, tr.l.runs, indexKey(spec.ID), st, rev)
+}
+
+// awaitSeal returns the run's seal once the fetch is over; ok is false if
+// the run ended without one (abandoned).
+func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal Seal, ok bool, err error) {
+	for i := 0; ; i++ {
+		seal, ok, err = tr.l.seal(ctx, run)
+		if err != nil || ok {
+			return seal, ok, err
+		}
+		if i%10 == 9 {
+			if over, err := tr.over(ctx, run); err != nil || over {
+				return seal, false, err
+			}
+		}
+		if err := sleep(ctx, sealPoll); err != nil {
+			return seal, false, err
+		}
+	}
+}
+
+// awaitRecords returns once the run has at least as many records as its
+// seal expects (sync then reads them, once each). It reports, every
+// StallAfter, a run that made no progress.
+func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) error {
+	stall := tr.l.settings.StallAfter
+	last, lastChange := -1, time.Now()
+	for {
+		n, err := tr.l.countRecords(ctx, run)
 		if err != nil {
-			tr.p.logger.Warn("trigger sync; retrying", "run", run, "err", err)
-			if sleep(ctx, followRetry) != nil {
-				return
-			}
-			continue
+			return err
 		}
-		if created {
+		if n >= seal.Expected {
+			return nil
+		}
+		now := time.Now()
+		if n != last {
+			last, lastChange = n, now
+		} else if now.Sub(lastChange) >= stall {
+			quiet := now.Sub(lastChange).Round(time.Second).String()
+			tr.logger.Error("run stalled: sealed, but items stopped reaching a final state",
+				"run", run, "done", n, "expected", seal.Expected, "no_progress_for", quiet)
+			tr.events.send(run, Event{Type: EventStalled, Done: n, Expected: seal.Expected, Message: "no item reached a final state for " + quiet})
+			lastChange = now // report again after another StallAfter
+		}
+		if err := sleep(ctx, completionPoll); err != nil {
+			return err
+		}
+	}
+}
+
+// finalize claims the run's sync, or takes over one whose owner stopped
+// its heartbeat, and runs it if it won.
+func (tr *tracker) finalize(ctx context.Context, run string) error {
+	ttl := tr.l.settings.LeaseTTL
+	for {
+		owner := tr.holder + "/" + randomHex()
+		won, cur, err := claim(ctx, tr.l.runs, finalKey(run), final{Owner: owner, Heartbeat: time.Now().UTC()}, ttl)
+		switch {
+		case err != nil:
+			return err
+		case won:
+			if cur.Owner != owner {
+				owner = cur.Owner // ours already, from a create retried after its answer was lost
+			}
 			tr.sync.run(ctx, run, owner)
-			return
+			return nil
+		case cur.settled():
+			return nil
 		}
-		var held final
-		rev, err := getJSON(ctx, t.runs, finalKey(run), &held)
-		if err != nil {
-			tr.p.logger.Warn("read sync trigger; retrying", "run", run, "err", err)
-			if sleep(ctx, followRetry) != nil {
-				return
-			}
-			continue
+		if over, err := tr.over(ctx, run); err != nil || over {
+			return err
 		}
-		if held.Abandoned != "" {
-			return
-		}
-		if held.Owner == owner {
-			// Ours: created by a retried call whose first answer was lost.
-			tr.sync.run(ctx, run, owner)
-			return
-		}
-		if done, err := t.exists(ctx, t.runs, reportKey(run)); err != nil || done {
-			return
-		}
-		if time.Since(held.Heartbeat) > t.settings.LeaseTTL {
-			if err := updateJSON(ctx, t.runs, finalKey(run), f, rev); err == nil {
-				tr.p.logger.Warn("taking over the sync of a run whose syncing process stopped", "run", run, "previous_owner", held.Owner)
-				tr.sync.run(ctx, run, owner)
-				return
-			}
-			continue
-		}
-		if err := sleep(ctx, t.settings.LeaseTTL/4); err != nil {
-			return
+		if err := sleep(ctx, ttl/4); err != nil {
+			return err
 		}
 	}
 }

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// The pipeline's instruments, through the OpenTelemetry API: a binary that
+// installs a MeterProvider (pkg/telemetry) exports them, in Prometheus
+// format as pulljobs_items_total and so on; without one they cost nothing.
+// Label values are bounded: no run or offer ids.
+var (
+	meter = otel.Meter("github.com/pulljobs/pulljobs/pkg/pipeline")
+
+	itemsEnded, _ = meter.Int64Counter("pulljobs.items",
+		metric.WithDescription("Items that ended in a stage, by stage and outcome (created, updated, unarchived, unchanged, skipped, discarded, failed)"),
+		metric.WithUnit("{item}"))
+	runsEnded, _ = meter.Int64Counter("pulljobs.runs",
+		metric.WithDescription("Runs this process synced, by status and sync outcome (performed, refused, disabled, dry_run)"),
+		metric.WithUnit("{run}"))
+	archivedJobs, _ = meter.Int64Counter("pulljobs.archived",
+		metric.WithDescription("Jobs sync archived"),
+		metric.WithUnit("{job}"))
+	ackPending, _ = meter.Int64ObservableGauge("pulljobs.consumer.ack_pending",
+		metric.WithDescription("Items this worker's consumer has delivered and not yet seen acknowledged, across its replicas"),
+		metric.WithUnit("{item}"))
+	pending, _ = meter.Int64ObservableGauge("pulljobs.consumer.pending",
+		metric.WithDescription("Items waiting for this worker's consumer"),
+		metric.WithUnit("{item}"))
+)
+
+// observeConsumer reports cons's in-flight and pending items when metrics
+// are collected, until the returned func is called.
+func observeConsumer(cons jetstream.Consumer, name string) (unregister func()) {
+	attrs := metric.WithAttributes(attribute.String("consumer", name))
+	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
+		o.ObserveInt64(pending, int64(info.NumPending), attrs)
+		return nil
+	}, ackPending, pending)
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = reg.Unregister() }
+}
+
+var (
+	stageKey   = attribute.Key("stage")
+	outcomeKey = attribute.Key("outcome")
+	statusKey  = attribute.Key("status")
+	syncKey    = attribute.Key("sync")
+)
+
+// countItem counts an item that ended in stage with outcome.
+func countItem(ctx context.Context, stage, outcome string) {
+	itemsEnded.Add(ctx, 1, metric.WithAttributes(stageKey.String(stage), outcomeKey.String(outcome)))
+}
+
+// countRun counts a run this process synced.
+func countRun(ctx context.Context, r Report) {
+	outcome := "performed"
+	switch {
+	case r.Sync.refused():
+		outcome = "refused"
+	case r.Sync.Guard == GuardDisabled:
+		outcome = "disabled"
+	case r.DryRun:
+		outcome = "dry_run"
+	}
+	runsEnded.Add(ctx, 1, metric.WithAttributes(statusKey.String(r.Status), syncKey.String(outcome)))
+	if r.Sync.Archived > 0 {
+		archivedJobs.Add(ctx, int64(r.Sync.Archived))
+	}
+}
