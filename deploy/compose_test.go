@@ -286,7 +286,10 @@ func (c *composeFile) checkWorker(t *testing.T, name string, svc types.ServiceCo
 			t.Errorf("%s: no profile in --profiles %s", where, dir)
 		}
 		for _, p := range profiles {
-			if cfg, ok := checkConfig(t, where, p, r, true, env); ok {
+			if cfg, ok := checkConfig(t, where, p, r, env); ok {
+				if cfg.Schedule == nil {
+					t.Errorf("%s: %s: no schedule: compose shows a scheduled run", where, filepath.Base(p))
+				}
 				c.checkSandboxConfig(t, where+": "+filepath.Base(p), cfg)
 			}
 		}
@@ -298,7 +301,7 @@ func (c *composeFile) checkWorker(t *testing.T, name string, svc types.ServiceCo
 		return
 	}
 	host := serviceFile(t, name, svc, path)
-	if cfg, ok := checkConfig(t, where, host, r, false, env); ok {
+	if cfg, ok := checkConfig(t, where, host, r, env); ok {
 		c.checkSandboxConfig(t, where+": "+filepath.Base(host), cfg)
 	}
 }

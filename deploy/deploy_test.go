@@ -193,12 +193,11 @@ func role(argv []string) (r config.Role, profiles bool, ok bool) {
 // envRef matches a ${VAR} reference without a default.
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// checkConfig parses a pulljobs configuration file (a profile when
-// profile is set) as the process would, with env as its environment, and
-// validates it for its role. A profile's schedule is checked here and
-// removed first: it is the service's, not the pipeline's. ok is false
-// when the configuration was refused.
-func checkConfig(t *testing.T, where, path string, r config.Role, profile bool, env map[string]string) (cfg config.Config, ok bool) {
+// checkConfig parses a pulljobs configuration file (or a profile: a
+// configuration with a schedule) as the process would, with env as its
+// environment, and validates it for its role. ok is false when the
+// configuration was refused.
+func checkConfig(t *testing.T, where, path string, r config.Role, env map[string]string) (cfg config.Config, ok bool) {
 	t.Helper()
 	where += ": " + filepath.Base(path)
 	data, err := os.ReadFile(path)
@@ -210,9 +209,6 @@ func checkConfig(t *testing.T, where, path string, r config.Role, profile bool, 
 		if _, ok := env[m[1]]; !ok {
 			t.Errorf("%s: references ${%s}, which the process's environment lacks", where, m[1])
 		}
-	}
-	if profile {
-		data = checkSchedule(t, where, data)
 	}
 	cfg, err = config.Parse(strings.NewReader(string(data)), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err == nil {

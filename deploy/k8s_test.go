@@ -346,7 +346,7 @@ func TestDeployments(t *testing.T) {
 			t.Errorf("%s: NATS_URL %q: want the NATS chart's service %s", where, u, natsClientHost)
 		}
 		for _, path := range m.configFiles(t, where, spec, c, argv, profiles) {
-			cfg, ok := checkConfig(t, where, path, r, profiles, env)
+			cfg, ok := checkConfig(t, where, path, r, env)
 			if servers := m.nats.Config.Cluster.Replicas; ok && cfg.Pipeline.Replicas != servers {
 				t.Errorf("%s: %s: pipeline.replicas %d, want one replica per NATS server (%d)", where, filepath.Base(path), cfg.Pipeline.Replicas, servers)
 			}
