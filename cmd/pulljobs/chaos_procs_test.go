@@ -119,6 +119,7 @@ func (p *proc) tailLines(n int) string {
 type observer struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+	kv jetstream.KeyValue // the runs bucket, once declared
 }
 
 const lookTimeout = 500 * time.Millisecond
@@ -143,11 +144,14 @@ func newObserver(t *testing.T, url string) *observer {
 func (o *observer) onRuns(f func(context.Context, jetstream.KeyValue) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
 	defer cancel()
-	kv, err := o.js.KeyValue(ctx, pipeline.RunsBucket)
-	if err != nil {
-		return err
+	if o.kv == nil {
+		kv, err := o.js.KeyValue(ctx, pipeline.RunsBucket)
+		if err != nil {
+			return err
+		}
+		o.kv = kv // a handle names the bucket: it outlives a server restart
 	}
-	return f(ctx, kv)
+	return f(ctx, o.kv)
 }
 
 // get returns the value of key in the runs bucket; ok is false when the key

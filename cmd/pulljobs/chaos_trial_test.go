@@ -308,6 +308,9 @@ func (tr *chaosTrial) victimName(s runState) (string, error) {
 	case victimNATS:
 		return "nats-server", nil
 	case victimSyncOwner:
+		if s.final == nil {
+			return "", fmt.Errorf("no sync owner to kill: the run has no final key (%s)", s)
+		}
 		pid, owner, err := ownerPID(s.final)
 		if err != nil {
 			return "", err

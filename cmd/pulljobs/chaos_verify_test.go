@@ -200,8 +200,13 @@ func (tr *chaosTrial) logTails() string {
 		}
 		fmt.Fprintf(&b, "--- %s (pid %d, %s), %s:\n", p.name, p.pid(), status, p.log)
 		n := tailLines
-		if p.name == "sandbox" || p.name == "nats-server" && tr.plan.victim != victimNATS {
-			n = 4 // their start-up banners say little
+		switch {
+		case p.name == "sandbox":
+			// Its output is the emulators' URLs and credentials.
+			fmt.Fprintf(&b, "    %s\n", errorLine(p))
+			continue
+		case p.name == "nats-server" && tr.plan.victim != victimNATS:
+			n = 4 // its start-up banner says little
 		}
 		for _, l := range strings.Split(p.tailLines(n), "\n") {
 			fmt.Fprintf(&b, "    %s\n", clip(l, 400))
