@@ -194,19 +194,9 @@ func (c *composeFile) natsNode(t *testing.T, name string, svc types.ServiceConfi
 			args[i+1] = host
 		}
 	}
-	fs := flag.NewFlagSet("nats-server", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	noop := func() {}
-	opts, err := server.ConfigureOptions(fs, args, noop, noop, noop)
-	if err != nil {
-		t.Errorf("service %s: nats-server %q: %v", name, svc.Command, err)
+	opts := natsOptions(t, "service "+name, args)
+	if opts == nil {
 		return nil
-	}
-	if !opts.JetStream {
-		t.Errorf("service %s: JetStream is off", name)
-	}
-	if opts.HTTPPort <= 0 {
-		t.Errorf("service %s: no monitoring port (http)", name)
 	}
 	if !slices.ContainsFunc(svc.Volumes, func(v types.ServiceVolumeConfig) bool {
 		return v.Type == types.VolumeTypeVolume && v.Target == opts.StoreDir
@@ -214,6 +204,63 @@ func (c *composeFile) natsNode(t *testing.T, name string, svc types.ServiceConfi
 		t.Errorf("service %s: JetStream's store_dir %s is on no volume: streams die with the container", name, opts.StoreDir)
 	}
 	return opts
+}
+
+// natsOptions reads a server's options from its command line as
+// nats-server does, and checks that JetStream and monitoring are on.
+func natsOptions(t *testing.T, where string, args []string) *server.Options {
+	t.Helper()
+	fs := flag.NewFlagSet("nats-server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	noop := func() {}
+	opts, err := server.ConfigureOptions(fs, args, noop, noop, noop)
+	if err != nil {
+		t.Errorf("%s: nats-server %q: %v", where, args, err)
+		return nil
+	}
+	if !opts.JetStream {
+		t.Errorf("%s: JetStream is off", where)
+	}
+	if opts.HTTPPort <= 0 {
+		t.Errorf("%s: no monitoring port (http)", where)
+	}
+	return opts
+}
+
+// TestNATSNodeConfigs checks deploy/nats, the cluster of three servers on
+// one machine: each routes to the two others, under unique names.
+func TestNATSNodeConfigs(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join(repoRoot, "deploy", "nats", "node-*.conf"))
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("deploy/nats: %d node configurations (%v), want 3", len(paths), err)
+	}
+	nodes := map[string]*server.Options{}
+	for _, p := range paths {
+		if o := natsOptions(t, filepath.Base(p), []string{"--config", p}); o != nil {
+			nodes[filepath.Base(p)] = o
+		}
+	}
+	names := map[string]bool{}
+	for file, o := range nodes {
+		names[o.ServerName] = true
+		var routed, want []string
+		for _, r := range o.Routes {
+			routed = append(routed, r.Host)
+		}
+		for other, oo := range nodes {
+			if other != file {
+				want = append(want, net.JoinHostPort(oo.Cluster.Host, strconv.Itoa(oo.Cluster.Port)))
+			}
+		}
+		slices.Sort(routed)
+		slices.Sort(want)
+		if !slices.Equal(routed, want) || o.Cluster.Name != "pulljobs" {
+			t.Errorf("%s: cluster %q routes to %q, want cluster pulljobs and the other nodes %q", file, o.Cluster.Name, routed, want)
+		}
+	}
+	if len(names) != len(nodes) {
+		t.Errorf("server names %v: want one per node (JetStream needs unique names)", names)
+	}
 }
 
 // checkCluster checks that the NATS services form one cluster.
