@@ -20,8 +20,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/emulator"
-	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
-	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
@@ -49,7 +47,7 @@ func spawn(t *testing.T, dir, name, logName string, argv ...string) *proc {
 	}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Env = append(os.Environ(), "FT_SECRET="+francetravailtest.DefaultClientSecret, "HRFLOW_SECRET="+hrflowtest.DefaultAPISecret)
+	p.cmd.Env = sandboxEnv()
 	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		f.Close()

@@ -213,7 +213,7 @@ func start(t *testing.T, dir, name, binary string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "FT_SECRET="+francetravailtest.DefaultClientSecret, "HRFLOW_SECRET="+hrflowtest.DefaultAPISecret)
+	cmd.Env = sandboxEnv()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +230,12 @@ func start(t *testing.T, dir, name, binary string, args ...string) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// sandboxEnv is the environment of a process: the secrets that
+// sandboxConfig's configuration reads, those the sandbox accepts.
+func sandboxEnv() []string {
+	return append(os.Environ(), "FT_SECRET="+francetravailtest.DefaultClientSecret, "HRFLOW_SECRET="+hrflowtest.DefaultAPISecret)
 }
 
 // wait waits for cmd to exit, at most d.
