@@ -198,6 +198,11 @@ func TestDockerfileStages(t *testing.T) {
 			checkPinned(t, "Dockerfile FROM", s.image)
 		}
 		names[s.name] = true
+		if strings.Contains(s.image, ":debug") && !slices.ContainsFunc(s.instructions, func(in instruction) bool {
+			return in.keyword == "ENTRYPOINT" && strings.TrimSpace(in.args) == "[]"
+		}) {
+			t.Errorf("stage %s FROM %s: no ENTRYPOINT []: the debug base's busybox shell would take the command for a script", s.name, s.image)
+		}
 	}
 
 	build, _, err := goBuild(stages)
