@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&dryRun, "dry-run", false, "plan only: report what the run would create, update, unarchive and archive, and write nothing to HrFlow")
 	fs.StringVar(&replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
 	fs.DurationVar(&waitBoard, "wait-board", 0, "how long to wait when the board is busy with another run (default: refuse at once)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), usage); fs.PrintDefaults() }
+	fs.Usage = cli.UsageFunc(fs, usage)
 	if err := cli.Parse(fs, args[1:], stdout); err != nil {
 		return err
 	}
@@ -89,11 +89,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	p, _, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
+	tel, err := common.StartTelemetry(ctx, "pulljobs-fetcher", logger)
+	if err != nil {
+		return err
+	}
+	defer tel.Close()
+	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	tel.Ready(nc)
 	ft, err := cli.FranceTravail(cfg, logger)
 	if err != nil {
 		return err
