@@ -35,8 +35,17 @@ interrupted run resumes when started again with the same configuration.
 emulator in this process, with --synthetic offers and a board that already
 holds a few jobs, so that one run shows creation, skipping and archiving.
 
-Exit codes: 0 success, 3 success with failures, 1 fatal, 2 invalid
-configuration or usage.
+Started again with the same configuration while its run goes on, or after
+a crash, it joins that run instead of starting another, and exits with its
+report. Once a run has ended, the next invocation starts a new one.
+
+Exit codes, for a scheduler to act on:
+  0   success
+  3   success with failures: some items failed, or sync was refused by a
+      guard (the summary and the JSON report name it); look at the report
+  1   fatal: the run failed
+  2   invalid configuration or usage, before any network call
+  75  the board is busy with a run of another configuration: try again later
 
 Flags:
 `

@@ -248,7 +248,9 @@ func ForStatus(r pipeline.Report) error {
 
 // ExitCode prints err on stderr, unless it only carries a status or help,
 // and returns the exit code for it: 0 success (and --help), 3 a run that
-// succeeded with failures, 2 invalid configuration or usage, 1 anything else.
+// succeeded with failures (a sync refused by a guard among them), 2 invalid
+// configuration or usage, 75 a board busy with a run of another
+// configuration (EX_TEMPFAIL: try again later), 1 anything else.
 func ExitCode(err error, stderr io.Writer) int {
 	var se *StatusError
 	var ue *UsageError
@@ -258,6 +260,9 @@ func ExitCode(err error, stderr io.Writer) int {
 		return pipeline.ExitSuccess
 	case errors.As(err, &se):
 		if se.Status == pipeline.StatusSuccessWithFailures {
+			if se.Reason != "" {
+				fmt.Fprintln(stderr, "warning:", err)
+			}
 			return pipeline.ExitSuccessWithFailures
 		}
 		fmt.Fprintln(stderr, "error:", err)
@@ -265,6 +270,9 @@ func ExitCode(err error, stderr io.Writer) int {
 	case errors.As(err, &ue), errors.As(err, &ce):
 		fmt.Fprintln(stderr, "error:", err)
 		return pipeline.ExitUsage
+	case errors.Is(err, pipeline.ErrBoardBusy):
+		fmt.Fprintln(stderr, "error:", err)
+		return pipeline.ExitBoardBusy
 	}
 	fmt.Fprintln(stderr, "error:", err)
 	return pipeline.ExitFatal

@@ -132,6 +132,9 @@ func (c *Client) Upsert(ctx context.Context, boardKey string, job Job, opts Upse
 			return UpsertResult{}, err
 		}
 		if lostCreate && found.ArchivedAt == "" {
+			if enriched == nil {
+				enriched = job // the caller's create (opts.MayHaveCreated), not ours
+			}
 			return c.createdUnanswered(ctx, boardKey, enriched, found, opts, parsingErr)
 		}
 		return c.update(ctx, boardKey, job, found, opts)
