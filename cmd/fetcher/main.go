@@ -3,6 +3,11 @@
 // JetStream, and seals the run. Formatter and pusher workers do the rest.
 //
 //	fetcher run --config pulljobs.yaml [--wait] [--report report.json]
+//	fetcher serve --profiles DIR [--http ADDR]
+//
+// fetcher serve is a long-running fetcher, run by any number of replicas,
+// that starts runs of the profiles of DIR on NATS requests, durable
+// triggers and schedules (see fetcher serve --help).
 //
 // With --wait it waits for the run's report, prints it, and exits with the
 // run's status: 0 success, 3 success with failures, 1 fatal; 2 means an
@@ -30,6 +35,7 @@ func main() {
 }
 
 const usage = `Usage: fetcher run --config FILE [flags]
+       fetcher serve --profiles DIR [flags]   (runs on requests, events and schedules: see fetcher serve --help)
 
 Publishes one pull_jobs run: searches France Travail with the configuration's
 origin_parameters, publishes every offer to NATS JetStream, and seals the run.
@@ -45,12 +51,15 @@ Flags:
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return runServe(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "run" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprint(stdout, usage)
 			return nil
 		}
-		return cli.Usagef("usage: fetcher run --config FILE [--wait] [--report FILE] (see fetcher run --help)")
+		return cli.Usagef("usage: fetcher run --config FILE [--wait] [--report FILE], or fetcher serve --profiles DIR (see fetcher run --help, fetcher serve --help)")
 	}
 	var (
 		common    cli.Common

@@ -5,6 +5,7 @@
 //	pulljobs run --sandbox                  try it: emulators, synthetic offers, no credentials
 //	pulljobs run --config pulljobs.yaml     a real run
 //	pulljobs sandbox --francetravail-addr 127.0.0.1:8081 --hrflow-addr 127.0.0.1:8082
+//	pulljobs status [--nats URL] [--json] [RUN]   the runs NATS keeps, or one
 package main
 
 import (
@@ -27,8 +28,10 @@ const usage = `Usage:
   pulljobs run --sandbox [flags]          run on emulators with synthetic offers
   pulljobs run --config FILE [flags]      run every stage in this process
   pulljobs sandbox [flags]                serve the emulators
+  pulljobs status [flags] [RUN]           list the runs, or show one
 
-Run "pulljobs run --help" or "pulljobs sandbox --help" for their flags.
+Run "pulljobs run --help", "pulljobs sandbox --help" or "pulljobs status --help"
+for their flags.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -41,9 +44,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runRun(ctx, args[1:], stdout, stderr)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
+	case "status":
+		return runStatus(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
-	return cli.Usagef("unknown command %q (want run or sandbox)", args[0])
+	return cli.Usagef("unknown command %q (want run, sandbox or status)", args[0])
 }

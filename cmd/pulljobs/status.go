@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+const statusUsage = `Usage: pulljobs status [flags] [RUN]
+
+Without RUN, lists the runs that NATS keeps (pipeline.retention, 7 days by
+default), newest first: id, profile, trigger (cli, request, event, schedule),
+board, status, counters, duration and sync outcome, or the progress of a run
+in flight. With RUN, prints its report, its failures and its dead letters with
+their reasons.
+
+--json prints {"runs": [...]} (each with run_id, status, phase, trigger,
+profile, board_key, events, sync, progress, dead_letter_count...), or one run
+with its report and dead_letters: what the service's pulljobs.runs.list and
+pulljobs.runs.get answer.
+
+It reads NATS directly: no fetcher serve needs to run.
+
+Flags:
+`
+
+// statusTimeout bounds the reads of one status.
+const statusTimeout = 30 * time.Second
+
+// statusLetters bounds the dead letters printed for one run.
+const statusLetters = 100
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var (
+		common cli.Common
+		asJSON bool
+		limit  int
+	)
+	fs := flag.NewFlagSet("pulljobs status", flag.ContinueOnError)
+	def := os.Getenv("NATS_URL")
+	if def == "" {
+		def = cli.DefaultNATSURL
+	}
+	fs.StringVar(&common.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	fs.IntVar(&limit, "limit", 20, "list at most `N` runs (0: all)")
+	common.RegisterLog(fs)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), statusUsage); fs.PrintDefaults() }
+	run, rest := splitRun(args)
+	if err := cli.Parse(fs, rest, stdout); err != nil {
+		return err
+	}
+	logger, err := common.Logger(stderr)
+	if err != nil {
+		return err
+	}
+	nc, err := cli.Connect(common.NATSURL, "pulljobs-status", false, logger)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	if run != "" {
+		d, err := pipeline.GetRun(ctx, js, run, statusLetters)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(stdout, d)
+		}
+		return writeRunDetail(stdout, d, time.Now())
+	}
+	runs, err := pipeline.ListRuns(ctx, js, limit)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(stdout, pipeline.RunList{Runs: runs})
+	}
+	return writeRunList(stdout, runs, time.Now())
+}
+
+// splitRun takes the run id out of args, before or after the flags, so
+// that `status RUN --json` and `status --json RUN` both work.
+func splitRun(args []string) (run string, flags []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return run, append(flags, args[i:]...)
+		case strings.HasPrefix(a, "-"):
+			flags = append(flags, a)
+			if takesValue(a) && i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		case run == "":
+			run = a
+		default:
+			flags = append(flags, a) // a second one: Parse refuses it
+		}
+	}
+	return run, flags
+}
+
+// takesValue reports whether flag arg is one whose value is the next
+// argument, so that `status --limit 5` is not read as the run "5".
+func takesValue(arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	switch name {
+	case "nats", "limit", "log-format", "log-level":
+		return true
+	}
+	return false
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeRunList prints the runs as a table, newest first.
+func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "No runs yet.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tPROFILE\tTRIGGER\tBOARD\tSTATUS\tREAD\tCREATED\tUPDATED\tSKIPPED\tARCHIVED\tFAILED\tDURATION\tSYNC / PROGRESS")
+	for _, st := range runs {
+		status := st.Status
+		if st.Phase != "" {
+			status += " (" + st.Phase + ")"
+		}
+		if st.DryRun {
+			status += ", dry run"
+		}
+		counters := "-\t-\t-\t-\t-\t-"
+		if e := st.Events; e != nil {
+			counters = fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d", e.ReadSuccess, e.Created, e.Updated, e.Skipped, e.Archived, st.Failed())
+		}
+		outcome := st.SyncOutcome()
+		if st.Progress != nil {
+			outcome = st.Progress.String() + lastSeen(st, now)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.RunID, dash(st.Profile), st.Trigger, shortBoard(st.BoardKey),
+			status, counters, pipeline.FormatDuration(st.DurationSeconds), dash(outcome))
+	}
+	return tw.Flush()
+}
+
+// writeRunDetail prints one run: what started it, its report or progress,
+// its failures and its dead letters.
+func writeRunDetail(w io.Writer, d pipeline.RunDetail, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "profile\t%s\n", dash(d.Profile))
+	fmt.Fprintf(tw, "trigger\t%s\n", d.Trigger)
+	fmt.Fprintf(tw, "started\t%s\n", d.StartedAt.UTC().Format(time.RFC3339))
+	if d.ReplayOf != "" {
+		fmt.Fprintf(tw, "replay of\t%s\n", d.ReplayOf)
+	}
+	if d.Report == nil {
+		fmt.Fprintf(tw, "run\t%s\n", d.RunID)
+		fmt.Fprintf(tw, "status\t%s (%s)\n", d.Status, d.Phase)
+		fmt.Fprintf(tw, "board\t%s\n", d.BoardKey)
+		fmt.Fprintf(tw, "duration\t%s so far\n", pipeline.FormatDuration(d.DurationSeconds))
+		if d.Progress != nil {
+			fmt.Fprintf(tw, "progress\t%s%s\n", d.Progress, lastSeen(d.RunStatus, now))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d.Report != nil {
+		r := *d.Report
+		r.Failures = nil // all of them below, not the table's first five
+		if err := r.WriteTable(w); err != nil {
+			return err
+		}
+		if len(d.Report.Failures) > 0 {
+			fmt.Fprintf(w, "\nfailures (the report keeps the first %d):\n", len(d.Report.Failures))
+			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, f := range d.Report.Failures {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", f.Offer, f.Failure, oneLine(f.Reason))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return writeDeadLetters(w, d)
+}
+
+func writeDeadLetters(w io.Writer, d pipeline.RunDetail) error {
+	if d.DeadLetterCount == 0 {
+		_, err := fmt.Fprintln(w, "\ndead letters: none")
+		return err
+	}
+	fmt.Fprintf(w, "\ndead letters (%d, on %s%s.*):\n", d.DeadLetterCount, pipeline.DeadLetterSubjectPrefix, d.RunID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, l := range d.DeadLetters {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.Offer, l.Stage, oneLine(l.Reason))
+	}
+	if more := d.DeadLetterCount - len(d.DeadLetters); more > 0 {
+		fmt.Fprintf(tw, "  … %d more\t\t\n", more)
+	}
+	return tw.Flush()
+}
+
+// lastSeen says when a run in flight last showed a sign of life.
+func lastSeen(st pipeline.RunStatus, now time.Time) string {
+	if st.LastSignOfLife == nil {
+		return ""
+	}
+	return ", last sign of life " + pipeline.FormatDuration(now.Sub(*st.LastSignOfLife).Seconds()) + " ago"
+}
+
+func shortBoard(key string) string { return key[:min(len(key), 8)] }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine puts a reason on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

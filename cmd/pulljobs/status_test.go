@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/natsembed"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
+)
+
+var statusNow = time.Date(2026, 11, 28, 18, 10, 0, 0, time.UTC)
+
+// statusRuns are a finished run, a refused sync and a run in flight.
+func statusRuns() []pipeline.RunStatus {
+	finished := statusNow.Add(-time.Minute)
+	seen := statusNow.Add(-3 * time.Second)
+	return []pipeline.RunStatus{
+		{RunID: "20261128T180900000Z-0000000c", Status: pipeline.StatusRunning, Phase: pipeline.PhaseProcessing, Trigger: pipeline.TriggerSchedule,
+			Profile: "annecy", BoardKey: "0123456789abcdef0123456789abcdef01234567", StartedAt: statusNow.Add(-time.Minute), DurationSeconds: 60,
+			Progress: &pipeline.RunProgress{Fetched: 120, Sealed: true, Expected: 120, Done: 80}, LastSignOfLife: &seen},
+		{RunID: "20261128T180000000Z-0000000b", Status: pipeline.StatusSuccessWithFailures, Trigger: pipeline.TriggerEvent, Profile: "chambery",
+			BoardKey: "0123456789abcdef0123456789abcdef01234567", DurationSeconds: 12.4, FinishedAt: &finished,
+			Events: &pipeline.Events{ReadSuccess: 40, Created: 30, Updated: 2, Skipped: 7, WriteFailure: 1},
+			Sync:   &pipeline.SyncReport{RefusedReason: "1 offer failed"}, DeadLetterCount: 1},
+		{RunID: "20261128T170000000Z-0000000a", Status: pipeline.StatusSuccess, Trigger: pipeline.TriggerCLI,
+			BoardKey: "0123456789abcdef0123456789abcdef01234567", DurationSeconds: 3.2, FinishedAt: &finished,
+			Events: &pipeline.Events{ReadSuccess: 25, Created: 20, Skipped: 5, Archived: 3},
+			Sync:   &pipeline.SyncReport{Performed: true, Archived: 3}},
+	}
+}
+
+func TestWriteRunList(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeRunList(&b, statusRuns(), statusNow); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a header and 3 runs:\n%s", len(lines), b.String())
+	}
+	for i, want := range [][]string{
+		{"RUN", "PROFILE", "TRIGGER", "BOARD", "STATUS", "CREATED", "FAILED", "DURATION", "SYNC / PROGRESS"},
+		{"20261128T180900000Z-0000000c", "annecy", "schedule", "01234567", "running (processing)", "80/120 items done (66%)", "last sign of life 3.0s ago", "1m00s"},
+		{"20261128T180000000Z-0000000b", "chambery", "event", "success_with_failures", "40", "30", "12s", "refused: 1 offer failed"},
+		{"20261128T170000000Z-0000000a", "cli", "success", "25", "20", "3.2s", "3 archived"},
+	} {
+		for _, s := range want {
+			if !strings.Contains(lines[i], s) {
+				t.Errorf("line %d does not say %q:\n%s", i, s, lines[i])
+			}
+		}
+	}
+	// The columns line up: every row is as wide up to the status.
+	if at := strings.Index(lines[0], "STATUS"); strings.Index(lines[1], "running") != at || strings.Index(lines[3], "success") != at {
+		t.Errorf("columns do not line up:\n%s", b.String())
+	}
+	b.Reset()
+	if err := writeRunList(&b, nil, statusNow); err != nil || !strings.Contains(b.String(), "No runs yet") {
+		t.Errorf("no runs: %q, %v", b.String(), err)
+	}
+}
+
+func TestWriteRunDetail(t *testing.T) {
+	runs := statusRuns()
+	done := pipeline.RunDetail{RunStatus: runs[1],
+		Report: &pipeline.Report{RunID: runs[1].RunID, Status: runs[1].Status, BoardKey: runs[1].BoardKey, Events: *runs[1].Events,
+			Sync:     *runs[1].Sync,
+			Failures: []pipeline.ItemFailure{{Offer: "184XKLM", Failure: pipeline.WriteFailure, Reason: "HrFlow 400:\n  invalid location"}}},
+		DeadLetters: []pipeline.DeadLetter{{Offer: "184XKLM", Stage: "push", Reason: "HrFlow 400: invalid location"}}}
+	var b bytes.Buffer
+	if err := writeRunDetail(&b, done, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"profile  chambery", "trigger  event", "status    success_with_failures", "30 created",
+		"sync      not performed: 1 offer failed", "failures (the report keeps the first 1)", "184XKLM  write_failure  HrFlow 400: invalid location",
+		"dead letters (1, on pulljobs.dlq.20261128T180000000Z-0000000b.*)", "184XKLM  push"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("detail does not say %q:\n%s", s, b.String())
+		}
+	}
+	b.Reset()
+	if err := writeRunDetail(&b, pipeline.RunDetail{RunStatus: runs[0]}, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"status    running (processing)", "progress  80/120 items done (66%), last sign of life 3.0s ago", "dead letters: none"} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("run in flight does not say %q:\n%s", s, b.String())
+		}
+	}
+}
+
+// TestStatusCommand runs the command against a server where no run ever
+// started, and asks for a run that does not exist.
+func TestStatusCommand(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir(), Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	code, out, errOut := pulljobs(t, "status", "--nats", srv.ClientURL(), "--json")
+	var list pipeline.RunList
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || list.Runs == nil || len(list.Runs) != 0 {
+		t.Errorf("status --json on an empty system: exit %d, %q %q; want {\"runs\": []}", code, out, errOut)
+	}
+	if code, out, _ := pulljobs(t, "status", "--nats", srv.ClientURL()); code != 0 || !strings.Contains(out, "No runs yet") {
+		t.Errorf("status: exit %d, %q", code, out)
+	}
+	for _, args := range [][]string{
+		{"status", "--nats", srv.ClientURL(), "--limit", "5", "20261128T180000000Z-0000000b"},
+		{"status", "20261128T180000000Z-0000000b", "--nats", srv.ClientURL(), "--json"},
+	} {
+		code, _, errOut = pulljobs(t, args...)
+		if code != 1 || !strings.Contains(errOut, "run 20261128T180000000Z-0000000b: unknown run") {
+			t.Errorf("%v: exit %d, %q; want 1 and unknown run", args, code, errOut)
+		}
+	}
+	if code, _, errOut := pulljobs(t, "status", "--nats", srv.ClientURL(), "run-a", "run-b"); code != 2 || !strings.Contains(errOut, "run-b") {
+		t.Errorf("two runs: exit %d, %q; want a usage error", code, errOut)
+	}
+	if code, out, _ := pulljobs(t, "status", "--help"); code != 0 || !strings.Contains(out, "--json") || !strings.Contains(out, "pulljobs.runs.list") {
+		t.Errorf("status --help: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := pulljobs(t, "status", "--limit"); code != 2 {
+		t.Errorf("status --limit without a value: exit %d, %q; want 2", code, errOut)
+	}
+}
