@@ -9,34 +9,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/pulljobs/pulljobs/pkg/natsembed"
+	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newJetStream(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	s, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := s.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
-
 // TestConcurrentAndChanged declares the same topology from many goroutines
 // at once, as a fleet starting together does, then changes it.
 func TestConcurrentAndChanged(t *testing.T) {
-	js := newJetStream(t)
+	js := natstest.JetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	scfg := jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, MaxAge: time.Hour, Storage: jetstream.FileStorage}

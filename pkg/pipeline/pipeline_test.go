@@ -27,6 +27,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/natsembed"
+	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
@@ -55,13 +56,12 @@ var fastRetry = retry.Policy{InitialInterval: 5 * time.Millisecond, MaxInterval:
 // env is one machine's worth of pulljobs: an embedded NATS server, both
 // emulators, the two clients, and a Pipeline.
 type env struct {
-	t       testing.TB
-	ft      *francetravailtest.Emulator
-	hr      *hrflowtest.Emulator
-	ftc     *francetravail.Client
-	hrc     *hrflow.Client
-	srv     *natsembed.Server
-	storeAt string
+	t   testing.TB
+	ft  *francetravailtest.Emulator
+	hr  *hrflowtest.Emulator
+	ftc *francetravail.Client
+	hrc *hrflow.Client
+	srv *natsembed.Server
 }
 
 func logger(t testing.TB) *slog.Logger {
@@ -73,7 +73,7 @@ func logger(t testing.TB) *slog.Logger {
 
 func newEnv(t testing.TB, offers []francetravail.Offer) *env {
 	t.Helper()
-	e := &env{t: t, storeAt: t.TempDir()}
+	e := &env{t: t}
 	corpus, err := francetravailtest.Offers(offers)
 	if err != nil {
 		t.Fatal(err)
@@ -107,11 +107,7 @@ func newEnv(t testing.TB, offers []francetravail.Offer) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.hrc.CloseIdleConnections)
-	e.srv, err = natsembed.Start(natsembed.Options{StoreDir: e.storeAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.srv.Shutdown)
+	e.srv = natstest.Server(t)
 	return e
 }
 
@@ -484,9 +480,7 @@ func TestWorkersRestartMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for e.creations() < 50 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	natstest.Eventually(t, 30*time.Second, "50 jobs created", func() bool { return e.creations() >= 50 })
 	stop()
 	p2 := e.pipeline(testSettings)
 	e.workers(p2, e.hrc)
@@ -642,9 +636,7 @@ func TestSealedRunResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for e.creations() < 20 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	natstest.Eventually(t, 30*time.Second, "20 jobs created", func() bool { return e.creations() >= 20 })
 	stop()
 
 	nc, err := e.srv.Connect()
