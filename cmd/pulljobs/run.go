@@ -79,7 +79,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.report, "report", "", "write the JSON report to `file` (- for stdout)")
 	fs.StringVar(&f.replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
 	fs.DurationVar(&f.waitBoard, "wait-board", 0, "how long to wait when the board is busy with another run (default: refuse at once)")
-	fs.IntVar(&f.concurrency, "concurrency", 0, "jobs written to HrFlow at once (default pipeline.concurrency, else 16)")
+	fs.IntVar(&f.concurrency, "concurrency", 0, "jobs written to HrFlow at once (default pipeline.concurrency, else 64)")
 	fs.BoolVar(&f.progress, "progress", true, "show live progress when stderr is a terminal")
 	fs.StringVar(&f.memoryLimit, "memory-limit", defaultMemoryLimit, "soft limit of the process's memory, e.g. 256MiB; 0 for none (ignored when $GOMEMLIMIT is set)")
 	f.common.RegisterHTTP(fs)
@@ -177,36 +177,63 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 		return err
 	}
 
-	// The workers outlive a first signal long enough to finish what they hold.
-	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	// The workers outlive a first signal long enough to finish what they
+	// hold: Shutdown, at the end, stops and drains them.
+	workers := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
-	defer func() { stopWorkers(); wg.Wait() }()
-	errs := make(chan error, 2)
-	wg.Go(func() { errs <- p.RunFormatter(workers) })
-	wg.Go(func() { errs <- p.RunPusher(workers, hr) })
+	var mu sync.Mutex
+	var workerErrs []error
+	failed := make(chan struct{})
+	var failOnce sync.Once
+	start := func(run func(context.Context) error) {
+		wg.Go(func() {
+			if err := run(workers); err != nil {
+				mu.Lock()
+				workerErrs = append(workerErrs, err)
+				mu.Unlock()
+				failOnce.Do(func() { close(failed) })
+			}
+		})
+	}
+	start(p.RunFormatter)
+	start(func(ctx context.Context) error { return p.RunPusher(ctx, hr) })
+	defer func() { p.Close(); wg.Wait() }()
+	// A worker that fails ends the wait, and the run fails with every
+	// worker's error.
+	workerErr := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return errors.Join(workerErrs...)
+	}
 
 	spec := cfg.RunSpec()
 	spec.DryRun, spec.ReplayOf = f.dryRun, f.replay
 	id, err := p.Fetch(ctx, spec, ft, pipeline.FetchOptions{WaitBoard: f.waitBoard})
 	if err != nil {
-		return err
+		return errors.Join(err, workerErr())
 	}
 	logger.Info("run published", "run", id)
 	waitCtx, stopWait := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	defer watcher.Wait()
 	defer stopWait()
-	go func() { // a worker that fails to start ends the wait
-		if err := <-errs; err != nil {
-			logger.Error("worker stopped", "err", err)
+	watcher.Go(func() {
+		select {
+		case <-failed:
 			stopWait()
+		case <-waitCtx.Done():
 		}
-	}()
+	})
 	var errOut io.Writer = io.Discard
 	if f.progress {
 		errOut = stderr
 	}
 	err = cli.AwaitReport(waitCtx, p, id, f.report, stdout, errOut)
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted; run the same command again to resume run %s", id)
+	case workerErr() != nil:
+		return fmt.Errorf("run %s stopped: a worker failed: %w", id, workerErr())
 	}
 	return err
 }

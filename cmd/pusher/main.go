@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	fs := flag.NewFlagSet("pusher", flag.ContinueOnError)
 	common.Register(fs)
-	fs.IntVar(&concurrency, "concurrency", 0, "jobs written at once by this process (default pipeline.concurrency, else 16)")
+	fs.IntVar(&concurrency, "concurrency", 0, "jobs written at once by this process (default pipeline.concurrency, else 64)")
 	fs.Usage = cli.UsageFunc(fs, usage)
 	if err := cli.Parse(fs, args, stdout); err != nil {
 		return err
