@@ -133,12 +133,6 @@ func (c *Client) createRef(ctx context.Context, boardKey string, job Job) (ref J
 	return it.ref(), attempts > 1, nil
 }
 
-// create is createRef returning only the new key.
-func (c *Client) create(ctx context.Context, boardKey string, job Job) (key string, retried bool, err error) {
-	ref, retried, err := c.createRef(ctx, boardKey, job)
-	return ref.Key, retried, err
-}
-
 // EditJob replaces the job on the board with job, whole: fields job does
 // not carry are emptied. job names the job to replace by its key (preferred)
 // or, without a key, its reference. Editing an archived job leaves it
