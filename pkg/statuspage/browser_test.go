@@ -38,7 +38,7 @@ func browser(t *testing.T) string {
 func TestPageInBrowser(t *testing.T) {
 	exe := browser(t)
 	f := newFleet(t, 8)
-	first := f.run("annecy", pipeline.TriggerRequest, hostile)
+	first := f.run("annecy", pipeline.TriggerRequest, `no salary range in "Selon profil"`)
 	f.deadTrigger("nosuch", `unknown profile "nosuch" (profiles: annecy, chambery)`)
 
 	// The flags a root process needs on a machine without network: no
@@ -74,17 +74,10 @@ func TestPageInBrowser(t *testing.T) {
 
 	// A run that ends while the page is open appears by itself.
 	second := f.run("chambery", pipeline.TriggerSchedule, "no job for an offer without a title")
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#run-`+second.RunID+`")?.dataset.status === "`+second.Status+`"`,
-		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
-		t.Errorf("the run that ended after the page opened is not shown %s without a reload: %v", second.Status, err)
-	}
-	title, err := chromedp.Run(ctx, chromedp.Title())
-	if err != nil || title != "pulljobs status" {
-		t.Errorf("title %q, %v: a reason shown on the page ran as script", title, err)
-	}
+	waitShown(t, ctx, second)
 
-	// Open the first run's dead letters, as a user would, then wait for a
-	// refresh to keep them open.
+	// Open the first run's dead letters, as a user would: a refresh keeps
+	// them open.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#dl-`+first.RunID+`").open = true`)); err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +86,38 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil || !open {
 		t.Errorf("the dead letters a user opened closed on refresh (%v)", err)
 	}
+	screenshot(t, ctx)
+
+	// Markup in what the page shows stays text.
+	hostileRun := f.run(`<b>savoie</b>`, pipeline.TriggerEvent, hostile)
+	waitShown(t, ctx, hostileRun)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#dl-`+hostileRun.RunID+`").open = true`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil || title != "pulljobs status" {
+		t.Errorf("title %q, %v: a reason shown on the page ran as script", title, err)
+	}
+	profile, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#run-`+hostileRun.RunID+` td:nth-child(2)").textContent`))
+	if err != nil || profile != "<b>savoie</b>" {
+		t.Errorf("profile cell %q, %v; want the markup as text", profile, err)
+	}
+}
+
+// waitShown waits for the page to show r with its final status, without
+// a reload.
+func waitShown(t *testing.T, ctx context.Context, r pipeline.Report) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#run-`+r.RunID+`")?.dataset.status === "`+r.Status+`"`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("run %s, which ended after the page opened, is not shown %s without a reload: %v", r.RunID, r.Status, err)
+	}
+}
+
+// screenshot saves the whole page as PNG, to $PULLJOBS_SCREENSHOT when set.
+func screenshot(t *testing.T, ctx context.Context) {
+	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

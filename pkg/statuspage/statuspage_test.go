@@ -116,7 +116,7 @@ func (f *fleet) run(profile, trigger, reason string) pipeline.Report {
 	}
 	spec := pipeline.RunSpec{BoardKey: hrflowtest.DefaultBoardKey, Sync: true, SyncMaxShare: pipeline.DefaultSyncMaxShare,
 		Trigger: trigger, Profile: profile,
-		Action: format.Spec{Logics: []format.LogicSpec{{Name: "picky", JQ: `if .reference == "` + failing + `" then error("` + strings.ReplaceAll(reason, `"`, `\"`) + `") else . end`}}}}
+		Action: format.Spec{Logics: []format.LogicSpec{{Name: "require_salary", JQ: `if .reference == "` + failing + `" then error("` + strings.ReplaceAll(reason, `"`, `\"`) + `") else . end`}}}}
 	run, err := f.p.Fetch(ctx, spec, f.search, pipeline.FetchOptions{})
 	if err != nil {
 		f.t.Fatal(err)
