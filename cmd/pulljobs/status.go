@@ -15,6 +15,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/service"
 )
 
 const statusUsage = `Usage: pulljobs status [flags] [RUN]
@@ -22,7 +23,8 @@ const statusUsage = `Usage: pulljobs status [flags] [RUN]
 Without RUN, lists the runs that NATS keeps (pipeline.retention, 7 days by
 default), newest first: id, profile, trigger (cli, request, event, schedule),
 board, status, counters, duration and sync outcome, or the progress of a run
-in flight. With RUN, prints its report, its failures and its dead letters with
+in flight; then the latest triggers that fetcher serve refused, with their
+reasons. With RUN, prints its report, its failures and its dead letters with
 their reasons.
 
 --json prints {"runs": [...]} (each with run_id, status, phase, trigger,
@@ -93,7 +95,35 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if asJSON {
 		return writeJSON(stdout, pipeline.RunList{Runs: runs})
 	}
-	return writeRunList(stdout, runs, time.Now())
+	if err := writeRunList(stdout, runs, time.Now()); err != nil {
+		return err
+	}
+	refused, total, err := pipeline.ReadDeadLetters(ctx, js, pipeline.DeadLetterSubjectPrefix+service.TriggerStage+".*", refusedScan)
+	if err != nil {
+		return err
+	}
+	return writeRefused(stdout, refused, total, time.Now())
+}
+
+// refusedScan bounds the refused triggers read to print the latest.
+const refusedScan = 2000
+
+// refusedShown is how many refused triggers the list prints, the latest.
+const refusedShown = 5
+
+// writeRefused prints the latest triggers that fetcher serve refused.
+func writeRefused(w io.Writer, letters []pipeline.DeadLetter, total int, now time.Time) error {
+	if total == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nrefused triggers: %d, on %s%s.<profile> (the latest first):\n", total, pipeline.DeadLetterSubjectPrefix, service.TriggerStage)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i := len(letters) - 1; i >= 0 && i >= len(letters)-refusedShown; i-- {
+		l := letters[i]
+		profile := strings.TrimPrefix(l.Subject, pipeline.DeadLetterSubjectPrefix+service.TriggerStage+".")
+		fmt.Fprintf(tw, "  %s ago\t%s\t%s\n", pipeline.FormatDuration(now.Sub(l.At).Seconds()), profile, oneLine(l.Reason))
+	}
+	return tw.Flush()
 }
 
 // splitRun takes the run id out of args, before or after the flags, so

@@ -63,6 +63,28 @@ func TestWriteRunList(t *testing.T) {
 	}
 }
 
+func TestWriteRefused(t *testing.T) {
+	var letters []pipeline.DeadLetter
+	for i := range 7 {
+		letters = append(letters, pipeline.DeadLetter{Subject: "pulljobs.dlq.trigger.p" + string(rune('a'+i)), Stage: "trigger",
+			Reason: "reason " + string(rune('a'+i)), At: statusNow.Add(time.Duration(i-10) * time.Minute)})
+	}
+	var b bytes.Buffer
+	if err := writeRefused(&b, letters, 9, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[0], "refused triggers: 9, on pulljobs.dlq.trigger.<profile>") ||
+		!strings.Contains(lines[1], "4m00s ago  pg  reason g") || !strings.Contains(lines[5], "pc  reason c") {
+		t.Errorf("refused triggers, the latest five first:\n%s", out)
+	}
+	b.Reset()
+	if err := writeRefused(&b, nil, 0, statusNow); err != nil || b.Len() != 0 {
+		t.Errorf("no refused trigger: %q, %v; want nothing", b.String(), err)
+	}
+}
+
 func TestWriteRunDetail(t *testing.T) {
 	runs := statusRuns()
 	done := pipeline.RunDetail{RunStatus: runs[1],

@@ -3,6 +3,7 @@ package config_test
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
 )
@@ -39,4 +40,26 @@ action_parameters:
 	// Output:
 	// 74 CDI true pole_emploi
 	// configuration: origin_parameters.departemnt: line 2: unknown key (did you mean departement?)
+}
+
+// ExampleSchedule_Ticks shows when a profile's schedule fires.
+func ExampleSchedule_Ticks() {
+	from := time.Date(2026, 11, 27, 7, 10, 0, 0, time.UTC) // a Friday
+	for _, s := range []config.Schedule{
+		{Cron: "0 6 * * 1-5", Timezone: "Europe/Paris"},
+		{Cron: "@every 30m"},
+	} {
+		ticks, err := s.Ticks()
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(s.Cron, "→", ticks.Next(from).UTC().Format(time.RFC3339))
+	}
+	_, err := config.Schedule{Cron: "0 6 * * 8"}.Ticks()
+	fmt.Println(err)
+	// Output:
+	// 0 6 * * 1-5 → 2026-11-30T05:00:00Z
+	// @every 30m → 2026-11-27T07:30:00Z
+	// configuration: schedule.cron: "0 6 * * 8": end of range (8) above maximum (6): 8
 }

@@ -69,7 +69,7 @@ type Service struct {
 	triggers    jetstream.Stream
 	triggerCons jetstream.Consumer
 	sched       *scheduler
-	reload      chan struct{}
+	reloads     chan struct{}
 
 	// fetchCtx is the context of every fetch; stopFetches ends it once the
 	// drain time-out has passed.
@@ -96,7 +96,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{nc: nc, o: o, log: log, holder: holderID(), reload: make(chan struct{}, 1)}
+	s := &Service{nc: nc, o: o, log: log, holder: holderID(), reloads: make(chan struct{}, 1)}
 	ps, settings, err := loadProfiles(o.ProfilesDir, nil, log)
 	if err != nil {
 		return nil, err
@@ -153,8 +153,8 @@ func (s *Service) Run(ctx context.Context) error {
 serve:
 	for {
 		select {
-		case <-s.reload:
-			s.Reload(ctx)
+		case <-s.reloads:
+			s.reload(ctx)
 		case <-ctx.Done():
 			break serve
 		}
@@ -194,17 +194,17 @@ func (s *Service) drain() {
 // blocks.
 func (s *Service) RequestReload() {
 	select {
-	case s.reload <- struct{}{}:
+	case s.reloads <- struct{}{}:
 	default:
 	}
 }
 
-// Reload reads the profiles again, reports those it cannot use, and
+// reload reads the profiles again, reports those it cannot use, and
 // serves the new set: runs in flight keep the profile they started with,
 // and schedules whose profile changed restart. A profile whose pipeline
 // section differs from the running one is refused: the pipeline section is
 // the fleet's, changed by a restart.
-func (s *Service) Reload(ctx context.Context) {
+func (s *Service) reload(ctx context.Context) {
 	ps, _, err := loadProfiles(s.o.ProfilesDir, &s.settings, s.log)
 	if err != nil {
 		s.log.Error("reload profiles; keeping the current ones", "err", err)

@@ -39,6 +39,8 @@ const (
 	HeaderProfile = "Pulljobs-Profile"
 	// HeaderCode is the refusal code of a dead-lettered trigger.
 	HeaderCode = "Pulljobs-Code"
+	// HeaderTriggerMsgID keeps the Nats-Msg-Id of a dead-lettered trigger.
+	HeaderTriggerMsgID = "Pulljobs-Trigger-Msg-Id"
 	// TriggerStage is the stage of a dead-lettered trigger, on
 	// pulljobs.dlq.trigger.<profile>.
 	TriggerStage = "trigger"
@@ -324,7 +326,7 @@ func (s *Service) publishDeadLetter(ctx context.Context, profile string, seq uin
 	dm.Header.Set(HeaderProfile, profile)
 	dm.Header.Set(HeaderCode, re.Code)
 	if id := h.Get(jetstream.MsgIDHeader); id != "" {
-		dm.Header.Set("Pulljobs-Trigger-Msg-Id", id)
+		dm.Header.Set(HeaderTriggerMsgID, id)
 	}
 	// Dead-lettering the same trigger twice (a replica dying between the
 	// publish and the Term) stores it once.
