@@ -89,6 +89,28 @@ func (s *IDSet) Add(id string) bool {
 	return true
 }
 
+// Has reports whether id is in the set.
+func (s *IDSet) Has(id string) bool {
+	p, ok := packID(id)
+	if !ok {
+		_, has := s.other[id]
+		return has
+	}
+	if len(s.slots) == 0 {
+		return false
+	}
+	v := p + 1
+	mask := uint64(len(s.slots) - 1)
+	for i := (uint64(v) * 0x9E3779B97F4A7C15) >> s.shift; ; i = (i + 1) & mask {
+		switch s.slots[i] {
+		case 0:
+			return false
+		case v:
+			return true
+		}
+	}
+}
+
 // Len returns the number of ids in the set.
 func (s *IDSet) Len() int { return s.n + len(s.other) }
 

@@ -42,15 +42,23 @@ func TestIDSetExact(t *testing.T) {
 		t.Errorf("Len() = %d, want %d", s.Len(), len(ref))
 	}
 	for id := range ref {
-		if s.Add(id) {
-			t.Fatalf("Add(%q) after it was added = true", id)
+		if s.Add(id) || !s.Has(id) {
+			t.Fatalf("Add(%q) after it was added = true, or Has false", id)
+		}
+	}
+	for range 1000 {
+		if id := ftID(r) + "X"; s.Has(id) != ref[id] {
+			t.Fatalf("Has(%q) = %v, want %v", id, s.Has(id), ref[id])
+		}
+		if id := partnerID(r); s.Has(id) != ref[id] {
+			t.Fatalf("Has(%q) = %v, want %v", id, s.Has(id), ref[id])
 		}
 	}
 }
 
 func TestIDSetZeroValue(t *testing.T) {
 	var s francetravail.IDSet
-	if s.Len() != 0 || !s.Add("193MWGT") || s.Add("193MWGT") || s.Len() != 1 {
+	if s.Has("193MWGT") || s.Has("x") || s.Len() != 0 || !s.Add("193MWGT") || s.Add("193MWGT") || s.Len() != 1 {
 		t.Errorf("zero IDSet: Len %d after adding one id twice, want 1", s.Len())
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/trace"
@@ -214,12 +213,10 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	return nil
 }
 
-// offerSet is the set of offers a fetch published, as 64-bit hashes of
-// their ids (about 16 bytes an offer). Two ids with one hash would make the
-// second look published already and leave it out of the run: with 2⁶⁴
-// hashes, a million-offer run meets that about once in 36 million runs.
+// offerSet counts the offers a fetch published, and, when it must, which:
+// a francetravail.IDSet holds their ids in about 8 bytes each, exactly.
 type offerSet struct {
-	ids        map[uint64]struct{}
+	ids        francetravail.IDSet
 	count      int // distinct offers
 	duplicates int // offers met again, that the search itself did not remove
 	track      bool
@@ -227,16 +224,10 @@ type offerSet struct {
 
 // add reports whether id is new, and counts it.
 func (s *offerSet) add(id string) bool {
-	if !s.track {
-		s.count++
-		return true
-	}
-	h := xxhash.Sum64String(id)
-	if _, ok := s.ids[h]; ok {
+	if s.track && !s.ids.Add(id) {
 		s.duplicates++
 		return false
 	}
-	s.ids[h] = struct{}{}
 	s.count++
 	return true
 }
@@ -246,7 +237,7 @@ func (s *offerSet) add(id string) bool {
 // a resumed run or a replay (whose stored offers may hold a republished
 // one) pays for the set.
 func (f *fetch) published(ctx context.Context) (*offerSet, error) {
-	s := &offerSet{ids: map[uint64]struct{}{}, track: f.resumed || f.spec.ReplayOf != ""}
+	s := &offerSet{track: f.resumed || f.spec.ReplayOf != ""}
 	if !f.resumed {
 		return s, nil
 	}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
@@ -306,35 +306,23 @@ func countSubjectMsgs(ctx context.Context, s jetstream.Stream, subject string) (
 }
 
 // recordReader reads the final records of one run in order, once each: it
-// remembers a 64-bit hash of each offer id it met (about 16 bytes an item),
-// and skips a later record of an offer it saw. Two offer ids with one hash
-// would make the second look ended twice and the run wait for it: with
-// 2⁶⁴ hashes, a million-item run meets that about once in 36 million runs,
-// and the watchdog would report it.
+// remembers the offer ids it met (francetravail.IDSet: about 8 bytes an
+// item, exactly), and skips a later record of an offer it saw.
 type recordReader struct {
-	seen map[uint64]struct{}
+	seen francetravail.IDSet
 }
-
-func newRecordReader() *recordReader { return &recordReader{seen: map[uint64]struct{}{}} }
 
 // first reports whether r is the first record of its offer.
-func (rr *recordReader) first(r Record) bool {
-	h := xxhash.Sum64String(r.Offer)
-	if _, dup := rr.seen[h]; dup {
-		return false
-	}
-	rr.seen[h] = struct{}{}
-	return true
-}
+func (rr *recordReader) first(r Record) bool { return rr.seen.Add(r.Offer) }
 
 // distinct is the number of items whose record was read.
-func (rr *recordReader) distinct() int { return len(rr.seen) }
+func (rr *recordReader) distinct() int { return rr.seen.Len() }
 
 // readRecords calls fn with each item's first record of run, in order:
 // every record stored, and at least want distinct items, waiting for late
 // ones. It stops early with fn's error, or ctx's.
 func (l *ledger) readRecords(ctx context.Context, run string, want int, fn func(Record) error) error {
-	rr := newRecordReader()
+	var rr recordReader
 	subject := recordsPrefix + run
 	n, err := countSubjectMsgs(ctx, l.records, subject)
 	if err != nil || (n == 0 && want == 0) {

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
@@ -219,13 +218,13 @@ func (s *syncer) sync(ctx context.Context, spec RunSpec) (Report, error) {
 }
 
 // readRecords counts the run's records into r and f, and returns the
-// sorted hashes of the references the run keeps on the board.
-func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *Report, f *syncFacts) (keptSet, error) {
-	var kept keptSet
+// references the run keeps on the board.
+func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *Report, f *syncFacts) (*keptSet, error) {
+	kept := &keptSet{}
 	err := s.l.readRecords(ctx, run, expected, func(rec Record) error {
 		r.Events.add(rec)
 		if rec.keepsJob() {
-			kept = append(kept, xxhash.Sum64String(rec.Offer))
+			kept.Add(rec.Offer)
 		}
 		if rec.onBoard() {
 			f.onBoard++
@@ -235,24 +234,17 @@ func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *R
 		}
 		return nil
 	})
-	slices.Sort(kept)
 	return kept, err
 }
 
-// keptSet holds 64-bit hashes of the references a run keeps, sorted: 8
-// bytes a job. A reference whose hash is another's would be kept wrongly,
-// which leaves a stale job live until the next run: the safe side.
-type keptSet []uint64
-
-func (k keptSet) has(ref string) bool {
-	_, ok := slices.BinarySearch(k, xxhash.Sum64String(ref))
-	return ref != "" && ok
-}
+// keptSet holds the references a run keeps on the board, about 8 bytes
+// each (francetravail.IDSet).
+type keptSet = francetravail.IDSet
 
 // measure counts the board's live jobs, and those of them the run does not
 // keep, from the board index, which it builds again if the run's listing
 // failed.
-func (s *syncer) measure(ctx context.Context, spec RunSpec, kept keptSet) (live, doomed int, err error) {
+func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (live, doomed int, err error) {
 	var st indexState
 	if _, err := getJSON(ctx, s.l.runs, indexKey(spec.ID), &st); err != nil {
 		return 0, 0, fmt.Errorf("read the board index state: %w", err)
@@ -265,7 +257,7 @@ func (s *syncer) measure(ctx context.Context, spec RunSpec, kept keptSet) (live,
 	err = s.index.entries(ctx, spec.BoardKey, func(e boardEntry) (bool, error) {
 		if e.State == boardLive {
 			live++
-			if !kept.has(e.Ref) {
+			if !kept.Has(e.Ref) {
 				doomed++
 			}
 		}
@@ -300,7 +292,7 @@ func (t *archiveTally) fail(e boardEntry, err error) {
 // archive archives the board's live jobs that the run does not keep, and
 // counts those it archived before a takeover. It stops early, with the
 // context's cause, when sync is taken over or the board lease is lost.
-func (s *syncer) archive(ctx context.Context, spec RunSpec, kept keptSet, r *Report) error {
+func (s *syncer) archive(ctx context.Context, spec RunSpec, kept *keptSet, r *Report) error {
 	var t archiveTally
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, s.l.settings.Concurrency)
@@ -309,7 +301,7 @@ func (s *syncer) archive(ctx context.Context, spec RunSpec, kept keptSet, r *Rep
 		case e.Run == spec.ID && e.Action == actionArchived:
 			t.done() // by this run, before a takeover
 			return true, nil
-		case e.State != boardLive || kept.has(e.Ref):
+		case e.State != boardLive || kept.Has(e.Ref):
 			return true, nil
 		}
 		sem <- struct{}{}
