@@ -51,10 +51,10 @@ func TestDecideSync(t *testing.T) {
 // it would have archived, unchanged otherwise, and a fatal run stays fatal.
 func TestSyncRefusedStatus(t *testing.T) {
 	tests := []struct {
-		name         string
-		events       Events
-		sync         SyncReport
-		status, why  string
+		name        string
+		events      Events
+		sync        SyncReport
+		status, why string
 	}{
 		{"refused with jobs to archive", Events{ReadSuccess: 5, Created: 5}, SyncReport{Guard: GuardMaxShare, WouldArchive: 3}, StatusSuccessWithFailures, ReasonSyncRefused},
 		{"refused with nothing to archive", Events{ReadSuccess: 5, Created: 5}, SyncReport{Guard: GuardTruncated}, StatusSuccess, ""},
