@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"maps"
 	"sync"
 )
 
@@ -263,38 +263,22 @@ func (c *Client) Put(ctx context.Context, boardKey string, job Job, opts PutOpti
 	return w, nil
 }
 
-// writtenHead is what Put and Upsert read of the answer to a write.
-type writtenHead struct {
-	Key       flexString `json:"key"`
-	UpdatedAt flexString `json:"updated_at"`
-}
-
-// post creates job (POST) and reads the new key and updated_at from the
-// answer.
+// post creates job (POST): the new key and updated_at, from the answer.
 func (c *Client) post(ctx context.Context, boardKey string, job Job) (Written, error) {
-	h, _, attempts, err := callN[*writtenHead](ctx, c, http.MethodPost, pathJob, nil, createBody(job, boardKey))
-	if err == nil && (h == nil || h.Key == "") {
-		err = errors.New("decode job: answer without a key")
-	}
-	if err != nil {
-		return Written{Retried: attempts > 1}, fmt.Errorf("hrflow: create job %q: %w", job.Reference(), err)
-	}
-	return Written{Key: string(h.Key), UpdatedAt: string(h.UpdatedAt), Retried: attempts > 1}, nil
+	ref, retried, err := c.createRef(ctx, boardKey, job)
+	return Written{Key: ref.Key, UpdatedAt: ref.UpdatedAt, Retried: retried}, err
 }
 
 // replace replaces the job with that key by job, whole (PUT).
 func (c *Client) replace(ctx context.Context, boardKey, key string, job Job) (Written, error) {
-	body := withBoard(job, boardKey)
-	body["key"] = key
-	h, _, err := call[*writtenHead](ctx, c, http.MethodPut, pathJob, nil, body)
+	keyed := make(Job, len(job)+1)
+	maps.Copy(keyed, job)
+	keyed["key"] = key
+	ref, err := c.ReplaceRef(ctx, boardKey, keyed)
 	if err != nil {
-		return Written{}, fmt.Errorf("hrflow: edit job %q: %w", key, err)
+		return Written{}, err
 	}
-	w := Written{Key: key}
-	if h != nil {
-		w.UpdatedAt = string(h.UpdatedAt)
-	}
-	return w, nil
+	return Written{Key: key, UpdatedAt: ref.UpdatedAt}, nil
 }
 
 // enrich returns the job to create: job itself, or job enriched with the
