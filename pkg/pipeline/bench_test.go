@@ -2,12 +2,15 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
@@ -68,4 +71,55 @@ func BenchmarkUpsertBaseline(b *testing.B) {
 		total += time.Since(start)
 	}
 	b.ReportMetric(float64(benchOffers*b.N)/total.Seconds(), "offers/s")
+}
+
+// BenchmarkCallsPerOffer prints what the board index saves: HrFlow calls
+// per offer (the listing included) for a first run, a re-run that changes
+// nothing, and a re-run after 5 % of the offers changed upstream, each
+// with and without update_content. Each iteration is a fresh board.
+//
+//	go test -run '^$' -bench CallsPerOffer -benchtime 1x ./pkg/pipeline
+func BenchmarkCallsPerOffer(b *testing.B) {
+	const n, changed = 2000, 100 // 5 %
+	offers := synthetic(n, 43)
+	moved := slices.Clone(offers)
+	for i := range changed {
+		moved[i] = withDescription(b, offers[i], fmt.Sprintf("Description revue %d", i))
+	}
+	for _, update := range []bool{false, true} {
+		b.Run(fmt.Sprintf("update_content=%v", update), func(b *testing.B) {
+			s := spec(func(s *RunSpec) { s.UpdateContent = update })
+			var first, same, after float64
+			for b.Loop() {
+				e := newEnv(b, offers)
+				p := e.pipeline(Settings{})
+				e.workers(p, e.hrc)
+				total := func() (c int64) {
+					st := e.hr.Stats()
+					for _, route := range st.Routes() {
+						c += st.Total(route)
+					}
+					return c
+				}
+				calls := func(run func()) float64 {
+					before := total()
+					run()
+					return float64(total()-before) / n
+				}
+				first = calls(func() { e.run(p, s, nil) })
+				same = calls(func() { e.run(p, s, nil) })
+				corpus, _ := francetravailtest.Offers(moved)
+				e.ft.SetCorpus(corpus)
+				after = calls(func() {
+					r := e.run(p, s, nil)
+					if update && r.Events.Updated != changed {
+						b.Errorf("after %d offers changed: %d updated", changed, r.Events.Updated)
+					}
+				})
+			}
+			b.ReportMetric(first, "first-calls/offer")
+			b.ReportMetric(same, "unchanged-calls/offer")
+			b.ReportMetric(after, "5%changed-calls/offer")
+		})
+	}
 }

@@ -42,7 +42,7 @@ func (e *env) callSnapshot() map[string]int64 {
 
 // withDescription returns the offer with another description: the offer
 // changed upstream.
-func withDescription(t *testing.T, o francetravail.Offer, desc string) francetravail.Offer {
+func withDescription(t testing.TB, o francetravail.Offer, desc string) francetravail.Offer {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(o, &m); err != nil {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
+)
+
+// TestScale measures whole runs as a user runs them: `pulljobs run
+// --config` (every stage and the embedded NATS server in one process)
+// against `pulljobs sandbox` in a process of its own, no rate limit, for
+// each size in PULLJOBS_SCALE. It prints the wall time, offers/s and peak
+// RSS of the pipeline process, and, measured in the same run, a bare
+// two-stream JetStream relay: what the pipeline's plumbing alone can move.
+//
+//	PULLJOBS_SCALE=20000,200000,1000000 go test ./cmd/pulljobs -run 'TestScale$' -v -timeout 2h
+func TestScale(t *testing.T) {
+	sizes := os.Getenv("PULLJOBS_SCALE")
+	if sizes == "" {
+		t.Skip("set PULLJOBS_SCALE=20000,200000,… to measure runs of those sizes")
+	}
+	dir := t.TempDir()
+	bin := buildBinaries(t, dir)
+	relay := relayRate(t, relayMessages)
+	t.Logf("two-stream JetStream relay: %.0f msgs/s", relay)
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			t.Fatalf("PULLJOBS_SCALE: %q is not a number of offers", s)
+		}
+		m := measureRun(t, dir, bin, n)
+		t.Logf("%8d offers: %6.1f s, %6.0f offers/s (%.2f × the relay), peak RSS %4d MB", n, m.wall.Seconds(), m.rate, m.rate/relay, m.peakRSS>>20)
+	}
+}
+
+// relayMessages is the size of the relay's measure, and relayPayload its
+// messages' size: about an offer's.
+const (
+	relayMessages = 20000
+	relayPayload  = 3 << 10
+)
+
+// relayRate moves n messages through two streams on an embedded server as
+// bare as the pipeline's plumbing could be: published asynchronously to
+// the first stream, relayed by one pull consumer to the second (published
+// asynchronously, acknowledged at once), and acknowledged there. It returns
+// messages per second, from the first publish to the last acknowledgement.
+func relayRate(t *testing.T, n int) float64 {
+	t.Helper()
+	js := natstest.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	streams := make([]jetstream.Stream, 2)
+	for i, name := range []string{"RELAY_A", "RELAY_B"} {
+		s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{strings.ToLower(name)}, Storage: jetstream.FileStorage})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams[i] = s
+	}
+	consume := func(s jetstream.Stream, handle func(jetstream.Msg)) jetstream.ConsumeContext {
+		c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1024})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := c.Consume(handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cc
+	}
+	done := make(chan struct{})
+	received := 0
+	sink := consume(streams[1], func(m jetstream.Msg) {
+		_ = m.Ack()
+		if received++; received == n {
+			close(done)
+		}
+	})
+	defer sink.Stop()
+	relay := consume(streams[0], func(m jetstream.Msg) {
+		if _, err := js.PublishAsync("relay_b", m.Data()); err != nil {
+			t.Error(err)
+		}
+		_ = m.Ack()
+	})
+	defer relay.Stop()
+	payload := make([]byte, relayPayload)
+	start := time.Now()
+	for range n {
+		if _, err := js.PublishAsync("relay_a", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("relay: %d of %d messages in %v", received, n, time.Since(start))
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// runMeasure is what measureRun saw.
+type runMeasure struct {
+	wall    time.Duration
+	rate    float64 // offers per second
+	peakRSS int64   // bytes
+}
+
+// measureRun runs n synthetic offers through `pulljobs run --config`
+// against a sandbox of its own, and checks the run created them all.
+func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasure {
+	t.Helper()
+	sub := filepath.Join(dir, strconv.Itoa(n))
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ftPort, hrPort := freePort(t), freePort(t)
+	sb := start(t, sub, "sandbox", bin["pulljobs"], "sandbox",
+		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
+		"--synthetic", strconv.Itoa(n), "--seed", "11")
+	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
+	waitPort(t, ftPort)
+	waitPort(t, hrPort)
+	cfg := sandboxConfig(t, sub, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort), "  retention: 1h\n")
+	report := filepath.Join(sub, "report.json")
+	cmd := exec.Command(bin["pulljobs"], "run", "--config", cfg, "--data-dir", filepath.Join(sub, "data"), "--report", report, "--log-level", "warn")
+	cmd.Env = sandboxEnv()
+	out, err := os.Create(filepath.Join(sub, "run.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("pulljobs run of %d offers: %v\n%s", n, err, tail(sub, "run"))
+	}
+	wall := time.Since(began)
+	r := readReport(t, report)
+	if r.Events.Created != n {
+		t.Errorf("%d offers: report says %d created: %+v", n, r.Events.Created, r.Events)
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return runMeasure{wall: wall, rate: float64(n) / wall.Seconds(), peakRSS: ru.Maxrss << 10}
+}
