@@ -361,3 +361,47 @@ func TestSyncTakeoverCounts(t *testing.T) {
 		t.Errorf("archived %v, want the stale jobs", archived)
 	}
 }
+
+// TestDuplicateRecordsWaitForEveryItem gives one item two records (as a
+// redelivery after a crash does) while another has none yet: the run must
+// wait for that one, not end on the count of records.
+func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
+	offers := synthetic(3, 28)
+	e := newEnv(t, offers)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A pusher (with its tracker) but no formatter: only the records below
+	// end the items.
+	pushers, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.RunPusher(pushers, e.hrc) }()
+	defer func() { stop(); <-done }()
+	run, err := p.Fetch(ctx, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := ids(t, offers)
+	created := Record{State: Written, Action: hrflow.ActionCreated, Stage: PusherConsumer}
+	for _, ref := range []string{refs[0], refs[0], refs[1]} {
+		rec := created
+		rec.Offer = ref
+		if err := p.l.record(ctx, run, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Second) // the tracker counts 3 records, for 3 items
+	if _, ok, err := p.Report(ctx, run); err != nil || ok {
+		t.Fatalf("report with an item still open: ok %v, %v", ok, err)
+	}
+	rec := created
+	rec.Offer = refs[2]
+	if err := p.l.record(ctx, run, rec); err != nil {
+		t.Fatal(err)
+	}
+	r, err := p.Wait(ctx, run, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
+}

@@ -206,9 +206,12 @@ func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal Seal, ok boo
 	}
 }
 
-// awaitRecords returns once the run has at least as many records as its
-// seal expects (sync then reads them, once each). It reports, every
-// StallAfter, a run that made no progress.
+// awaitRecords returns once every item of the run has its final record.
+// It counts the run's records, which the server does cheaply, and reports,
+// every StallAfter, a run that made no progress; once there are as many
+// as the seal expects, it reads them to check that each item has one: an
+// item may have two (a redelivery after a crash), and the run must not
+// end, its stray items dropped, while another has none.
 func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) error {
 	stall := tr.l.settings.StallAfter
 	last, lastChange := -1, time.Now()
@@ -218,7 +221,7 @@ func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) erro
 			return err
 		}
 		if n >= seal.Expected {
-			return nil
+			return tr.l.readRecords(ctx, run, seal.Expected, func(Record) error { return nil })
 		}
 		now := time.Now()
 		if n != last {
