@@ -371,8 +371,8 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 	p := e.pipeline(testSettings)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// A pusher (with its tracker) but no formatter: only the records below
-	// end the items.
+	// A pusher (with its tracker) but no formatter yet: only the records
+	// below end items.
 	pushers, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.RunPusher(pushers, e.hrc) }()
@@ -394,11 +394,12 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 	if _, ok, err := p.Report(ctx, run); err != nil || ok {
 		t.Fatalf("report with an item still open: ok %v, %v", ok, err)
 	}
-	rec := created
-	rec.Offer = refs[2]
-	if err := p.l.record(ctx, run, rec); err != nil {
-		t.Fatal(err)
-	}
+	// Now the formatter: the last item must still be worked on, not
+	// dropped as an item of a finished run.
+	formatters, stopFormatter := context.WithCancel(ctx)
+	fdone := make(chan error, 1)
+	go func() { fdone <- p.RunFormatter(formatters) }()
+	defer func() { stopFormatter(); <-fdone }()
 	r, err := p.Wait(ctx, run, nil)
 	if err != nil {
 		t.Fatal(err)
