@@ -176,7 +176,7 @@ func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tPROFILE\tTRIGGER\tBOARD\tSTATUS\tREAD\tCREATED\tUPDATED\tSKIPPED\tARCHIVED\tFAILED\tDURATION\tSYNC / PROGRESS")
+	fmt.Fprintln(tw, "RUN\tPROFILE\tTRIGGER\tBOARD\tSTATUS\tREAD\tCREATED\tUPDATED\tUNARCHIVED\tUNCHANGED\tSKIPPED\tARCHIVED\tFAILED\tDURATION\tSYNC / PROGRESS")
 	for _, st := range runs {
 		status := st.Status
 		if st.Phase != "" {
@@ -185,9 +185,9 @@ func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
 		if st.DryRun {
 			status += ", dry run"
 		}
-		counters := "-\t-\t-\t-\t-\t-"
+		counters := strings.Repeat("-\t", 7) + "-"
 		if e := st.Events; e != nil {
-			counters = fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d", e.ReadSuccess, e.Created, e.Updated, e.Skipped, e.Archived, st.Failed())
+			counters = fmt.Sprintf("%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d", e.ReadSuccess, e.Created, e.Updated, e.Unarchived, e.Unchanged, e.Skipped, e.Archived, st.Failed())
 		}
 		outcome := st.SyncOutcome()
 		if st.Progress != nil {

@@ -450,14 +450,13 @@ func (st RunStatus) SyncOutcome() string {
 	return "not performed"
 }
 
-// Failed counts the failures among the run's counters: items that failed
-// at any stage, failed archives and failed enrichments.
+// Failed counts the failures among the run's counters (the report's
+// rules): items that failed at any stage, failed archives and enrichments.
 func (st RunStatus) Failed() int {
 	if st.Events == nil {
 		return 0
 	}
-	e := st.Events
-	return e.ReadFailure + e.FormatFailure + e.LogicsFailure + e.WriteFailure + e.ArchiveFailure + e.ParsingFailure
+	return st.Events.failures()
 }
 
 // String says where a run in flight stands: "fetching: 120 offers so

@@ -75,7 +75,7 @@ pre { background: #fff; border: 1px solid var(--line); padding: .8rem; overflow-
 <td>{{.Trigger}}</td>
 <td class="mono" title="{{.BoardKey}}">{{short .BoardKey}}…</td>
 <td><span class="badge {{.Status}}">{{.Status}}</span>{{if .Reason}}<br><span class="bad">{{.Reason}}</span>{{end}}{{if .Phase}}<br><span class="muted">{{.Phase}}</span>{{end}}</td>
-<td class="counters">{{if .Events}}{{with .Events}}<span>{{.ReadSuccess}} read</span><span>{{.Created}} created</span><span>{{.Updated}} updated</span><span>{{.Unarchived}} unarchived</span><span>{{.Skipped}} skipped</span><span>{{.LogicsDiscard}} discarded</span>{{end}}<span{{if .Failed}} class="bad"{{end}}>{{.Failed}} failed</span>{{if .Truncated}}<span class="bad">truncated by the API's cap</span>{{end}}
+<td class="counters">{{if .Events}}{{with .Events}}<span>{{.ReadSuccess}} read</span><span>{{.Created}} created</span><span>{{.Updated}} updated</span><span>{{.Unarchived}} unarchived</span><span>{{.Unchanged}} unchanged</span><span>{{.Skipped}} skipped</span><span>{{.LogicsDiscard}} discarded</span>{{end}}<span{{if .Failed}} class="bad"{{end}}>{{.Failed}} failed</span>{{if .Truncated}}<span class="bad">truncated by the API's cap</span>{{end}}
 {{else if .Progress}}{{.Progress}}<div class="bar"><span style="width: {{.Progress.Percent}}%"></span></div>{{if .LastSignOfLife}}<span class="muted">last sign of life {{ago $.Now (since .LastSignOfLife)}}</span>{{end}}{{end}}</td>
 <td class="num">{{duration .DurationSeconds}}</td>
 <td>{{or .SyncOutcome "—"}}</td>
