@@ -37,11 +37,14 @@ a replica takes it, even one published while none runs:
 
   nats pub pulljobs.trigger.NAME '{}' -H Nats-Msg-Id:order-42
 
-  Nats-Msg-Id dedupes a trigger published twice. A trigger that can never
-  start its run (unknown profile, unreadable body, refused key, invalid
-  criteria, a board busy for longer than --wait-board, or too many failed
-  attempts) goes to the stream PULLJOBS_DLQ on pulljobs.dlq.trigger.NAME, with
-  its reason in the Pulljobs-Reason header.
+  Nats-Msg-Id dedupes a trigger published twice within the profiles'
+  pipeline.duplicate_window (1 hour by default). A trigger for a busy board
+  waits for it, at most --wait-board. A trigger that can never start its run
+  (unknown profile, unreadable body, refused key, invalid criteria, a board
+  busy for longer than --wait-board, or too many failed attempts) goes to the
+  stream PULLJOBS_DLQ on pulljobs.dlq.trigger.NAME, with its reason in the
+  Pulljobs-Reason header. A trigger is acknowledged once its run is fetched:
+  a replica that dies mid-fetch leaves it to another, which resumes the run.
 
 On a schedule, with a top-level section of the profile:
 
