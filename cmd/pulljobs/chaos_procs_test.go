@@ -241,3 +241,33 @@ func setFaults(t *testing.T, baseURL string, cfg emulator.Config) {
 		t.Fatalf("PUT %s/_emulator/faults: %s", baseURL, resp.Status)
 	}
 }
+
+// describe lists every stream with its message count, and every consumer
+// with what it has not delivered, not had acknowledged, and redelivered:
+// where the items of a stalled run are.
+func (o *observer) describe() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var b strings.Builder
+	streams := o.js.ListStreams(ctx)
+	for s := range streams.Info() {
+		fmt.Fprintf(&b, "%s %d messages", s.Config.Name, s.State.Msgs)
+		st, err := o.js.Stream(ctx, s.Config.Name)
+		if err != nil {
+			fmt.Fprintf(&b, " (%v)\n", err)
+			continue
+		}
+		consumers := st.ListConsumers(ctx)
+		for c := range consumers.Info() {
+			fmt.Fprintf(&b, "; consumer %s: %d pending, %d unacknowledged, %d redelivered", c.Name, c.NumPending, c.NumAckPending, c.NumRedelivered)
+		}
+		if err := consumers.Err(); err != nil {
+			fmt.Fprintf(&b, "; consumers: %v", err)
+		}
+		b.WriteString("\n")
+	}
+	if err := streams.Err(); err != nil {
+		fmt.Fprintf(&b, "streams: %v\n", err)
+	}
+	return b.String()
+}

@@ -28,7 +28,8 @@ import (
 // PULLJOBS_CHAOS_SEED=N replays the trials of seed N (a single one with
 // -run 'Chaos/^07-'); PULLJOBS_CHAOS_FAULTS=1 adds 5xx answers and
 // connection resets on both APIs; PULLJOBS_CHAOS_VICTIMS=a,b draws the
-// victims from that list only. Trial 00 is the control: no victim, which
+// victims from that list only; PULLJOBS_CHAOS_LOGS=DIR keeps the logs of
+// failed trials there. Trial 00 is the control: no victim, which
 // checks the expectations against an undisturbed run.
 func TestChaos(t *testing.T) {
 	o := chaosEnv(t)

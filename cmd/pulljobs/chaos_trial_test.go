@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,6 +101,7 @@ func runTrial(t *testing.T, bin map[string]string, p trialPlan) trialResult {
 	if len(res.failures) > 0 {
 		t.Errorf("%s\nkilled: %s\nreplay: PULLJOBS_CHAOS_SEED=%d PULLJOBS_CHAOS_TRIALS=%d%s go test ./cmd/pulljobs -run 'Chaos/^%02d-' -v\nfailures:\n  %s\n%s",
 			p, res.moment, p.testSeed, p.trials, p.env(), p.index, strings.Join(res.failures, "\n  "), tr.logTails())
+		tr.keepLogs(os.Getenv("PULLJOBS_CHAOS_LOGS"))
 	} else {
 		t.Logf("ok in %.1fs: %s", res.took.Seconds(), res.moment)
 	}
@@ -394,4 +396,27 @@ func (tr *chaosTrial) finish() (exit int, err error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// keepLogs copies the logs of every process of a failed trial into
+// dir/<trial>/, when dir is set: the trial's own directory goes with it.
+func (tr *chaosTrial) keepLogs(dir string) {
+	if dir == "" {
+		return
+	}
+	dst := filepath.Join(dir, tr.plan.name())
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		tr.t.Logf("keep logs: %v", err)
+		return
+	}
+	for _, p := range tr.all {
+		b, err := os.ReadFile(p.log)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dst, filepath.Base(p.log)), b, 0o644)
+		}
+		if err != nil {
+			tr.t.Logf("keep logs: %v", err)
+		}
+	}
+	tr.t.Logf("logs kept in %s", dst)
 }

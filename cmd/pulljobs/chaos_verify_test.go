@@ -189,10 +189,15 @@ func errorLine(p *proc) string {
 	return "no error line in its output"
 }
 
-// logTails returns the last lines of every process of the trial, killed
-// ones included.
+// logTails returns the run's seal, the streams and consumers, and the last
+// lines of every process of the trial, killed ones included.
 func (tr *chaosTrial) logTails() string {
 	var b strings.Builder
+	if tr.run != "" {
+		seal, _ := tr.obs.get(tr.run + ".seal")
+		fmt.Fprintf(&b, "--- run %s, seal %s\n", tr.run, seal)
+	}
+	fmt.Fprintf(&b, "--- NATS:\n%s", tr.obs.describe())
 	for _, p := range tr.all {
 		status := "running"
 		if p.exited() {
