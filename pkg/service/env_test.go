@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,10 +16,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
-	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/service/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,14 +40,12 @@ pipeline:
 
 var testSettings = pipeline.Settings{AckWait: 2 * time.Second, LeaseTTL: 4 * time.Second, DrainTimeout: 2 * time.Second}
 
-// env is a fleet on one machine: an embedded NATS server, both emulators,
-// and a directory of profiles pointing at them.
+// env is a fleet on one machine and a directory of profiles pointing at
+// its emulators.
 type env struct {
-	t            *testing.T
-	srv          *natsembed.Server
-	ft           *francetravailtest.Emulator
-	ftURL, hrURL string
-	dir          string
+	*servicetest.Fleet
+	t   *testing.T
+	dir string
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -61,27 +57,7 @@ func logger(t *testing.T) *slog.Logger {
 
 func newEnv(t *testing.T, offers int) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir()}
-	corpus, err := francetravailtest.Offers(francetravailtest.SyntheticOffers(offers, 1, francetravailtest.SyntheticOptions{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.ft, err = francetravailtest.New(francetravailtest.Config{Corpus: corpus}); err != nil {
-		t.Fatal(err)
-	}
-	ftSrv := httptest.NewServer(e.ft)
-	t.Cleanup(ftSrv.Close)
-	hr, err := hrflowtest.New(hrflowtest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hrSrv := httptest.NewServer(hr)
-	t.Cleanup(hrSrv.Close)
-	e.ftURL, e.hrURL = ftSrv.URL, hrSrv.URL
-	if e.srv, err = natsembed.Start(natsembed.Options{StoreDir: t.TempDir()}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.srv.Shutdown)
+	e := &env{Fleet: servicetest.New(t, servicetest.Options{Offers: offers, Seed: 1}), t: t, dir: t.TempDir()}
 	t.Setenv("PULLJOBS_TEST_FT_SECRET", francetravailtest.DefaultClientSecret)
 	return e
 }
@@ -97,64 +73,19 @@ func (e *env) profile(name, extra string) {
   rate_limit: 0
 target_parameters:
   board_key: %s
-%s%s`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(e.ftURL), francetravailtest.TokenURL(e.ftURL),
+%s%s`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(e.FTURL), francetravailtest.TokenURL(e.FTURL),
 		hrflowtest.DefaultBoardKey, testPipeline, extra)
 	if err := os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(yaml), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-func (e *env) connect() *nats.Conn {
-	e.t.Helper()
-	nc, err := e.srv.Connect()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(nc.Close)
-	return nc
-}
-
-func (e *env) js() jetstream.JetStream {
-	e.t.Helper()
-	js, err := jetstream.New(e.connect())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return js
-}
-
-// workers runs a formatter and a pusher until the returned stop, which
-// waits for them.
+// workers runs a formatter and a pusher with the profiles' settings until
+// the returned stop.
 func (e *env) workers() (p *pipeline.Pipeline, stop func()) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := pipeline.New(ctx, e.connect(), pipeline.Options{Settings: testSettings, Logger: logger(e.t)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	board, err := hrflow.NewClient(hrflow.Config{APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(e.hrURL)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	wctx, stopWorkers := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = p.RunFormatter(wctx); done <- struct{}{} }()
-	go func() { _ = p.RunPusher(wctx, board); done <- struct{}{} }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		stopWorkers()
-		<-done
-		<-done
-		p.Close()
-		board.CloseIdleConnections()
-	}
-	e.t.Cleanup(stop)
-	return p, stop
+	p = e.Pipeline(pipeline.Options{Settings: testSettings, Logger: logger(e.t)})
+	return p, e.Workers(p)
 }
 
 // serve starts a replica on the profiles until the returned stop, which
@@ -163,7 +94,7 @@ func (e *env) serve(o Options) (*Service, func()) {
 	e.t.Helper()
 	o.ProfilesDir, o.Logger = e.dir, logger(e.t)
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, e.connect(), o)
+	s, err := New(ctx, e.Conn(), o)
 	if err != nil {
 		cancel()
 		e.t.Fatal(err)
@@ -184,7 +115,7 @@ func (e *env) serve(o Options) (*Service, func()) {
 	}
 	e.t.Cleanup(stop)
 	waitFor(e.t, "the micro service", func() bool {
-		_, err := e.connect().Request("$SRV.PING."+ServiceName, nil, time.Second)
+		_, err := e.Conn().Request("$SRV.PING."+ServiceName, nil, time.Second)
 		return err == nil
 	})
 	return s, stop

@@ -29,7 +29,7 @@ func newTestScheduler(t *testing.T, e *env, holder string) *scheduler {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js := e.js()
+	js := e.JetStream()
 	if _, _, err := declareTriggers(ctx, js, testSettings); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func tickTriggers(t *testing.T, e *env) []int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js().Stream(ctx, TriggersStream)
+	s, err := e.JetStream().Stream(ctx, TriggersStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestTickClaimExpires(t *testing.T) {
 	if st.TTL() != 0 || st.LimitMarkerTTL() == 0 {
 		t.Errorf("bucket TTL %v, marker TTL %v: want no bucket TTL, and per-key TTLs allowed", st.TTL(), st.LimitMarkerTTL())
 	}
-	js := e.js()
+	js := e.JetStream()
 	s, err := js.Stream(ctx, "KV_"+SchedulesBucket)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func TestRunOnRequest(t *testing.T) {
 	e.profile("broken", "bogus: 1\n")
 	p, _ := e.workers()
 	e.serve(Options{})
-	nc := e.connect()
+	nc := e.Conn()
 
 	reply, code, desc := request(t, nc, RunSubjectPrefix+"annecy", "{}")
 	if code != "" {
@@ -64,7 +64,7 @@ func TestRequestRefusals(t *testing.T) {
 	e.profile("annecy", "")
 	e.profile("broken", "bogus: 1\n")
 	e.serve(Options{})
-	nc := e.connect()
+	nc := e.Conn()
 	for _, tc := range []struct {
 		profile, body, code, says string
 	}{
@@ -116,7 +116,7 @@ func TestMicroInfo(t *testing.T) {
 	e := newEnv(t, 5)
 	e.profile("annecy", "")
 	e.serve(Options{})
-	m, err := e.connect().Request("$SRV.INFO."+ServiceName, nil, 5*time.Second)
+	m, err := e.Conn().Request("$SRV.INFO."+ServiceName, nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +192,8 @@ func TestBusyBoard(t *testing.T) {
 	p, _ := e.workers()
 	holder, release := e.holdBoard(p)
 	e.serve(Options{WaitBoard: 2 * time.Second})
-	nc := e.connect()
-	js := e.js()
+	nc := e.Conn()
+	js := e.JetStream()
 
 	_, code, desc := request(t, nc, RunSubjectPrefix+"annecy", "{}")
 	if code != CodeBoardBusy || !strings.Contains(desc, holder) {
@@ -258,8 +258,8 @@ func runsBy(t *testing.T, js jetstream.JetStream, trigger string) []pipeline.Run
 func TestTriggers(t *testing.T) {
 	e := newEnv(t, 12)
 	e.profile("annecy", "")
-	js := e.js()
-	nc := e.connect()
+	js := e.JetStream()
+	nc := e.Conn()
 	// The stream exists once any replica ever started: triggers published
 	// while none runs wait in it.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -311,14 +311,14 @@ func TestTriggers(t *testing.T) {
 // secret.
 func assertWithheld(t *testing.T, e *env, secret string) {
 	t.Helper()
-	sub, err := e.connect().SubscribeSync("_assert." + secret)
+	sub, err := e.Conn().SubscribeSync("_assert." + secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.js().Stream(ctx, pipeline.DeadLetterStream)
+	s, err := e.JetStream().Stream(ctx, pipeline.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,11 +344,11 @@ func TestDrainInterruptsAndTheNextAttemptResumes(t *testing.T) {
 	e := newEnv(t, 10)
 	e.profile("annecy", "")
 	p, _ := e.workers()
-	if err := e.ft.Faults().Set(emulator.Config{Latency: emulator.Duration(3 * time.Second)}); err != nil {
+	if err := e.FT.Faults().Set(emulator.Config{Latency: emulator.Duration(3 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	_, stop := e.serve(Options{DrainTimeout: 100 * time.Millisecond})
-	nc := e.connect()
+	nc := e.Conn()
 	first, code, desc := request(t, nc, RunSubjectPrefix+"annecy", "{}")
 	if code != "" {
 		t.Fatalf("refused: %s %s", code, desc)
@@ -358,7 +358,7 @@ func TestDrainInterruptsAndTheNextAttemptResumes(t *testing.T) {
 	if took := time.Since(begun); took > 2*time.Second {
 		t.Errorf("stop took %v with a 100ms drain time-out", took)
 	}
-	if err := e.ft.Faults().Set(emulator.Config{}); err != nil {
+	if err := e.FT.Faults().Set(emulator.Config{}); err != nil {
 		t.Fatal(err)
 	}
 	e.serve(Options{})

@@ -14,12 +14,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
-	"github.com/pulljobs/pulljobs/pkg/francetravail"
-	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
-	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/service/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -34,70 +31,22 @@ func TestMain(m *testing.M) {
 // it there: the page must show it, not run it.
 const hostile = `<img src=x onerror="document.title='pwned'">`
 
-// fleet is a pipeline on an embedded server with both emulators, and the
-// page served over HTTP.
+// fleet is a fleet with its workers running, and the page served over
+// HTTP.
 type fleet struct {
-	t      *testing.T
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	p      *pipeline.Pipeline
-	search *francetravail.Client
-	offers []francetravail.Offer
-	url    string
+	*servicetest.Fleet
+	t   *testing.T
+	js  jetstream.JetStream
+	p   *pipeline.Pipeline
+	url string
 }
 
 func newFleet(t *testing.T, n int) *fleet {
 	t.Helper()
-	f := &fleet{t: t, offers: francetravailtest.SyntheticOffers(n, 5, francetravailtest.SyntheticOptions{})}
-	corpus, err := francetravailtest.Offers(f.offers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft, err := francetravailtest.New(francetravailtest.Config{Corpus: corpus})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ftSrv := httptest.NewServer(ft)
-	t.Cleanup(ftSrv.Close)
-	hr, err := hrflowtest.New(hrflowtest.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hrSrv := httptest.NewServer(hr)
-	t.Cleanup(hrSrv.Close)
-	if f.search, err = francetravail.NewClient(francetravail.Config{ClientID: francetravailtest.DefaultClientID, ClientSecret: francetravailtest.DefaultClientSecret,
-		APIBaseURL: francetravailtest.APIBaseURL(ftSrv.URL), TokenURL: francetravailtest.TokenURL(ftSrv.URL), RateLimit: -1}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.search.CloseIdleConnections)
-	board, err := hrflow.NewClient(hrflow.Config{APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(hrSrv.URL)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(board.CloseIdleConnections)
-	srv, err := natsembed.Start(natsembed.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	if f.nc, err = srv.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.nc.Close)
-	if f.js, err = jetstream.New(f.nc); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if f.p, err = pipeline.New(ctx, f.nc, pipeline.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.p.Close)
-	wctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { _ = f.p.RunFormatter(wctx); done <- struct{}{} }()
-	go func() { _ = f.p.RunPusher(wctx, board); done <- struct{}{} }()
-	t.Cleanup(func() { stop(); <-done; <-done })
+	f := &fleet{Fleet: servicetest.New(t, servicetest.Options{Offers: n, Seed: 5}), t: t}
+	f.js = f.JetStream()
+	f.p = f.Pipeline(pipeline.Options{})
+	f.Workers(f.p)
 	page := httptest.NewServer(Handler(f.js, Options{Refresh: 500 * time.Millisecond}))
 	t.Cleanup(page.Close)
 	f.url = page.URL
@@ -110,14 +59,14 @@ func (f *fleet) run(profile, trigger, reason string) pipeline.Report {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	failing, err := f.offers[0].ID()
+	failing, err := f.Offers[0].ID()
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	spec := pipeline.RunSpec{BoardKey: hrflowtest.DefaultBoardKey, Sync: true, SyncMaxShare: pipeline.DefaultSyncMaxShare,
 		Trigger: trigger, Profile: profile,
 		Action: format.Spec{Logics: []format.LogicSpec{{Name: "require_salary", JQ: `if .reference == "` + failing + `" then error("` + strings.ReplaceAll(reason, `"`, `\"`) + `") else . end`}}}}
-	run, err := f.p.Fetch(ctx, spec, f.search, pipeline.FetchOptions{})
+	run, err := f.p.Fetch(ctx, spec, f.Search, pipeline.FetchOptions{})
 	if err != nil {
 		f.t.Fatal(err)
 	}
