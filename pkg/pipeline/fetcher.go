@@ -241,8 +241,8 @@ func (f *fetch) published(ctx context.Context) (*offerSet, error) {
 	if !f.resumed {
 		return s, nil
 	}
-	err := readSubject(ctx, f.p.l.offers, offersPrefix+f.spec.ID, true, func(m jetstream.Msg) error {
-		s.add(m.Headers().Get(hdrOfferID))
+	err := readSubject(ctx, f.p.l.offers, OffersSubjectPrefix+f.spec.ID, true, func(m jetstream.Msg) error {
+		s.add(m.Headers().Get(HeaderOfferID))
 		return nil
 	})
 	if err != nil {
@@ -278,7 +278,7 @@ func offerID(o francetravail.Offer) string {
 // replay yields the offers stored by an earlier run.
 func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
 	var sum francetravail.Summary
-	err := readSubject(ctx, p.l.offers, offersPrefix+from, false, func(m jetstream.Msg) error {
+	err := readSubject(ctx, p.l.offers, OffersSubjectPrefix+from, false, func(m jetstream.Msg) error {
 		data, err := decodePayload(m.Headers(), m.Data())
 		if err != nil {
 			return err
@@ -335,8 +335,8 @@ func (pb *publisher) publish(ctx context.Context, run, id string, offer francetr
 	}
 	octx, sp := offerSpan(ctx, run, id)
 	defer sp.End()
-	m := nats.NewMsg(offersPrefix + run)
-	m.Header.Set(hdrOfferID, id)
+	m := nats.NewMsg(OffersSubjectPrefix + run)
+	m.Header.Set(HeaderOfferID, id)
 	inject(octx, m.Header)
 	it := &Item{Run: run, Offer: id, Data: offer, Header: m.Header, Delivery: 1}
 	var tooLarge *tooLargeError

@@ -32,7 +32,7 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 			return formatFailed(FormatFailure, fmt.Errorf("encode job: %w", err))
 		}
 		next := nats.NewMsg(jobsPrefix + it.Run)
-		next.Header.Set(hdrOfferID, it.Offer)
+		next.Header.Set(HeaderOfferID, it.Offer)
 		inject(ctx, next.Header)
 		next.Data = b
 		return Outcome{Next: next}

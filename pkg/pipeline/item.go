@@ -140,10 +140,10 @@ func (e *ender) giveUp(ctx context.Context, it *Item, err error) error {
 // in headers, to pulljobs.dlq.<run>.<stage>. A payload too large even for
 // that is left out, its size in a header.
 func (e *ender) deadLetter(ctx context.Context, it *Item, rec Record) error {
-	m := nats.NewMsg(dlqPrefix + it.Run + "." + rec.Stage)
-	m.Header.Set(hdrOfferID, it.Offer)
-	m.Header.Set(hdrStage, rec.Stage)
-	m.Header.Set(hdrReason, oneLine(rec.Reason))
+	m := nats.NewMsg(DeadLetterSubjectPrefix + it.Run + "." + rec.Stage)
+	m.Header.Set(HeaderOfferID, it.Offer)
+	m.Header.Set(HeaderStage, rec.Stage)
+	m.Header.Set(HeaderReason, oneLine(rec.Reason))
 	m.Data = it.Data
 	err := e.carry.publish(ctx, m)
 	var tooLarge *tooLargeError
@@ -165,7 +165,7 @@ func (e *ender) deadLetter(ctx context.Context, it *Item, rec Record) error {
 // item can only fail.
 func itemOf(subject string, h nats.Header, data []byte, delivery int) (*Item, error) {
 	payload, err := decodePayload(h, data)
-	return &Item{Run: runOfSubject(subject), Offer: h.Get(hdrOfferID), Data: payload, Header: h, Delivery: delivery}, err
+	return &Item{Run: runOfSubject(subject), Offer: h.Get(HeaderOfferID), Data: payload, Header: h, Delivery: delivery}, err
 }
 
 // itemOfMsg is itemOf for a delivered message.

@@ -278,7 +278,7 @@ func (l *ledger) record(ctx context.Context, run string, r Record) error {
 		return fmt.Errorf("encode record %s of run %s: %w", r.Offer, run, err)
 	}
 	if err := withRetry(ctx, func(ctx context.Context) error {
-		_, err := l.js.Publish(ctx, recordsPrefix+run, b)
+		_, err := l.js.Publish(ctx, RecordsSubjectPrefix+run, b)
 		return err
 	}); err != nil {
 		return fmt.Errorf("record %s of run %s: %w", r.Offer, run, err)
@@ -289,7 +289,7 @@ func (l *ledger) record(ctx context.Context, run string, r Record) error {
 // countRecords returns the number of records of run, duplicates included:
 // a cheap upper bound of its finished items, which the server counts.
 func (l *ledger) countRecords(ctx context.Context, run string) (int, error) {
-	return countSubjectMsgs(ctx, l.records, recordsPrefix+run)
+	return countSubjectMsgs(ctx, l.records, RecordsSubjectPrefix+run)
 }
 
 func countSubjectMsgs(ctx context.Context, s jetstream.Stream, subject string) (int, error) {
@@ -323,7 +323,7 @@ func (rr *recordReader) distinct() int { return rr.seen.Len() }
 // ones. It stops early with fn's error, or ctx's.
 func (l *ledger) readRecords(ctx context.Context, run string, want int, fn func(Record) error) error {
 	var rr recordReader
-	subject := recordsPrefix + run
+	subject := RecordsSubjectPrefix + run
 	n, err := countSubjectMsgs(ctx, l.records, subject)
 	if err != nil || (n == 0 && want == 0) {
 		return err

@@ -401,7 +401,7 @@ func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 		}
 		if ok {
 			pr.Sealed, pr.Expected, pr.Fetched = true, seal.Expected, seal.Expected
-		} else if pr.Fetched, err = countSubjectMsgs(ctx, p.l.offers, offersPrefix+pr.Run); err != nil {
+		} else if pr.Fetched, err = countSubjectMsgs(ctx, p.l.offers, OffersSubjectPrefix+pr.Run); err != nil {
 			return err
 		}
 	}

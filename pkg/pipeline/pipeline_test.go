@@ -455,7 +455,7 @@ func dlqCount(t *testing.T, p *Pipeline, run string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(dlqPrefix+run+".>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(DeadLetterSubjectPrefix+run+".>"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,7 +688,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	defer sub.Unsubscribe()
 
 	m := nats.NewMsg(jobsPrefix + run)
-	m.Header.Set(hdrOfferID, "123ABCD")
+	m.Header.Set(HeaderOfferID, "123ABCD")
 	m.Data = []byte(`{"reference":"123ABCD","name":"x"}`)
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)

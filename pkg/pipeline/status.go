@@ -11,17 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Subjects and headers that readers of the pipeline's streams rely on: the
-// contract between the stages (topology.go) and whoever reads their output.
-const (
-	OffersSubjectPrefix     = "pulljobs.offers."  // + <run>
-	RecordsSubjectPrefix    = "pulljobs.records." // + <run>
-	DeadLetterSubjectPrefix = "pulljobs.dlq."     // + <run>.<stage>
-	HeaderOfferID           = "Pulljobs-Offer-Id"
-	HeaderStage             = "Pulljobs-Stage"
-	HeaderReason            = "Pulljobs-Reason"
-)
-
 // StatusRunning is the status of a run without a report yet.
 const StatusRunning = "running"
 

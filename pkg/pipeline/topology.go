@@ -27,16 +27,18 @@ const (
 	FormatterConsumer = "formatter"
 	PusherConsumer    = "pusher"
 
-	offersPrefix  = "pulljobs.offers."
-	jobsPrefix    = "pulljobs.jobs."
-	recordsPrefix = "pulljobs.records."
-	dlqPrefix     = "pulljobs.dlq."
-	eventsPrefix  = "pulljobs.events." // core NATS, <run>: progress notes for waiting fetchers
+	// Subjects and headers that readers of the pipeline's streams rely on.
+	OffersSubjectPrefix     = "pulljobs.offers."  // + <run>
+	RecordsSubjectPrefix    = "pulljobs.records." // + <run>
+	DeadLetterSubjectPrefix = "pulljobs.dlq."     // + <run>.<stage>
+	HeaderOfferID           = "Pulljobs-Offer-Id" // nats.Header keys are case-sensitive
+	HeaderStage             = "Pulljobs-Stage"
+	HeaderReason            = "Pulljobs-Reason"
 
-	// Headers of the pipeline's messages. nats.Header keys are case-sensitive.
-	hdrOfferID  = "Pulljobs-Offer-Id"
-	hdrStage    = "Pulljobs-Stage"
-	hdrReason   = "Pulljobs-Reason"
+	jobsPrefix   = "pulljobs.jobs."
+	eventsPrefix = "pulljobs.events." // core NATS, <run>: progress notes for waiting fetchers
+
+	// Headers of the pipeline's own use.
 	hdrEncoding = "Pulljobs-Encoding" // "s2" when the payload is compressed
 	hdrSize     = "Pulljobs-Size"     // a dead letter's payload size, when it had to be left out
 )
@@ -145,12 +147,6 @@ func (s Settings) Validate() error {
 	return nil
 }
 
-// ItemsBucket held one final record per item before records moved to
-// RecordsStream.
-//
-// Deprecated: no longer declared; kept until its last reader moves.
-const ItemsBucket = "pulljobs_items"
-
 // declareAll creates or updates every stream, consumer and bucket, and
 // returns the ledger on them. Every process calls it at start: the
 // declarations are idempotent, so no process depends on another having
@@ -162,7 +158,7 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 	t.offers, err = declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        OffersStream,
 		Description: "pulljobs: raw offers as fetched, per run; the record that replay reads",
-		Subjects:    []string{offersPrefix + "*"},
+		Subjects:    []string{OffersSubjectPrefix + "*"},
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      s.Retention,
 		Duplicates:  s.DuplicateWindow,
@@ -190,7 +186,7 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 	t.records, err = declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        RecordsStream,
 		Description: "pulljobs: the final record of each item of a run (the first of an item counts)",
-		Subjects:    []string{recordsPrefix + "*"},
+		Subjects:    []string{RecordsSubjectPrefix + "*"},
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      s.Retention,
 		Storage:     jetstream.FileStorage,
@@ -202,7 +198,7 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 	if _, err := declare.Stream(ctx, js, jetstream.StreamConfig{
 		Name:        DeadLetterStream,
 		Description: "pulljobs: items that ended failed, with the stage and reason in headers",
-		Subjects:    []string{dlqPrefix + ">"},
+		Subjects:    []string{DeadLetterSubjectPrefix + ">"},
 		MaxAge:      s.Retention,
 		Storage:     jetstream.FileStorage,
 		Replicas:    s.Replicas,
@@ -213,7 +209,7 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 		stream jetstream.Stream
 		name   string
 		filter string
-	}{{t.offers, FormatterConsumer, offersPrefix + "*"}, {t.jobs, PusherConsumer, jobsPrefix + "*"}} {
+	}{{t.offers, FormatterConsumer, OffersSubjectPrefix + "*"}, {t.jobs, PusherConsumer, jobsPrefix + "*"}} {
 		if _, err := declare.Consumer(ctx, c.stream, jetstream.ConsumerConfig{
 			Durable:       c.name,
 			Description:   "pulljobs " + c.name + " workers",
