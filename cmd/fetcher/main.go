@@ -44,8 +44,19 @@ Formatter and pusher workers format, push and sync it.
 A fetch interrupted by a crash or a signal resumes when started again with the
 same configuration: the run keeps its id and nothing is published twice.
 
-Exit codes: 0 success, 3 success with failures, 1 fatal, 2 invalid
-configuration or usage. Without --wait, 0 means the run was published.
+Started again with the same configuration while its run goes on (sealed or
+not), it joins that run: it fetches only if the fetch is unfinished and no
+live process is fetching it, and with --wait exits with that run's report.
+Once a run has ended, the next invocation starts a new one.
+
+Exit codes, for a scheduler to act on (without --wait, 0 means the run was
+published):
+  0   success
+  3   success with failures: some items failed, or sync was refused by a
+      guard (the summary and the JSON report name it); look at the report
+  1   fatal: the run failed
+  2   invalid configuration or usage, before any network call
+  75  the board is busy with a run of another configuration: try again later
 
 Flags:
 `

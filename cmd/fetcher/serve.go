@@ -85,11 +85,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		opts     service.Options
 	)
 	fs := flag.NewFlagSet("fetcher serve", flag.ContinueOnError)
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = cli.DefaultNATSURL
-	}
-	fs.StringVar(&common.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
+	common.RegisterNATS(fs)
 	fs.StringVar(&profiles, "profiles", "", "`DIR`ectory of the profiles, one NAME.yaml each (required)")
 	fs.DurationVar(&opts.WaitBoard, "wait-board", service.DefaultWaitBoard, "how long a trigger or a schedule tick waits for a board busy with another run before it is dead-lettered (requests never wait)")
 	fs.DurationVar(&opts.DrainTimeout, "drain-timeout", service.DefaultDrainTimeout, "on SIGTERM, how long the fetches in flight may finish before they are interrupted")

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -50,11 +49,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		limit  int
 	)
 	fs := flag.NewFlagSet("pulljobs status", flag.ContinueOnError)
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = cli.DefaultNATSURL
-	}
-	fs.StringVar(&common.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
+	common.RegisterNATS(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	fs.IntVar(&limit, "limit", 20, "list at most `N` runs (0: all)")
 	common.RegisterLog(fs)

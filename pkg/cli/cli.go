@@ -46,14 +46,19 @@ type Common struct {
 
 // Register adds --nats, --config, --http, --log-format and --log-level to fs.
 func (c *Common) Register(fs *flag.FlagSet) {
+	c.RegisterNATS(fs)
+	fs.StringVar(&c.ConfigPath, "config", "", "configuration `file` (YAML; see the README)")
+	c.RegisterHTTP(fs)
+	c.RegisterLog(fs)
+}
+
+// RegisterNATS adds --nats to fs, $NATS_URL by default, else DefaultNATSURL.
+func (c *Common) RegisterNATS(fs *flag.FlagSet) {
 	def := os.Getenv("NATS_URL")
 	if def == "" {
 		def = DefaultNATSURL
 	}
 	fs.StringVar(&c.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
-	fs.StringVar(&c.ConfigPath, "config", "", "configuration `file` (YAML; see the README)")
-	c.RegisterHTTP(fs)
-	c.RegisterLog(fs)
 }
 
 // RegisterLog adds --log-format and --log-level to fs.
