@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
@@ -22,6 +24,10 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"github.com/pulljobs/pulljobs/pkg/telemetry/telemetrytest"
 )
+
+// TestMain checks that no test leaves a goroutine behind: the --http
+// server's among them.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // probe GETs url and returns the status and body; code 0 means no answer.
 func probe(t *testing.T, url string) (int, string) {

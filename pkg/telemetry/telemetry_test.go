@@ -33,7 +33,7 @@ var otelEnv = []string{
 
 // start runs Start with env set over an empty OTEL_* environment, and
 // restores the no-op global providers when the test ends.
-func start(t *testing.T, opts Options, env ...string) (*Telemetry, error) {
+func start(t testing.TB, opts Options, env ...string) (*Telemetry, error) {
 	t.Helper()
 	for _, k := range otelEnv {
 		t.Setenv(k, "")

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -45,17 +46,43 @@ var (
 // The duration runs to the response's headers, as RoundTrip does.
 type Transport struct {
 	base     http.RoundTripper
-	api      string
-	routes   []route
+	routes   []*route
+	other    *route
 	requests metric.Int64Counter
 	duration metric.Float64Histogram
 }
 
-// route is a parsed template such as "GET /offres/{id}".
+// route is a parsed template such as "GET /offres/{id}", with the label
+// sets of its measurements, made once: a call records without allocating.
 type route struct {
 	label    string
 	method   string
 	segments []string // "" stands for a {name} segment
+	api      attribute.KeyValue
+	timed    metric.MeasurementOption // {api, route}
+	byCode   sync.Map                 // status (int, noAnswer) → metric.MeasurementOption {api, route, code}
+}
+
+func newRoute(api attribute.KeyValue, label string) *route {
+	r := &route{label: label, api: api}
+	r.timed = metric.WithAttributeSet(attribute.NewSet(api, routeKey.String(label)))
+	return r
+}
+
+// noAnswer is the status of a call that got no HTTP answer.
+const noAnswer = -1
+
+// counted returns the label set of a call to r that ended with status.
+func (r *route) counted(status int) metric.MeasurementOption {
+	if o, ok := r.byCode.Load(status); ok {
+		return o.(metric.MeasurementOption)
+	}
+	code := CodeError
+	if status != noAnswer {
+		code = strconv.Itoa(status)
+	}
+	o, _ := r.byCode.LoadOrStore(status, metric.WithAttributeSet(attribute.NewSet(r.api, routeKey.String(r.label), codeKey.String(code))))
+	return o.(metric.MeasurementOption)
 }
 
 // NewTransport returns a Transport over base (http.DefaultTransport when
@@ -69,10 +96,12 @@ func NewTransport(base http.RoundTripper, api string, routes ...string) *Transpo
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{base: base, api: api}
+	apiAttr := apiKey.String(api)
+	t := &Transport{base: base, other: newRoute(apiAttr, RouteOther)}
 	for _, r := range routes {
 		method, path, _ := strings.Cut(r, " ")
-		rt := route{label: r, method: method}
+		rt := newRoute(apiAttr, r)
+		rt.method = method
 		for seg := range strings.SplitSeq(strings.Trim(path, "/"), "/") {
 			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
 				seg = ""
@@ -102,27 +131,28 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	elapsed := time.Since(start).Seconds()
-	code := CodeError
+	status := noAnswer
 	if err == nil {
-		code = strconv.Itoa(resp.StatusCode)
+		status = resp.StatusCode
 	}
-	ctx := req.Context()
-	api, route := apiKey.String(t.api), routeKey.String(t.Route(req))
-	t.requests.Add(ctx, 1, metric.WithAttributes(api, route, codeKey.String(code)))
-	t.duration.Record(ctx, elapsed, metric.WithAttributes(api, route))
+	ctx, r := req.Context(), t.match(req)
+	t.requests.Add(ctx, 1, r.counted(status))
+	t.duration.Record(ctx, elapsed, r.timed)
 	return resp, err
 }
 
 // Route returns the label of the first route template that matches req, or
 // RouteOther.
-func (t *Transport) Route(req *http.Request) string {
+func (t *Transport) Route(req *http.Request) string { return t.match(req).label }
+
+func (t *Transport) match(req *http.Request) *route {
 	path := strings.Trim(req.URL.Path, "/")
 	for _, r := range t.routes {
 		if r.method == req.Method && matchSuffix(path, r.segments) {
-			return r.label
+			return r
 		}
 	}
-	return RouteOther
+	return t.other
 }
 
 // matchSuffix reports whether path's last segments are segments, "" in
