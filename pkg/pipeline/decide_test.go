@@ -99,7 +99,6 @@ func TestDecidePush(t *testing.T) {
 		{"new content, no update_content: skipped", with(func(e *boardEntry) { e.Hash = "h-old" }), true, false, pushPlan{call: callNone, action: hrflow.ActionSkipped}},
 		{"edited by hand since: replace", with(func(e *boardEntry) { e.UpdatedAt = "t9" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
 		{"on the board, never written by pulljobs: replace", with(func(e *boardEntry) { e.Hash, e.WroteAt, e.Run, e.Action = "", "", "", "" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
-		{"this run's create may have happened: read first", with(func(e *boardEntry) { e.Run, e.Action, e.State = run, actionCreating, boardAbsent }), true, true, pushPlan{call: callUpsert, mayHaveCreated: true}},
 		{"written by this run before a crash: count it, no call", with(func(e *boardEntry) { e.Run, e.Action = run, "updated" }), true, true, pushPlan{call: callNone, action: hrflow.ActionUpdated}},
 		{"created by this run before a crash: count it", with(func(e *boardEntry) { e.Run = run }), true, false, pushPlan{call: callNone, action: hrflow.ActionCreated}},
 	}

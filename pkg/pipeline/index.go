@@ -59,8 +59,8 @@ type boardEntry struct {
 	Hash    string `json:"hash,omitempty"`
 	WroteAt string `json:"wrote_at,omitempty"`
 	// Run is the run that last wrote the job (or archived it), and Action
-	// what it did: created, updated, unarchived or archived; "creating" and
-	// "archiving" while the call is in flight, so that a redelivery after a
+	// what it did: created, updated, unarchived or archived; "archiving"
+	// while sync's call is in flight, so that a sync taken over after a
 	// crash knows the call may have been made.
 	Run    string `json:"run,omitempty"`
 	Action string `json:"action,omitempty"`
@@ -68,7 +68,6 @@ type boardEntry struct {
 
 // In-flight actions of a boardEntry.
 const (
-	actionCreating  = "creating"
 	actionArchiving = "archiving"
 	actionArchived  = "archived"
 )

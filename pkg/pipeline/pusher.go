@@ -39,9 +39,6 @@ type pushPlan struct {
 	call   pushCall
 	action hrflow.Action // for callUpsert, Upsert says
 	key    string        // the job to replace
-	// mayHaveCreated: this run's create of the job may have happened
-	// (a crash between the create and its record).
-	mayHaveCreated bool
 }
 
 // decidePush decides what to do with the job whose content hashes to hash,
@@ -49,11 +46,8 @@ type pushPlan struct {
 // It makes no call: it is the whole of the run semantics' upsert, on the
 // index.
 func decidePush(e boardEntry, ok bool, hash, run string, updateContent bool) pushPlan {
-	mine := ok && e.Run == run
 	switch {
-	case mine && e.Action == actionCreating:
-		return pushPlan{call: callUpsert, mayHaveCreated: true}
-	case mine && e.Hash == hash && isWriteAction(e.Action):
+	case ok && e.Run == run && e.Hash == hash && isWriteAction(e.Action):
 		// Written by this very run before a crash lost its record.
 		return pushPlan{call: callNone, action: hrflow.Action(e.Action)}
 	case !ok || e.State == boardAbsent:
@@ -107,12 +101,13 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	plan := decidePush(e, ok, hash, it.Run, spec.UpdateContent)
 	if st.Status != indexReady && plan.call != callNone {
 		// The listing failed: the index cannot tell what is on the board.
-		plan = pushPlan{call: callUpsert, mayHaveCreated: plan.mayHaveCreated}
+		plan = pushPlan{call: callUpsert}
 	}
 	if spec.DryRun {
 		return s.plan(ctx, spec, job, plan)
 	}
-	rec, err := s.write(ctx, spec, it.Run, job, hash, e, plan)
+	w := write{spec: spec, run: it.Run, job: job, hash: hash, entry: e, again: it.Delivery > 1}
+	rec, err := s.write(ctx, w, plan)
 	if err != nil {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
 			return retryLater(err) // the last try ends it failed
@@ -134,64 +129,78 @@ func (s *pusher) plan(ctx context.Context, spec RunSpec, job hrflow.Job, plan pu
 	return ended(pushRecord(plan.action, true, ""))
 }
 
-// write makes the plan's call and remembers it in the board index: first
-// the intent of a create (a crash after the POST must not make the
-// redelivered job look created by someone else), then what the board
-// answered.
-func (s *pusher) write(ctx context.Context, spec RunSpec, run string, job hrflow.Job, hash string, e boardEntry, plan pushPlan) (Record, error) {
-	board := spec.BoardKey
-	e.Ref = job.Reference()
-	var w hrflow.Written
+// write is one job to write.
+type write struct {
+	spec  RunSpec
+	run   string
+	job   hrflow.Job
+	hash  string
+	entry boardEntry // the job's index entry, as decidePush saw it
+	// again: an earlier delivery may have written the job and crashed
+	// before its record; a create of this run found done counts as created.
+	again bool
+}
+
+// write makes the plan's call and remembers what the board answered in the
+// index. A create refused because the reference exists falls back on
+// reading, then writing: someone wrote it since the listing (another
+// delivery of this very item, or a person).
+func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, error) {
+	board := w.spec.BoardKey
+	var ans hrflow.Written
 	var err error
 	switch plan.call {
 	case callNone:
 		return pushRecord(plan.action, false, ""), nil
 	case callCreate:
-		e.Run, e.Action, e.Hash = run, actionCreating, hash
-		if err := s.index.put(ctx, board, e); err != nil {
-			return Record{}, err
-		}
-		w, err = s.board.Put(ctx, board, job, hrflow.PutOptions{Enrich: spec.EnrichWithParsing})
+		ans, err = s.board.Put(ctx, board, w.job, hrflow.PutOptions{Enrich: w.spec.EnrichWithParsing})
 		if errors.Is(err, hrflow.ErrReferenceExists) {
-			// Written by someone else since the listing: read, then write.
-			return s.upsert(ctx, spec, run, job, hash, e, false)
+			if e, ok, lerr := s.index.lookup(ctx, board, w.job.Reference()); lerr == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
+				return pushRecord(hrflow.Action(e.Action), false, ""), nil // a duplicate of this item got there first
+			}
+			return s.upsert(ctx, w)
 		}
 	case callReplace, callReplaceUnarchive:
-		w, err = s.board.Put(ctx, board, job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
+		ans, err = s.board.Put(ctx, board, w.job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
 	case callUpsert:
-		return s.upsert(ctx, spec, run, job, hash, e, plan.mayHaveCreated)
+		return s.upsert(ctx, w)
 	}
 	if err != nil {
 		return Record{}, err
 	}
-	if err := s.remember(ctx, board, e, w.Key, w.UpdatedAt, hash, run, plan.action); err != nil {
+	if err := s.remember(ctx, w, ans.Key, ans.UpdatedAt, plan.action); err != nil {
 		return Record{}, err
 	}
-	return pushRecord(plan.action, false, w.ParsingError), nil
+	return pushRecord(plan.action, false, ans.ParsingError), nil
 }
 
 // upsert writes the job after reading it from the board, as when there is
 // no index, and remembers what it wrote.
-func (s *pusher) upsert(ctx context.Context, spec RunSpec, run string, job hrflow.Job, hash string, e boardEntry, mayHaveCreated bool) (Record, error) {
-	res, err := s.board.Upsert(ctx, spec.BoardKey, job, hrflow.UpsertOptions{
-		UpdateContent: spec.UpdateContent, EnrichWithParsing: spec.EnrichWithParsing, MayHaveCreated: mayHaveCreated,
+func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
+	res, err := s.board.Upsert(ctx, w.spec.BoardKey, w.job, hrflow.UpsertOptions{
+		UpdateContent: w.spec.UpdateContent, EnrichWithParsing: w.spec.EnrichWithParsing, MayHaveCreated: w.again,
 	})
 	if err != nil {
 		return Record{}, err
 	}
 	if res.UpdatedAt != "" {
-		if err := s.remember(ctx, spec.BoardKey, e, res.Key, res.UpdatedAt, hash, run, res.Action); err != nil {
+		if err := s.remember(ctx, w, res.Key, res.UpdatedAt, res.Action); err != nil {
 			return Record{}, err
 		}
 	}
-	return pushRecord(res.Action, false, res.ParsingError), nil
+	parsing := res.ParsingError
+	if res.ParsingFailed && parsing == "" {
+		parsing = "text parsing failed"
+	}
+	return pushRecord(res.Action, false, parsing), nil
 }
 
 // remember records in the board index what the board holds after a write.
-func (s *pusher) remember(ctx context.Context, board string, e boardEntry, key, updatedAt, hash, run string, action hrflow.Action) error {
-	e.Key, e.State, e.UpdatedAt = key, boardLive, updatedAt
-	e.Hash, e.WroteAt, e.Run, e.Action = hash, updatedAt, run, string(action)
-	return s.index.put(ctx, board, e)
+func (s *pusher) remember(ctx context.Context, w write, key, updatedAt string, action hrflow.Action) error {
+	e := w.entry
+	e.Ref, e.Key, e.State, e.UpdatedAt = w.job.Reference(), key, boardLive, updatedAt
+	e.Hash, e.WroteAt, e.Run, e.Action = w.hash, updatedAt, w.run, string(action)
+	return s.index.put(ctx, w.spec.BoardKey, e)
 }
 
 // pushRecord is the final record of a job the pusher handled.
