@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -78,6 +80,27 @@ func TestTracesSandbox(t *testing.T) {
 	}
 	if count[spanSync] != 1 {
 		t.Errorf("%d sync spans, want 1", count[spanSync])
+	}
+}
+
+// TestHelpMentionsTelemetry: every binary's --help tells of --http and of
+// the OpenTelemetry variables.
+func TestHelpMentionsTelemetry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries")
+	}
+	dir := t.TempDir()
+	bin := buildBinaries(t, dir)
+	for _, c := range [][]string{{"pulljobs", "run"}, {"fetcher", "run"}, {"formatter"}, {"pusher"}} {
+		out, err := exec.Command(bin[c[0]], append(c[1:], "--help")...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%v --help: %v\n%s", c, err, out)
+		}
+		for _, want := range []string{"-http ADDR", "/metrics", "/readyz", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%v --help does not mention %s", c, want)
+			}
+		}
 	}
 }
 
