@@ -1,10 +1,13 @@
 package hrflow
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"sync"
 )
 
@@ -222,44 +225,93 @@ type Written struct {
 	ParsingError string
 }
 
-// Put writes job to the board as the caller decided, without reading it
+// Put writes a job to the board as the caller decided, without reading it
 // first: a create (one POST, after a text parsing with opts.Enrich), or a
 // full replace of the job opts.Key names (one PUT, then one PATCH with
 // opts.Unarchive). It is for a caller that knows the board already (the
-// pipeline's board index); Upsert reads first. A create refused because
-// the reference exists gives an error matching ErrReferenceExists: the
-// caller may fall back on Upsert. Calls for the same board and reference
-// are serialised within the client, as Upsert's are. job is not modified.
-func (c *Client) Put(ctx context.Context, boardKey string, job Job, opts PutOptions) (Written, error) {
-	ref := job.Reference()
+// pipeline's board index); Upsert reads first.
+//
+// job is the job's JSON object, as AppendJSON writes it, with reference
+// ref and without "key" or "board_key" (Put sets them): it is sent as it
+// is, not decoded, unless enrichment needs it. A create refused because the
+// reference exists gives an error matching ErrReferenceExists: the caller
+// may fall back on Upsert. Calls for the same board and reference are
+// serialised within the client, as Upsert's are.
+func (c *Client) Put(ctx context.Context, boardKey, ref string, job []byte, opts PutOptions) (Written, error) {
 	if ref == "" {
 		return Written{}, ErrNoReference
+	}
+	if len(job) < 2 || job[0] != '{' {
+		return Written{}, fmt.Errorf("hrflow: put job %q: not a JSON object", ref)
 	}
 	unlock, err := c.refs.lock(ctx, boardKey+"\x00"+ref)
 	if err != nil {
 		return Written{}, fmt.Errorf("hrflow: put job %q: %w", ref, err)
 	}
 	defer unlock()
-	if opts.Key == "" {
-		enriched, parsingErr := c.enrich(ctx, job, opts.Enrich)
-		if parsingErr != nil && ctx.Err() != nil {
-			return Written{}, parsingErr
-		}
-		w, err := c.post(ctx, boardKey, enriched)
-		if parsingErr != nil {
-			w.ParsingError = parsingErr.Error()
+	if opts.Key != "" {
+		w, err := c.writeRaw(ctx, http.MethodPut, boardKey, opts.Key, ref, job)
+		if err == nil && opts.Unarchive {
+			err = c.SetArchivedKey(ctx, boardKey, opts.Key, false)
 		}
 		return w, err
 	}
-	w, err := c.replace(ctx, boardKey, opts.Key, job)
-	if err != nil {
-		return Written{}, err
-	}
-	if opts.Unarchive {
-		if err := c.SetArchivedKey(ctx, boardKey, opts.Key, false); err != nil {
-			return Written{}, err
+	var parsingErr error
+	if opts.Enrich {
+		var decoded Job
+		if err := json.Unmarshal(job, &decoded); err != nil {
+			return Written{}, fmt.Errorf("hrflow: put job %q: %w", ref, err)
+		}
+		enriched, perr := c.enrich(ctx, decoded, true)
+		if perr != nil && ctx.Err() != nil {
+			return Written{}, perr
+		}
+		parsingErr = perr
+		if job, err = AppendJSON(nil, enriched); err != nil {
+			return Written{}, fmt.Errorf("hrflow: put job %q: %w", ref, err)
 		}
 	}
+	w, err := c.writeRaw(ctx, http.MethodPost, boardKey, "", ref, job)
+	if parsingErr != nil {
+		w.ParsingError = parsingErr.Error()
+	}
+	return w, err
+}
+
+// writeRaw sends job, a JSON object, with board_key (and key, for a PUT)
+// spliced in front of its fields: a create (POST, key "") or a replace.
+func (c *Client) writeRaw(ctx context.Context, method, boardKey, key, ref string, job []byte) (Written, error) {
+	body := make([]byte, 0, len(job)+len(boardKey)+len(key)+32)
+	body = append(body, `{"board_key":`...)
+	body = appendString(body, boardKey)
+	if key != "" {
+		body = append(body, `,"key":`...)
+		body = appendString(body, key)
+	}
+	if rest := bytes.TrimSpace(job[1:]); len(rest) > 0 && rest[0] != '}' {
+		body = append(body, ',')
+	}
+	body = append(body, job[1:]...)
+	it, _, attempts, err := callN[*listItem](ctx, c, method, pathJob, nil, json.RawMessage(body))
+	if err == nil && it == nil {
+		err = errors.New("decode job: answer without data")
+	}
+	w := Written{Retried: attempts > 1, Key: key}
+	if err != nil {
+		verb := "create"
+		if key != "" {
+			verb = "edit"
+		}
+		return w, fmt.Errorf("hrflow: %s job %q: %w", verb, ref, err)
+	}
+	r := it.ref()
+	if r.Key != "" {
+		w.Key = r.Key
+	}
+	if w.Key == "" {
+		return w, fmt.Errorf("hrflow: create job %q: decode job: answer without a key", ref)
+	}
+	w.UpdatedAt = r.UpdatedAt
 	return w, nil
 }
 

@@ -379,3 +379,51 @@ func TestUpsertErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestPut writes jobs given as JSON the way the pipeline's board index
+// decides: a create, a replace, a replace that unarchives, an enriched
+// create; and a create of a reference that exists, refused.
+func TestPut(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ctx := context.Background()
+	encode := func(j hrflow.Job) []byte {
+		b, err := hrflow.AppendJSON(nil, j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	created, err := e.client.Put(ctx, board, "204XKQA", encode(job("204XKQA", "name", "first")), hrflow.PutOptions{})
+	if err != nil || created.Key == "" || created.UpdatedAt == "" {
+		t.Fatalf("create: %+v, %v; want a key and an updated_at", created, err)
+	}
+	if got := state(t, e, "204XKQA"); got != (boardState{true, false, "first", 0}) {
+		t.Errorf("after the create: %+v", got)
+	}
+	_, err = e.client.Put(ctx, board, "204XKQA", encode(job("204XKQA")), hrflow.PutOptions{})
+	if !errors.Is(err, hrflow.ErrReferenceExists) {
+		t.Errorf("second create: %v, want ErrReferenceExists", err)
+	}
+	if err := e.client.SetArchivedKey(ctx, board, created.Key, true); err != nil {
+		t.Fatal(err)
+	}
+	replaced, err := e.client.Put(ctx, board, "204XKQA", encode(job("204XKQA", "name", "second")), hrflow.PutOptions{Key: created.Key, Unarchive: true})
+	if err != nil || replaced.Key != created.Key {
+		t.Fatalf("replace: %+v, %v; want the same key", replaced, err)
+	}
+	if got := state(t, e, "204XKQA"); got != (boardState{true, false, "second", 0}) {
+		t.Errorf("after the replace and unarchive: %+v", got)
+	}
+	enriched, err := e.client.Put(ctx, board, "205ABCD", encode(job("205ABCD", "summary", "Maîtrise d'<b>Excel</b>")), hrflow.PutOptions{Enrich: true})
+	if err != nil || enriched.ParsingError != "" {
+		t.Fatalf("enriched create: %+v, %v", enriched, err)
+	}
+	if got := state(t, e, "205ABCD"); got.skills != 1 {
+		t.Errorf("enriched create: %d skills, want 1", got.skills)
+	}
+	for _, bad := range []string{``, `[]`, `"x"`} {
+		if _, err := e.client.Put(ctx, board, "206ABCD", []byte(bad), hrflow.PutOptions{}); err == nil {
+			t.Errorf("Put(%q): no error", bad)
+		}
+	}
+}

@@ -27,6 +27,10 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 	job, outcome, err := chain.Apply(francetravail.Offer(it.Data))
 	switch outcome {
 	case format.Kept:
+		// Where a job lives is the pusher's to say, from the board: a
+		// format's key or board_key would be ignored (hrflow.Client.Put).
+		delete(job, "key")
+		delete(job, "board_key")
 		b, err := hrflow.AppendJSON(nil, job)
 		if err != nil {
 			return formatFailed(FormatFailure, fmt.Errorf("encode job: %w", err))

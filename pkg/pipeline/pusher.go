@@ -16,7 +16,7 @@ import (
 type Board interface {
 	// Put writes a job as the board index decided (create, or replace by
 	// key); Upsert reads the board first, for when the index cannot tell.
-	Put(ctx context.Context, boardKey string, job hrflow.Job, opts hrflow.PutOptions) (hrflow.Written, error)
+	Put(ctx context.Context, boardKey, ref string, job []byte, opts hrflow.PutOptions) (hrflow.Written, error)
 	Upsert(ctx context.Context, boardKey string, job hrflow.Job, opts hrflow.UpsertOptions) (hrflow.UpsertResult, error)
 	Jobs(ctx context.Context, boardKey string, opts hrflow.ListOptions) iter.Seq2[hrflow.JobRef, error]
 	GetJobByKey(ctx context.Context, boardKey, key string) (hrflow.Job, error)
@@ -81,11 +81,8 @@ type pusher struct {
 
 func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	spec := it.info.spec
-	var job hrflow.Job
-	if err := json.Unmarshal(it.Data, &job); err != nil {
-		return failed(PusherConsumer, WriteFailure, fmt.Errorf("undecodable job: %w", err))
-	}
-	ref := job.Reference()
+	// The job's reference is the offer id (format.Chain makes sure of it).
+	ref := it.Offer
 	if ref == "" {
 		return failed(PusherConsumer, WriteFailure, hrflow.ErrNoReference)
 	}
@@ -104,9 +101,9 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 		plan = pushPlan{call: callUpsert}
 	}
 	if spec.DryRun {
-		return s.plan(ctx, spec, job, plan)
+		return s.plan(ctx, spec, it.Data, plan)
 	}
-	w := write{spec: spec, run: it.Run, job: job, hash: hash, entry: e, again: it.Delivery > 1}
+	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, entry: e, again: it.Delivery > 1}
 	rec, err := s.write(ctx, w, plan)
 	if err != nil {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
@@ -118,8 +115,12 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 }
 
 // plan is push for a dry run: what would be done, written nowhere.
-func (s *pusher) plan(ctx context.Context, spec RunSpec, job hrflow.Job, plan pushPlan) Outcome {
+func (s *pusher) plan(ctx context.Context, spec RunSpec, data []byte, plan pushPlan) Outcome {
 	if plan.call == callUpsert {
+		job, err := decodeJob(data)
+		if err != nil {
+			return failed(PusherConsumer, WriteFailure, err)
+		}
 		res, err := s.board.Upsert(ctx, spec.BoardKey, job, hrflow.UpsertOptions{UpdateContent: spec.UpdateContent, DryRun: true})
 		if err != nil {
 			return retryLater(err)
@@ -133,7 +134,8 @@ func (s *pusher) plan(ctx context.Context, spec RunSpec, job hrflow.Job, plan pu
 type write struct {
 	spec  RunSpec
 	run   string
-	job   hrflow.Job
+	ref   string
+	job   []byte // as the formatter published it
 	hash  string
 	entry boardEntry // the job's index entry, as decidePush saw it
 	// again: an earlier delivery may have written the job and crashed
@@ -153,15 +155,15 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 	case callNone:
 		return pushRecord(plan.action, false, ""), nil
 	case callCreate:
-		ans, err = s.board.Put(ctx, board, w.job, hrflow.PutOptions{Enrich: w.spec.EnrichWithParsing})
+		ans, err = s.board.Put(ctx, board, w.ref, w.job, hrflow.PutOptions{Enrich: w.spec.EnrichWithParsing})
 		if errors.Is(err, hrflow.ErrReferenceExists) {
-			if e, ok, lerr := s.index.lookup(ctx, board, w.job.Reference()); lerr == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
+			if e, ok, lerr := s.index.lookup(ctx, board, w.ref); lerr == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
 				return pushRecord(hrflow.Action(e.Action), false, ""), nil // a duplicate of this item got there first
 			}
 			return s.upsert(ctx, w)
 		}
 	case callReplace, callReplaceUnarchive:
-		ans, err = s.board.Put(ctx, board, w.job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
+		ans, err = s.board.Put(ctx, board, w.ref, w.job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
 	case callUpsert:
 		return s.upsert(ctx, w)
 	}
@@ -177,7 +179,11 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 // upsert writes the job after reading it from the board, as when there is
 // no index, and remembers what it wrote.
 func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
-	res, err := s.board.Upsert(ctx, w.spec.BoardKey, w.job, hrflow.UpsertOptions{
+	job, err := decodeJob(w.job)
+	if err != nil {
+		return Record{}, err
+	}
+	res, err := s.board.Upsert(ctx, w.spec.BoardKey, job, hrflow.UpsertOptions{
 		UpdateContent: w.spec.UpdateContent, EnrichWithParsing: w.spec.EnrichWithParsing, MayHaveCreated: w.again,
 	})
 	if err != nil {
@@ -198,9 +204,19 @@ func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
 // remember records in the board index what the board holds after a write.
 func (s *pusher) remember(ctx context.Context, w write, key, updatedAt string, action hrflow.Action) error {
 	e := w.entry
-	e.Ref, e.Key, e.State, e.UpdatedAt = w.job.Reference(), key, boardLive, updatedAt
+	e.Ref, e.Key, e.State, e.UpdatedAt = w.ref, key, boardLive, updatedAt
 	e.Hash, e.WroteAt, e.Run, e.Action = w.hash, updatedAt, w.run, string(action)
 	return s.index.put(ctx, w.spec.BoardKey, e)
+}
+
+// decodeJob decodes a job the formatter published, for the paths that need
+// it as a map (reading the board first, enrichment).
+func decodeJob(data []byte) (hrflow.Job, error) {
+	var job hrflow.Job
+	if err := json.Unmarshal(data, &job); err != nil {
+		return nil, fmt.Errorf("undecodable job: %w", err)
+	}
+	return job, nil
 }
 
 // pushRecord is the final record of a job the pusher handled.
