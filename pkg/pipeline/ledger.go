@@ -89,8 +89,12 @@ func reportKey(run string) string { return run + ".report" }
 // response from stream". A call retried after its answer was lost may find
 // its own write: callers of createJSON and updateJSON handle that.
 
+// natsRetries labels the pipeline's retries of NATS operations in the
+// pulljobs_retries_total metric.
+const natsRetries = "nats"
+
 // kvRetry keeps a bucket call trying through a fail-over.
-var kvRetry = retry.Policy{InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsed: time.Minute, MaxAttempts: -1}
+var kvRetry = retry.Policy{Name: natsRetries, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsed: time.Minute, MaxAttempts: -1}
 
 // kvCallTimeout bounds one attempt.
 const kvCallTimeout = 10 * time.Second

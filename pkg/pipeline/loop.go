@@ -130,7 +130,7 @@ func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
 		// Stopping hard: let another worker have it soon.
 		_ = m.NakWithDelay(nakBase)
 	case it.Delivery >= l.maxDeliver:
-		gerr := retry.Do(ctx, retry.Policy{}, func(ctx context.Context) error {
+		gerr := retry.Do(ctx, retry.Policy{Name: natsRetries}, func(ctx context.Context) error {
 			return l.ender.giveUp(ctx, it, fmt.Errorf("gave up after %d deliveries: %w", it.Delivery, err))
 		}, nil)
 		if gerr != nil {

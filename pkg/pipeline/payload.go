@@ -104,7 +104,7 @@ type carrier struct {
 
 // publishRetry bounds the retries of one publish: NATS may be restarting or
 // electing a leader.
-var publishRetry = retry.Policy{InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
+var publishRetry = retry.Policy{Name: natsRetries, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
 // publishTimeout bounds the wait for one publish's acknowledgement.
 const publishTimeout = 30 * time.Second

@@ -146,7 +146,7 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger)
 const declareTimeout = 5 * time.Second
 
 // declareRetry keeps a starting process trying while NATS comes up.
-var declareRetry = retry.Policy{InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
+var declareRetry = retry.Policy{Name: natsRetries, InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
 // Shutdown stops the pipeline in order: the Run methods stop pulling and
 // finish the items they hold (each within the settings' DrainTimeout), the
