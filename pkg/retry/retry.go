@@ -158,6 +158,18 @@ func IsRetryable(err error) bool {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return true
 	}
+	// A connection that failed while a request was written or its answer
+	// read (reset, closed, broken): the transport's own wrapping varies
+	// ("readfrom tcp …: write tcp …"), the cause does not. A host that
+	// does not exist will not start existing.
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTemporary || dnsErr.IsTimeout
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), // a per-call time-out
 		errors.Is(err, syscall.ECONNRESET),

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -134,6 +137,31 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tt := range tests {
 		if got := ParseRetryAfter(tt.in, now); got != tt.want {
 			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestIsRetryable covers the transport failures a retry may cure, however
+// the transport wraps them, and those it cannot.
+func TestIsRetryable(t *testing.T) {
+	write := &net.OpError{Op: "write", Net: "tcp", Err: &os.SyscallError{Syscall: "write", Err: syscall.ECONNRESET}}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a reset while the body is written", &url.Error{Op: "Post", URL: "http://h/v1/job/indexing", Err: &net.OpError{Op: "readfrom", Net: "tcp", Err: write}}, true},
+		{"a closed connection", fmt.Errorf("post: %w", net.ErrClosed), true},
+		{"a broken pipe", &net.OpError{Op: "write", Err: syscall.EPIPE}, true},
+		{"an answer cut short", fmt.Errorf("read answer: %w", io.ErrUnexpectedEOF), true},
+		{"a host that does not exist", &url.Error{Op: "Get", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}}}, false},
+		{"a permanent status", &statusError{status: http.StatusBadRequest}, false},
+		{"cancelled", context.Canceled, false},
+		{"anything else", errors.New("decode job: answer without a key"), false},
+	}
+	for _, tt := range tests {
+		if got := IsRetryable(tt.err); got != tt.want {
+			t.Errorf("%s: IsRetryable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
 }
