@@ -149,7 +149,7 @@ func mapsEqual(a, b map[string]int64) bool {
 // after the listing falls back on reading then writing; a job whose create
 // happened before a crash lost its record counts as created, once.
 func TestPushWithoutTrustingTheIndex(t *testing.T) {
-	offers := synthetic(2, 22)
+	offers := synthetic(3, 22)
 	e := newEnv(t, nil)
 	p := e.pipeline(testSettings)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -167,14 +167,33 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 		return &Item{Run: run, Offer: job.Reference(), Data: b, Delivery: delivery, info: info}
 	}
 
-	// Someone created the first job after the listing: the index has no entry.
+	// Someone created the first job after the listing, with content of
+	// their own: the index has no entry.
 	job0, _ := format.PoleEmploi(offers[0])
+	job0["name"] = "Someone else's"
 	if _, err := e.hr.SeedJob(board, job0, false); err != nil {
 		t.Fatal(err)
 	}
 	o := s.push(ctx, item(offers[0], 1))
 	if o.Record == nil || o.Record.Action != hrflow.ActionUpdated {
 		t.Errorf("refused create: outcome %+v, want the job read, then replaced (updated)", o)
+	}
+
+	// A duplicate of the third item (a first delivery) finds the job an
+	// earlier copy of it created, its record and index entry lost with a
+	// NATS server killed: it holds what this run sends, so it counts as
+	// created, and nothing is written again.
+	job2, _ := format.PoleEmploi(offers[2])
+	if _, err := e.hrc.CreateJob(ctx, board, job2); err != nil {
+		t.Fatal(err)
+	}
+	before := e.callSnapshot()
+	o = s.push(ctx, item(offers[2], 1))
+	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
+		t.Errorf("duplicate of a created item: outcome %+v (record %+v), want created", o, o.Record)
+	}
+	if got := e.perOfferCalls(before); !mapsEqual(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
+		t.Errorf("duplicate of a created item: calls %v, want the refused create and one read", got)
 	}
 
 	// A first delivery created the second job, then crashed before its
@@ -193,7 +212,7 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 		t.Errorf("creations %d → %d: the job was created twice", creations, got)
 	}
 	// Its redelivery again, the record lost once more: counted, no call.
-	before := e.callSnapshot()
+	before = e.callSnapshot()
 	o = s.push(ctx, it)
 	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
 		t.Errorf("second redelivery: outcome %+v, want created", o)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/retry"
@@ -19,6 +20,7 @@ type Board interface {
 	Put(ctx context.Context, boardKey, ref string, job []byte, opts hrflow.PutOptions) (hrflow.Written, error)
 	Upsert(ctx context.Context, boardKey string, job hrflow.Job, opts hrflow.UpsertOptions) (hrflow.UpsertResult, error)
 	Jobs(ctx context.Context, boardKey string, opts hrflow.ListOptions) iter.Seq2[hrflow.JobRef, error]
+	GetJob(ctx context.Context, boardKey, reference string) (hrflow.Job, error)
 	GetJobByKey(ctx context.Context, boardKey, key string) (hrflow.Job, error)
 	SetArchivedKey(ctx context.Context, boardKey, key string, archived bool) error
 }
@@ -157,10 +159,7 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 	case callCreate:
 		ans, err = s.board.Put(ctx, board, w.ref, w.job, hrflow.PutOptions{Enrich: w.spec.EnrichWithParsing})
 		if errors.Is(err, hrflow.ErrReferenceExists) {
-			if e, ok, lerr := s.index.lookup(ctx, board, w.ref); lerr == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
-				return pushRecord(hrflow.Action(e.Action), false, ""), nil // a duplicate of this item got there first
-			}
-			return s.upsert(ctx, w)
+			return s.refused(ctx, w)
 		}
 	case callReplace, callReplaceUnarchive:
 		ans, err = s.board.Put(ctx, board, w.ref, w.job, hrflow.PutOptions{Key: plan.key, Unarchive: plan.call == callReplaceUnarchive})
@@ -174,6 +173,47 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 		return Record{}, err
 	}
 	return pushRecord(plan.action, false, ans.ParsingError), nil
+}
+
+// refused ends a create refused because the reference exists, although the
+// listing did not show it: the job appeared during this run. Made by this
+// run, by a delivery that crashed before its record or a duplicate of the
+// item (a redelivered offer, a publish retried after NATS lost its answer),
+// it counts as created, once; the index may say so, and otherwise the
+// board's job holds what this run sends. Made by someone else, it is read,
+// then written, as without an index.
+func (s *pusher) refused(ctx context.Context, w write) (Record, error) {
+	board := w.spec.BoardKey
+	if e, ok, err := s.index.lookup(ctx, board, w.ref); err == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
+		return pushRecord(hrflow.Action(e.Action), false, ""), nil
+	}
+	found, err := s.board.GetJob(ctx, board, w.ref)
+	if err != nil {
+		return Record{}, err
+	}
+	ours, err := decodeJob(w.job)
+	if err != nil {
+		return Record{}, err
+	}
+	if !found.Archived() && holds(found, ours) {
+		updatedAt, _ := found["updated_at"].(string)
+		if err := s.remember(ctx, w, found.Key(), updatedAt, hrflow.ActionCreated); err != nil {
+			return Record{}, err
+		}
+		return pushRecord(hrflow.ActionCreated, false, ""), nil
+	}
+	return s.upsert(ctx, w)
+}
+
+// holds reports whether the board's job carries every field of ours, as
+// ours has it.
+func holds(board, ours hrflow.Job) bool {
+	for k, v := range ours {
+		if !reflect.DeepEqual(board[k], v) {
+			return false
+		}
+	}
+	return true
 }
 
 // upsert writes the job after reading it from the board, as when there is
