@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/valyala/fastjson"
 )
 
 // How Search fetches a complete result.
@@ -286,7 +284,8 @@ func (s *searcher) onSharedBoundary(o Offer) bool {
 // Offers write it in RFC 3339, with or without milliseconds; without an
 // offset it is read as UTC.
 func creationSecond(o Offer) (time.Time, bool) {
-	var p fastjson.Parser
+	p := parsers.Get()
+	defer parsers.Put(p)
 	v, err := p.ParseBytes(o)
 	if err != nil {
 		return time.Time{}, false
