@@ -163,36 +163,56 @@ func (x boardIndex) markArchived(ctx context.Context, spec RunSpec, e boardEntry
 }
 
 // entries calls fn with every entry of board, in no particular order,
-// until fn returns false or an error. It reads them from the server
-// without holding them (a board of a million jobs costs no memory).
+// until fn returns false or an error. It pulls them from the server a few
+// hundred at a time (a watcher would take them as fast as the server sends
+// them, tens of megabytes for a nationwide board), so a board of a million
+// jobs costs no memory. Entries fn writes meanwhile come back to it, newer.
 func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntry) (bool, error)) error {
-	w, err := watch(ctx, x.l.boards, board+".>", jetstream.IgnoreDeletes())
+	subject := "$KV." + BoardsBucket + "." + board + ".>"
+	cons, err := x.l.boardsStream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+	})
 	if err != nil {
 		return fmt.Errorf("read the board index of %s: %w", board, err)
 	}
-	defer w.Stop()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read the board index of %s: %w", board, err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(entriesBatch))
+	if err != nil {
+		return fmt.Errorf("read the board index of %s: %w", board, err)
+	}
+	defer it.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case kve, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("read the board index of %s: watcher closed", board)
-			}
-			if kve == nil {
-				return nil
-			}
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return fmt.Errorf("read the board index of %s: %w", board, err)
+		}
+		meta, err := m.Metadata()
+		if err != nil {
+			return err
+		}
+		if op := m.Headers().Get("KV-Operation"); op == "" {
 			var e boardEntry
-			if err := json.Unmarshal(kve.Value(), &e); err != nil {
-				return fmt.Errorf("board index entry %s: %w", kve.Key(), err)
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				return fmt.Errorf("board index entry %s: %w", m.Subject(), err)
 			}
-			more, err := fn(e)
-			if err != nil || !more {
+			if more, err := fn(e); err != nil || !more {
 				return err
 			}
 		}
+		if meta.NumPending == 0 {
+			return nil
+		}
 	}
 }
+
+// entriesBatch is how many index entries entries pulls at once.
+const entriesBatch = 256
 
 // indexConcurrency bounds the index reads and writes in flight while the
 // listing is read in; listConcurrency, the listing's pages fetched at once

@@ -27,6 +27,8 @@ type ledger struct {
 	runs     jetstream.KeyValue
 	leases   jetstream.KeyValue
 	boards   jetstream.KeyValue
+	// boardsStream is the stream under boards, read entry by entry.
+	boardsStream jetstream.Stream
 }
 
 // ErrUnknownRun reports a run id with no spec in the runs bucket: never

@@ -240,6 +240,9 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 		}
 		*b.kv = kv
 	}
+	if t.boardsStream, err = js.Stream(ctx, "KV_"+BoardsBucket); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
