@@ -93,7 +93,8 @@ func relayRate(t *testing.T, n int) float64 {
 	defer sink.Stop()
 	relay := consume(streams[0], func(m jetstream.Msg) {
 		if _, err := js.PublishAsync("relay_b", m.Data()); err != nil {
-			t.Error(err)
+			_ = m.Nak() // too many publishes in flight: again, later
+			return
 		}
 		_ = m.Ack()
 	})
