@@ -169,69 +169,55 @@ func (x boardIndex) shard(ctx context.Context, key string) (entries []boardEntry
 	return entries, rev, nil
 }
 
-// seen is a shard as a read found it: what a write made right after the
-// read can start from, to save reading it again.
-type seen struct {
-	entries []boardEntry
-	rev     uint64
-}
-
 // lookup returns the index entry of the job with that reference; ok is
-// false when the index holds none. at is the shard as read.
-func (x boardIndex) lookup(ctx context.Context, board, ref string) (e boardEntry, ok bool, at seen, err error) {
-	at.entries, at.rev, err = x.shard(ctx, shardKey(board, entryID(ref, "")))
+// false when the index holds none.
+func (x boardIndex) lookup(ctx context.Context, board, ref string) (e boardEntry, ok bool, err error) {
+	entries, _, err := x.shard(ctx, shardKey(board, entryID(ref, "")))
 	if err != nil {
-		return e, false, at, fmt.Errorf("%w (of %q)", err, ref)
+		return e, false, fmt.Errorf("%w (of %q)", err, ref)
 	}
-	for _, e := range at.entries {
+	for _, e := range entries {
 		if e.Ref == ref {
-			return e, true, at, nil
+			return e, true, nil
 		}
 	}
-	return e, false, at, nil
+	return e, false, nil
 }
 
-// put stores e in its shard, in place of the job's entry there.
+// put stores e in its shard, in place of the job's entry there. The shard
+// is written only if no one wrote it since it was read (a job of the same
+// shard written meanwhile): else it is read again.
 func (x boardIndex) put(ctx context.Context, board string, e boardEntry) error {
-	return x.putFrom(ctx, board, e, nil)
-}
-
-// putFrom is put starting from the shard as a read found it (nil: read it
-// now). The shard is written only if no one wrote it since (a job of the
-// same shard written meanwhile): else it is read again.
-func (x boardIndex) putFrom(ctx context.Context, board string, e boardEntry, from *seen) error {
 	id := entryID(e.Ref, e.Key)
 	key := shardKey(board, id)
 	for {
-		var at seen
-		if from != nil {
-			at, from = *from, nil
-			at.entries = slices.Clone(at.entries)
-		} else {
-			var err error
-			if at.entries, at.rev, err = x.shard(ctx, key); err != nil {
-				return err
-			}
+		entries, rev, err := x.shard(ctx, key)
+		if err != nil {
+			return err
 		}
-		i := slices.IndexFunc(at.entries, func(old boardEntry) bool { return entryID(old.Ref, old.Key) == id })
+		i := slices.IndexFunc(entries, func(old boardEntry) bool { return entryID(old.Ref, old.Key) == id })
 		if i < 0 {
-			at.entries = append(at.entries, e)
+			entries = append(entries, e)
 		} else {
-			at.entries[i] = e
+			entries[i] = e
 		}
-		var err error
-		if at.rev == 0 {
-			var created bool
-			if created, err = createJSON(ctx, x.l.boards, key, at.entries); err == nil && !created {
-				continue
+		if rev == 0 {
+			created, err := createJSON(ctx, x.l.boards, key, entries)
+			if err != nil {
+				return fmt.Errorf("write the board index: %w", err)
 			}
-		} else if err = updateJSON(ctx, x.l.boards, key, at.entries, at.rev); isConflict(err) {
+			if created {
+				return nil
+			}
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("write the board index: %w", err)
+		err = updateJSON(ctx, x.l.boards, key, entries, rev)
+		if err == nil || !isConflict(err) {
+			if err != nil {
+				return fmt.Errorf("write the board index: %w", err)
+			}
+			return nil
 		}
-		return nil
 	}
 }
 
@@ -368,15 +354,14 @@ func (s *listedSet) has(ref, key string) bool { return s.ids.Has(entryID(ref, ke
 // reconcile makes the index entry of a listed job say what the listing saw.
 func (x boardIndex) reconcile(ctx context.Context, board string, job hrflow.JobRef) error {
 	var e boardEntry
-	var at *seen
-	found := false
+	found := true
 	if job.Reference != "" {
-		var shard seen
 		var err error
-		if e, found, shard, err = x.lookup(ctx, board, job.Reference); err != nil {
+		if e, found, err = x.lookup(ctx, board, job.Reference); err != nil {
 			return err
 		}
-		at = &shard
+	} else {
+		found = false
 	}
 	state := boardLive
 	if job.ArchivedAt != "" {
@@ -386,7 +371,7 @@ func (x boardIndex) reconcile(ctx context.Context, board string, job hrflow.JobR
 		return nil
 	}
 	e.Ref, e.Key, e.State, e.UpdatedAt = job.Reference, job.Key, state, job.UpdatedAt
-	return x.putFrom(ctx, board, e, at)
+	return x.put(ctx, board, e)
 }
 
 func cmpOr(a, b error) error {

@@ -2,8 +2,8 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -342,7 +342,7 @@ func TestSyncTakeoverCounts(t *testing.T) {
 	// reached the board, the other did not.
 	staleRefs := ids(t, stale)
 	for i, ref := range staleRefs[:6] {
-		entry, ok, _, err := x.lookup(ctx, board, ref)
+		entry, ok, err := x.lookup(ctx, board, ref)
 		if err != nil || !ok {
 			t.Fatalf("index entry of %s: %v %v", ref, ok, err)
 		}
@@ -455,7 +455,7 @@ func TestIndexShards(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, ref := range refs {
-		got, ok, _, err := x.lookup(ctx, board, ref)
+		got, ok, err := x.lookup(ctx, board, ref)
 		wantState, wantHash := boardLive, "h"+ref
 		if i == 1 {
 			wantState, wantHash = boardArchived, "h2"
@@ -464,7 +464,7 @@ func TestIndexShards(t *testing.T) {
 			t.Errorf("lookup(%s) = %+v, %v, %v; want state %s, hash %s", ref, got, ok, err, wantState, wantHash)
 		}
 	}
-	if _, ok, _, err := x.lookup(ctx, board, "999ZZZZ"); ok || err != nil {
+	if _, ok, err := x.lookup(ctx, board, "999ZZZZ"); ok || err != nil {
 		t.Errorf("lookup of a job never put: ok %v, %v", ok, err)
 	}
 	met := map[string]int{}

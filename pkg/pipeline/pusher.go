@@ -92,7 +92,7 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	if err != nil {
 		return retryLater(fmt.Errorf("wait for the board index: %w", err))
 	}
-	e, ok, at, err := s.index.lookup(ctx, spec.BoardKey, ref)
+	e, ok, err := s.index.lookup(ctx, spec.BoardKey, ref)
 	if err != nil {
 		return retryLater(err)
 	}
@@ -105,7 +105,7 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	if spec.DryRun {
 		return s.plan(ctx, spec, it.Data, plan)
 	}
-	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, entry: e, shard: at, again: it.Delivery > 1}
+	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, entry: e, again: it.Delivery > 1}
 	rec, err := s.write(ctx, w, plan)
 	if err != nil {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
@@ -140,7 +140,6 @@ type write struct {
 	job   []byte // as the formatter published it
 	hash  string
 	entry boardEntry // the job's index entry, as decidePush saw it
-	shard seen       // its shard, as read then
 	// again: an earlier delivery may have written the job and crashed
 	// before its record; a create of this run found done counts as created.
 	again bool
@@ -185,7 +184,7 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 // then written, as without an index.
 func (s *pusher) refused(ctx context.Context, w write) (Record, error) {
 	board := w.spec.BoardKey
-	if e, ok, _, err := s.index.lookup(ctx, board, w.ref); err == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
+	if e, ok, err := s.index.lookup(ctx, board, w.ref); err == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
 		return pushRecord(hrflow.Action(e.Action), false, ""), nil
 	}
 	found, err := s.board.GetJob(ctx, board, w.ref)
@@ -247,7 +246,7 @@ func (s *pusher) remember(ctx context.Context, w write, key, updatedAt string, a
 	e := w.entry
 	e.Ref, e.Key, e.State, e.UpdatedAt = w.ref, key, boardLive, updatedAt
 	e.Hash, e.WroteAt, e.Run, e.Action = w.hash, updatedAt, w.run, string(action)
-	return s.index.putFrom(ctx, w.spec.BoardKey, e, &w.shard)
+	return s.index.put(ctx, w.spec.BoardKey, e)
 }
 
 // decodeJob decodes a job the formatter published, for the paths that need
