@@ -8,12 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"slices"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -82,29 +78,13 @@ func (e boardEntry) unchanged(hash string) bool {
 	return e.State == boardLive && e.Hash == hash && e.WroteAt != "" && e.WroteAt == e.UpdatedAt
 }
 
-// The index holds a board's entries in shards: the key <board>.s.<n> (n in
-// hexadecimal) holds, as a JSON array, the entries whose reference (or, for
-// a job without one, key) hashes to n. A key per job would cost the NATS
-// server about 100 bytes of memory for each job of each board, kept
-// whatever the runs do: a nationwide board would hold a hundred megabytes
-// of it in the process that embeds the server. indexShards keys hold a
-// board of any size in a few megabytes, each a handful of entries long (15
-// at a million jobs).
-const indexShards = 1 << 16
-
-// entryID names a job within its board: its reference, or its key behind
-// a prefix no reference has, for a job without one (made on the board by
-// hand).
-func entryID(ref, key string) string {
+// boardKey returns the index key of a job: by reference, or by key for a
+// job without one (made on the board by hand).
+func entryKey(board, ref, key string) string {
 	if ref == "" {
-		return "\x00" + key
+		return board + ".k." + key
 	}
-	return ref
-}
-
-// shardKey returns the key of the shard that holds the entry of a job.
-func shardKey(board, id string) string {
-	return board + ".s." + strconv.FormatUint(xxhash.Sum64String(id)&(indexShards-1), 16)
+	return board + ".r." + token(ref)
 }
 
 // jobHash identifies a job's content: a SHA-256 of its JSON as the
@@ -156,69 +136,24 @@ type boardIndex struct {
 	l *ledger
 }
 
-// shard reads the entries of the shard at key, and its revision (0 when
-// it holds none yet).
-func (x boardIndex) shard(ctx context.Context, key string) (entries []boardEntry, rev uint64, err error) {
-	rev, err = getJSON(ctx, x.l.boards, key, &entries)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read the board index: %w", err)
-	}
-	return entries, rev, nil
-}
-
 // lookup returns the index entry of the job with that reference; ok is
 // false when the index holds none.
 func (x boardIndex) lookup(ctx context.Context, board, ref string) (e boardEntry, ok bool, err error) {
-	entries, _, err := x.shard(ctx, shardKey(board, entryID(ref, "")))
-	if err != nil {
-		return e, false, fmt.Errorf("%w (of %q)", err, ref)
-	}
-	for _, e := range entries {
-		if e.Ref == ref {
-			return e, true, nil
+	if _, err := getJSON(ctx, x.l.boards, entryKey(board, ref, ""), &e); err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return e, false, nil
 		}
+		return e, false, fmt.Errorf("read the board index of %q: %w", ref, err)
 	}
-	return e, false, nil
+	return e, true, nil
 }
 
-// put stores e in its shard, in place of the job's entry there. The shard
-// is written only if no one wrote it since it was read (a job of the same
-// shard written meanwhile): else it is read again.
+// put stores e.
 func (x boardIndex) put(ctx context.Context, board string, e boardEntry) error {
-	id := entryID(e.Ref, e.Key)
-	key := shardKey(board, id)
-	for {
-		entries, rev, err := x.shard(ctx, key)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(entries, func(old boardEntry) bool { return entryID(old.Ref, old.Key) == id })
-		if i < 0 {
-			entries = append(entries, e)
-		} else {
-			entries[i] = e
-		}
-		if rev == 0 {
-			created, err := createJSON(ctx, x.l.boards, key, entries)
-			if err != nil {
-				return fmt.Errorf("write the board index: %w", err)
-			}
-			if created {
-				return nil
-			}
-			continue
-		}
-		err = updateJSON(ctx, x.l.boards, key, entries, rev)
-		if err == nil || !isConflict(err) {
-			if err != nil {
-				return fmt.Errorf("write the board index: %w", err)
-			}
-			return nil
-		}
+	if err := putJSON(ctx, x.l.boards, entryKey(board, e.Ref, e.Key), e); err != nil {
+		return fmt.Errorf("write the board index: %w", err)
 	}
+	return nil
 }
 
 // markArchived records in the index that run archived the job of e.
@@ -228,13 +163,12 @@ func (x boardIndex) markArchived(ctx context.Context, spec RunSpec, e boardEntry
 }
 
 // entries calls fn with every entry of board, in no particular order,
-// once each, until fn returns false or an error. It pulls the shards from
-// the server a few hundred at a time (a watcher would take them as fast as
-// the server sends them), and remembers the jobs it passed (about 8 bytes
-// each): a shard fn writes meanwhile comes back, and its entries are not
-// passed again.
+// until fn returns false or an error. It pulls them from the server a few
+// hundred at a time (a watcher would take them as fast as the server sends
+// them, tens of megabytes for a nationwide board), so a board of a million
+// jobs costs no memory. Entries fn writes meanwhile come back to it, newer.
 func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntry) (bool, error)) error {
-	subject := "$KV." + BoardsBucket + "." + board + ".s.*"
+	subject := "$KV." + BoardsBucket + "." + board + ".>"
 	cons, err := x.l.boardsStream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -253,7 +187,6 @@ func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntr
 		return fmt.Errorf("read the board index of %s: %w", board, err)
 	}
 	defer it.Stop()
-	var passed francetravail.IDSet
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -264,17 +197,12 @@ func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntr
 			return err
 		}
 		if op := m.Headers().Get("KV-Operation"); op == "" {
-			var entries []boardEntry
-			if err := json.Unmarshal(m.Data(), &entries); err != nil {
-				return fmt.Errorf("board index shard %s: %w", m.Subject(), err)
+			var e boardEntry
+			if err := json.Unmarshal(m.Data(), &e); err != nil {
+				return fmt.Errorf("board index entry %s: %w", m.Subject(), err)
 			}
-			for _, e := range entries {
-				if !passed.Add(entryID(e.Ref, e.Key)) {
-					continue
-				}
-				if more, err := fn(e); err != nil || !more {
-					return err
-				}
+			if more, err := fn(e); err != nil || !more {
+				return err
 			}
 		}
 		if meta.NumPending == 0 {
@@ -345,11 +273,31 @@ func (x boardIndex) refresh(ctx context.Context, board string, lister boardListe
 	return st, err
 }
 
-// listedSet holds the jobs a listing showed, about 8 bytes each.
-type listedSet struct{ ids francetravail.IDSet }
+// listedSet holds the jobs a listing showed: by reference, and by key for
+// the rare job without one.
+type listedSet struct {
+	refs francetravail.IDSet
+	keys map[string]struct{}
+}
 
-func (s *listedSet) add(ref, key string)      { s.ids.Add(entryID(ref, key)) }
-func (s *listedSet) has(ref, key string) bool { return s.ids.Has(entryID(ref, key)) }
+func (s *listedSet) add(ref, key string) {
+	if ref != "" {
+		s.refs.Add(ref)
+		return
+	}
+	if s.keys == nil {
+		s.keys = map[string]struct{}{}
+	}
+	s.keys[key] = struct{}{}
+}
+
+func (s *listedSet) has(ref, key string) bool {
+	if ref != "" {
+		return s.refs.Has(ref)
+	}
+	_, ok := s.keys[key]
+	return ok
+}
 
 // reconcile makes the index entry of a listed job say what the listing saw.
 func (x boardIndex) reconcile(ctx context.Context, board string, job hrflow.JobRef) error {

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
@@ -423,65 +422,4 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
-}
-
-// TestIndexShards puts jobs that share a shard of the board index, and one
-// without a reference: each reads back as written, an update replaces only
-// its own entry, and a pass over the index meets each job once, even when
-// it writes the shard it is reading.
-func TestIndexShards(t *testing.T) {
-	e := newEnv(t, nil)
-	p := e.pipeline(testSettings)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	x := boardIndex{p.l}
-	// Three references of one shard.
-	var refs []string
-	want := shardKey(board, "100AAAA")
-	for i := 0; len(refs) < 3; i++ {
-		if ref := fmt.Sprintf("%03dAAAA", i); shardKey(board, ref) == want {
-			refs = append(refs, ref)
-		}
-	}
-	for i, ref := range refs {
-		if err := x.put(ctx, board, boardEntry{Ref: ref, Key: fmt.Sprintf("k%d", i), State: boardLive, Hash: "h" + ref}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := x.put(ctx, board, boardEntry{Key: "handmade", State: boardLive}); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.put(ctx, board, boardEntry{Ref: refs[1], Key: "k1", State: boardArchived, Hash: "h2"}); err != nil {
-		t.Fatal(err)
-	}
-	for i, ref := range refs {
-		got, ok, err := x.lookup(ctx, board, ref)
-		wantState, wantHash := boardLive, "h"+ref
-		if i == 1 {
-			wantState, wantHash = boardArchived, "h2"
-		}
-		if err != nil || !ok || got.State != wantState || got.Hash != wantHash || got.Key != fmt.Sprintf("k%d", i) {
-			t.Errorf("lookup(%s) = %+v, %v, %v; want state %s, hash %s", ref, got, ok, err, wantState, wantHash)
-		}
-	}
-	if _, ok, err := x.lookup(ctx, board, "999ZZZZ"); ok || err != nil {
-		t.Errorf("lookup of a job never put: ok %v, %v", ok, err)
-	}
-	met := map[string]int{}
-	err := x.entries(ctx, board, func(en boardEntry) (bool, error) {
-		met[entryID(en.Ref, en.Key)]++
-		en.Action = "seen" // write the shard being read
-		return true, x.put(ctx, board, en)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(met) != 4 {
-		t.Errorf("a pass met %v, want the 4 jobs", met)
-	}
-	for id, n := range met {
-		if n != 1 {
-			t.Errorf("a pass met %q %d times, want once", id, n)
-		}
-	}
 }
