@@ -23,6 +23,9 @@ import (
 // each size in PULLJOBS_SCALE. It prints the wall time, offers/s and peak
 // RSS of the pipeline process, and, measured in the same run, a bare
 // two-stream JetStream relay: what the pipeline's plumbing alone can move.
+// With PULLJOBS_SCALE_NATS=1 the runs use a nats-server of their own
+// ($PULLJOBS_NATS_SERVER) instead of the embedded one, and its peak RSS is
+// printed apart.
 //
 //	PULLJOBS_SCALE=20000,200000,1000000 go test ./cmd/pulljobs -run 'TestScale$' -v -timeout 2h
 func TestScale(t *testing.T) {
@@ -42,7 +45,7 @@ func TestScale(t *testing.T) {
 			t.Fatalf("PULLJOBS_SCALE: %q is not a number of offers", s)
 		}
 		m := measureRun(t, dir, bin, n)
-		t.Logf("%8d offers: %6.1f s, %6.0f offers/s (%.2f × the relay), peak RSS %4d MB", n, m.wall.Seconds(), m.rate, m.rate/relay, m.peakRSS>>20)
+		t.Logf("%8d offers: %6.1f s, %6.0f offers/s (%.2f × the relay), peak RSS %4d MB%s", n, m.wall.Seconds(), m.rate, m.rate/relay, m.peakRSS>>20, m.natsRSS)
 	}
 }
 
@@ -131,6 +134,7 @@ type runMeasure struct {
 	wall    time.Duration
 	rate    float64 // offers per second
 	peakRSS int64   // bytes
+	natsRSS string  // the separate nats-server's peak, when there is one
 }
 
 // measureRun runs n synthetic offers through `pulljobs run --config`
@@ -150,7 +154,21 @@ func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasu
 	waitPort(t, hrPort)
 	cfg := sandboxConfig(t, sub, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort), "  retention: 1h\n")
 	report := filepath.Join(sub, "report.json")
-	cmd := exec.Command(bin["pulljobs"], "run", "--config", cfg, "--data-dir", filepath.Join(sub, "data"), "--report", report, "--log-level", "warn")
+	args := []string{"run", "--config", cfg, "--data-dir", filepath.Join(sub, "data"), "--report", report, "--log-level", "warn"}
+	natsPeak := func() string { return "" }
+	if os.Getenv("PULLJOBS_SCALE_NATS") != "" {
+		port := freePort(t)
+		ns := start(t, sub, "nats-server", bin["nats-server"], "-js", "-sd", filepath.Join(sub, "nats"), "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+		waitPort(t, port)
+		peak := watchPeakRSS(ns.Process.Pid)
+		natsPeak = func() string {
+			_ = ns.Process.Signal(syscall.SIGTERM)
+			_ = wait(ns, 30*time.Second)
+			return fmt.Sprintf(" (nats-server apart: peak RSS %d MB)", peak()>>20)
+		}
+		args = append(args, "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	}
+	cmd := exec.Command(bin["pulljobs"], args...)
 	cmd.Env = sandboxEnv()
 	out, err := os.Create(filepath.Join(sub, "run.log"))
 	if err != nil {
@@ -171,7 +189,7 @@ func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasu
 	if r.Events.Created != n {
 		t.Errorf("%d offers: report says %d created: %+v", n, r.Events.Created, r.Events)
 	}
-	return runMeasure{wall: wall, rate: float64(n) / wall.Seconds(), peakRSS: peak()}
+	return runMeasure{wall: wall, rate: float64(n) / wall.Seconds(), peakRSS: peak(), natsRSS: natsPeak()}
 }
 
 // rssPoll is how often watchPeakRSS reads a process's high-water mark.
