@@ -166,9 +166,19 @@ func (x boardIndex) markArchived(ctx context.Context, spec RunSpec, e boardEntry
 // until fn returns false or an error. It pulls them from the server a few
 // hundred at a time (a watcher would take them as fast as the server sends
 // them, tens of megabytes for a nationwide board), so a board of a million
-// jobs costs no memory. Entries fn writes meanwhile come back to it, newer.
+// jobs costs no memory. It sees the index as it stood when called: an
+// entry written meanwhile, by fn or anyone, is not handed to fn a second
+// time (an entry rewritten before fn saw it may be missed, which leaves its
+// job as it is).
 func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntry) (bool, error)) error {
 	subject := "$KV." + BoardsBucket + "." + board + ".>"
+	// The consumer hands out the last entry of each key in stream order, then
+	// whatever is written after it started: stop at the first of those.
+	si, err := x.l.boardsStream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("read the board index of %s: %w", board, err)
+	}
+	last := si.State.LastSeq
 	cons, err := x.l.boardsStream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -195,6 +205,9 @@ func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntr
 		meta, err := m.Metadata()
 		if err != nil {
 			return err
+		}
+		if meta.Sequence.Stream > last {
+			return nil
 		}
 		if op := m.Headers().Get("KV-Operation"); op == "" {
 			var e boardEntry

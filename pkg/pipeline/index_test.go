@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -422,4 +423,50 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
+}
+
+// TestEntriesSeeTheIndexOnce rewrites every entry while reading the index,
+// as sync does when it marks its archives: each entry must reach the reader
+// once, not come back in its new state (which counted archives twice).
+func TestEntriesSeeTheIndexOnce(t *testing.T) {
+	const n = 3*entriesBatch + 17 // several pulls, so rewrites land before the last
+	e := newEnv(t, nil)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	x := boardIndex{p.l}
+	for i := range n {
+		entry := boardEntry{Ref: fmt.Sprintf("%06dX", i), Key: fmt.Sprintf("key%d", i), State: boardLive}
+		if err := x.put(ctx, board, entry); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	err := x.entries(ctx, board, func(entry boardEntry) (bool, error) {
+		seen[entry.Ref]++
+		return true, x.markArchived(ctx, spec(), entry)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != n {
+		t.Errorf("entries handed %d distinct entries, want %d", len(seen), n)
+	}
+	for ref, times := range seen {
+		if times != 1 {
+			t.Errorf("entry %s handed %d times, want once", ref, times)
+		}
+	}
+	archived := 0
+	if err := x.entries(ctx, board, func(entry boardEntry) (bool, error) {
+		if entry.State == boardArchived {
+			archived++
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if archived != n {
+		t.Errorf("a second read sees %d archived entries, want the %d rewritten", archived, n)
+	}
 }
