@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 )
 
@@ -224,4 +225,72 @@ func watchPeakRSS(pid int) func() int64 {
 		}
 	}()
 	return func() int64 { <-done; return peak }
+}
+
+// TestRerunAtQuota measures what a run that changes nothing costs against
+// HrFlow's default quota: PULLJOBS_RERUN offers are pushed once with no
+// rate limit, then run again with every rate_limit at its default (10
+// calls/s against HrFlow, 4 against France Travail). It prints the re-run's wall time and HrFlow
+// calls, beside the floor of a path that reads each job (one call an
+// offer at the same quota, what pulljobs did before the board index).
+//
+//	PULLJOBS_RERUN=20000 go test ./cmd/pulljobs -run 'TestRerunAtQuota$' -v -timeout 30m
+func TestRerunAtQuota(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv("PULLJOBS_RERUN"))
+	if err != nil || n <= 0 {
+		t.Skip("set PULLJOBS_RERUN=20000 to measure an unchanged re-run at the default quota")
+	}
+	dir := t.TempDir()
+	bin := buildBinaries(t, dir)
+	ftPort, hrPort := freePort(t), freePort(t)
+	sb := start(t, dir, "sandbox", bin["pulljobs"], "sandbox",
+		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
+		"--synthetic", strconv.Itoa(n), "--seed", "11")
+	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
+	waitPort(t, ftPort)
+	waitPort(t, hrPort)
+	hrURL := fmt.Sprintf("http://127.0.0.1:%d", hrPort)
+	unlimited := sandboxConfig(t, dir, fmt.Sprintf("http://127.0.0.1:%d", ftPort), hrURL, "  retention: 1h\n")
+	b, err := os.ReadFile(unlimited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quota := filepath.Join(dir, "quota.yaml")
+	writeFile(t, quota, strings.ReplaceAll(string(b), "  rate_limit: 0\n", "")) // the defaults
+	data := filepath.Join(dir, "data")
+	runOnce := func(cfg string) (pipelineWall time.Duration, calls int64) {
+		t.Helper()
+		before := hrCalls(t, hrURL)
+		report := filepath.Join(dir, "report.json")
+		cmd := exec.Command(bin["pulljobs"], "run", "--config", cfg, "--data-dir", data, "--report", report, "--log-level", "warn")
+		cmd.Env = sandboxEnv()
+		began := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pulljobs run --config %s: %v\n%s", cfg, err, out)
+		}
+		wall := time.Since(began)
+		if r := readReport(t, report); r.Events.ReadSuccess != n {
+			t.Fatalf("report: %+v, want %d offers read", r.Events, n)
+		}
+		return wall, hrCalls(t, hrURL) - before
+	}
+	first, firstCalls := runOnce(unlimited)
+	t.Logf("first run, no rate limit: %.1f s, %d HrFlow calls (%.3f an offer)", first.Seconds(), firstCalls, float64(firstCalls)/float64(n))
+	rerun, calls := runOnce(quota)
+	t.Logf("unchanged re-run at the default quota: %.1f s, %d HrFlow calls (%.3f an offer); a read per offer would take at least %.0f s",
+		rerun.Seconds(), calls, float64(calls)/float64(n), float64(n)/config.DefaultHrFlowRateLimit)
+	if calls > int64(n)/10 {
+		t.Errorf("unchanged re-run made %d HrFlow calls for %d offers, want at most a tenth", calls, n)
+	}
+}
+
+// hrCalls returns every call the HrFlow emulator has answered.
+func hrCalls(t *testing.T, hrURL string) int64 {
+	t.Helper()
+	st := hrStats(t, hrURL)
+	var total int64
+	for _, route := range st.Routes() {
+		total += st.Total(route)
+	}
+	return total
 }
