@@ -84,7 +84,7 @@ func BenchmarkCallsPerOffer(b *testing.B) {
 	offers := synthetic(n, 43)
 	moved := slices.Clone(offers)
 	for i := range changed {
-		moved[i] = withDescription(b, offers[i], fmt.Sprintf("Description revue %d", i))
+		moved[i] = withField(b, offers[i], "description", fmt.Sprintf("Description revue %d", i))
 	}
 	for _, update := range []bool{false, true} {
 		b.Run(fmt.Sprintf("update_content=%v", update), func(b *testing.B) {

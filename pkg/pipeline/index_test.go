@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -41,15 +42,19 @@ func (e *env) callSnapshot() map[string]int64 {
 	return out
 }
 
-// withDescription returns the offer with another description: the offer
-// changed upstream.
-func withDescription(t testing.TB, o francetravail.Offer, desc string) francetravail.Offer {
+// withField returns the offer with field set to v, or without it when v
+// is nil: the offer changed upstream.
+func withField(t testing.TB, o francetravail.Offer, field string, v any) francetravail.Offer {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(o, &m); err != nil {
 		t.Fatal(err)
 	}
-	m["description"] = desc
+	if v == nil {
+		delete(m, field)
+	} else {
+		m[field] = v
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +77,7 @@ func TestBoardIndex(t *testing.T) {
 	before := e.callSnapshot()
 	r := e.run(p, update, nil)
 	checkEvents(t, r.Events, Events{ReadSuccess: 60, Created: 60})
-	if got := e.perOfferCalls(before); !mapsEqual(got, map[string]int64{"POST /job/indexing": 60}) {
+	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 60}) {
 		t.Errorf("first run: calls %v, want one create per offer", got)
 	}
 
@@ -92,14 +97,14 @@ func TestBoardIndex(t *testing.T) {
 	// Five offers change upstream.
 	changed := slices.Clone(offers)
 	for i := range 5 {
-		changed[i] = withDescription(t, offers[i], "Nouvelle description "+strings.Repeat("x", i))
+		changed[i] = withField(t, offers[i], "description", "Nouvelle description "+strings.Repeat("x", i))
 	}
 	corpus, _ := francetravailtest.Offers(changed)
 	e.ft.SetCorpus(corpus)
 	before = e.callSnapshot()
 	r = e.run(p, update, nil)
 	checkEvents(t, r.Events, Events{ReadSuccess: 60, Updated: 5, Unchanged: 55})
-	if got := e.perOfferCalls(before); !mapsEqual(got, map[string]int64{"PUT /job/indexing": 5}) {
+	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"PUT /job/indexing": 5}) {
 		t.Errorf("after 5 offers changed: calls %v, want 5 replaces", got)
 	}
 
@@ -131,18 +136,6 @@ func TestBoardIndex(t *testing.T) {
 	if got := e.creations(); got != 60 {
 		t.Errorf("creations = %d, want 60", got)
 	}
-}
-
-func mapsEqual(a, b map[string]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestPushWithoutTrustingTheIndex plays the pusher against an index that
@@ -183,8 +176,13 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	// A duplicate of the third item (a first delivery) finds the job an
 	// earlier copy of it created, its record and index entry lost with a
 	// NATS server killed: it holds what this run sends, so it counts as
-	// created, and nothing is written again.
+	// created, and nothing is written again. Its offer has no
+	// dateActualisation: the board stamped the updated_at it left null.
+	offers[2] = withField(t, offers[2], "dateActualisation", nil)
 	job2, _ := format.PoleEmploi(offers[2])
+	if job2["updated_at"] != nil {
+		t.Fatalf("job without dateActualisation: updated_at %v, want null", job2["updated_at"])
+	}
 	if _, err := e.hrc.CreateJob(ctx, board, job2); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +191,7 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
 		t.Errorf("duplicate of a created item: outcome %+v (record %+v), want created", o, o.Record)
 	}
-	if got := e.perOfferCalls(before); !mapsEqual(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
+	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
 		t.Errorf("duplicate of a created item: calls %v, want the refused create and one read", got)
 	}
 
@@ -236,13 +234,13 @@ func TestOversizedOffers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	big := withDescription(t, offers[0], strings.Repeat("Poste de soudeur, travail en équipe. ", 34_000)) // 1.2 MiB, compressible
+	big := withField(t, offers[0], "description", strings.Repeat("Poste de soudeur, travail en équipe. ", 34_000)) // 1.2 MiB, compressible
 	noise := make([]byte, 3<<20)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range noise {
 		noise[i] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[rng.IntN(62)]
 	}
-	huge := withDescription(t, offers[1], string(noise)) // 3 MiB that no compression brings under 1 MiB
+	huge := withField(t, offers[1], "description", string(noise)) // 3 MiB that no compression brings under 1 MiB
 	all := append([]francetravail.Offer{big, huge}, offers[2:]...)
 	p := e.pipeline(testSettings)
 	e.workers(p, e.hrc)

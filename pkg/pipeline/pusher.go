@@ -206,9 +206,13 @@ func (s *pusher) refused(ctx context.Context, w write) (Record, error) {
 }
 
 // holds reports whether the board's job carries every field of ours, as
-// ours has it.
+// ours has it. An updated_at ours leaves null (an offer without
+// dateActualisation) is the board's to stamp, and does not count.
 func holds(board, ours hrflow.Job) bool {
 	for k, v := range ours {
+		if k == boardStamped && v == nil {
+			continue
+		}
 		if !reflect.DeepEqual(board[k], v) {
 			return false
 		}
@@ -258,6 +262,10 @@ func decodeJob(data []byte) (hrflow.Job, error) {
 	}
 	return job, nil
 }
+
+// boardStamped is the field HrFlow fills in itself when a write leaves it
+// null.
+const boardStamped = "updated_at"
 
 // pushRecord is the final record of a job the pusher handled.
 func pushRecord(action hrflow.Action, planned bool, parsingErr string) Record {
