@@ -3,6 +3,7 @@ package francetravail_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -200,22 +201,10 @@ func TestFacetsOverWholeSet(t *testing.T) {
 		if sum != total {
 			t.Errorf("%s: counts add up to %d, want the %d matches", fp.Filtre, sum, total)
 		}
-		if w, ok := want[fp.Filtre]; ok && !mapsEqual(got, w) {
+		if w, ok := want[fp.Filtre]; ok && !maps.Equal(got, w) {
 			t.Errorf("%s: %v, want %v", fp.Filtre, got, w)
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestSplitsLargeDepartement is the acceptance test: 20 000 offers of

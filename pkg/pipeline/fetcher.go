@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Searcher is what the fetcher needs of France Travail;
@@ -152,7 +153,7 @@ func (f *fetch) run(ctx context.Context) error {
 		if !joined {
 			f.log.Info("another process is fetching this run; waiting for its seal")
 		}
-		if err := sleep(ctx, fetchClaimTTL/4); err != nil {
+		if err := retry.Sleep(ctx, fetchClaimTTL/4); err != nil {
 			return fmt.Errorf("fetch of run %s interrupted (run it again to resume): %w", run, err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Lease says which run holds a board. One run per board at a time: two runs
@@ -124,7 +126,7 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 				return "", false, &BusyError{Board: spec.BoardKey, Lease: held, TTL: t.settings.LeaseTTL, Waited: o.wait, Elapsed: elapsed}
 			}
 			o.logger.Info("board busy; waiting", "board", spec.BoardKey, "holder_run", held.Run, "last_sign_of_life", elapsed.Round(time.Second).String())
-			if err := sleep(ctx, time.Second); err != nil {
+			if err := retry.Sleep(ctx, time.Second); err != nil {
 				return "", false, err
 			}
 			continue
@@ -274,17 +276,6 @@ func (h *heartbeat) beat(ctx context.Context) {
 		case err != nil && ctx.Err() == nil:
 			h.logger.Warn("renew lease", "board", board, "run", run, "err", err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -78,7 +78,7 @@ func (l *consumeLoop) run(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() == nil {
 				l.logger.Warn("pull messages", "consumer", l.name, "err", err)
-				_ = sleep(ctx, pollRetry)
+				_ = retry.Sleep(ctx, pollRetry)
 			}
 			continue
 		}

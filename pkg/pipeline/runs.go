@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // runInfo is what a worker needs to know about a run.
@@ -61,7 +62,7 @@ func (r *runInfo) awaitIndex(ctx context.Context, l *ledger) (indexState, error)
 			err = nil
 		}
 		if err == nil && !st.done() {
-			err = sleep(ctx, indexPoll)
+			err = retry.Sleep(ctx, indexPoll)
 		}
 		r.mu.Lock()
 		if st.done() {

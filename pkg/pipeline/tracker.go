@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // tracker follows every run from its spec to its report, in every process
@@ -92,7 +94,7 @@ func (tr *tracker) follow(ctx context.Context, run string) {
 		}
 		if ctx.Err() == nil {
 			tr.logger.Warn("follow run; retrying", "run", run, "err", err)
-			_ = sleep(ctx, followRetry)
+			_ = retry.Sleep(ctx, followRetry)
 		}
 	}
 }
@@ -147,7 +149,7 @@ func (tr *tracker) ensureIndex(ctx context.Context, spec RunSpec) error {
 		if over, err := tr.over(ctx, spec.ID); err != nil || over {
 			return err
 		}
-		if err := sleep(ctx, indexPoll); err != nil {
+		if err := retry.Sleep(ctx, indexPoll); err != nil {
 			return err
 		}
 	}
@@ -200,7 +202,7 @@ func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal Seal, ok boo
 				return seal, false, err
 			}
 		}
-		if err := sleep(ctx, sealPoll); err != nil {
+		if err := retry.Sleep(ctx, sealPoll); err != nil {
 			return seal, false, err
 		}
 	}
@@ -233,7 +235,7 @@ func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) erro
 			tr.events.send(run, Event{Type: EventStalled, Done: n, Expected: seal.Expected, Message: "no item reached a final state for " + quiet})
 			lastChange = now // report again after another StallAfter
 		}
-		if err := sleep(ctx, completionPoll); err != nil {
+		if err := retry.Sleep(ctx, completionPoll); err != nil {
 			return err
 		}
 	}
@@ -261,7 +263,7 @@ func (tr *tracker) finalize(ctx context.Context, run string) error {
 		if over, err := tr.over(ctx, run); err != nil || over {
 			return err
 		}
-		if err := sleep(ctx, ttl/4); err != nil {
+		if err := retry.Sleep(ctx, ttl/4); err != nil {
 			return err
 		}
 	}

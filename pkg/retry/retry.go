@@ -103,13 +103,23 @@ func Do(ctx context.Context, p Policy, op func(context.Context) error, notify fu
 			notify(err, wait)
 		}
 		p.countRetry(ctx)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
+		if serr := Sleep(ctx, wait); serr != nil {
+			return errors.Join(err, serr)
 		}
+	}
+}
+
+// Sleep waits d, or until ctx ends, whichever comes first; it returns ctx's
+// error in the second case. It is the wait between two tries of anything
+// that polls or retries.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

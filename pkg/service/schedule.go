@@ -17,6 +17,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // SchedulesBucket holds, for each scheduled profile, the claim of every
@@ -152,7 +153,7 @@ func (sc *scheduler) loop(ctx context.Context, profile string, s config.Schedule
 			log.Warn("the schedule fires no more")
 			return
 		}
-		if err := sleep(ctx, time.Until(next)); err != nil {
+		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
 			return
 		}
 		if err := sc.fire(ctx, profile, next, false, log); err != nil && ctx.Err() == nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Durable triggers: a message on pulljobs.trigger.<profile>, with a
@@ -107,7 +108,7 @@ func (s *Service) consumeTriggers(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 				s.log.Warn("pull a trigger", "err", err)
-				_ = sleep(ctx, busyPoll)
+				_ = retry.Sleep(ctx, busyPoll)
 			}
 			continue
 		}
@@ -237,7 +238,7 @@ func (s *Service) runTrigger(ctx context.Context, m jetstream.Msg, meta *jetstre
 				waiting = true
 			}
 			_ = m.InProgress()
-			if sleep(ctx, busyPoll) != nil {
+			if retry.Sleep(ctx, busyPoll) != nil {
 				_ = m.Nak() // stopping: another replica takes it
 				return
 			}
@@ -369,15 +370,4 @@ func (s *Service) watchGiveUps(ctx context.Context) (*nats.Subscription, error) 
 		}
 		_ = s.triggers.DeleteMsg(cctx, adv.StreamSeq)
 	})
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
