@@ -408,6 +408,11 @@ func (c *Client) decode(resp *http.Response, data []byte, method, path string, d
 		}
 		return nil, failed(status, ee)
 	}
+	if it, ok := dst.(**listItem); ok {
+		if meta, ok := decodeItem(data, it); ok {
+			return meta, nil
+		}
+	}
 	env := envelope{Data: dst}
 	err := json.Unmarshal(data, &env)
 	if err == nil && env.Code < 400 {
