@@ -51,13 +51,7 @@ Once a run has ended, the next invocation starts a new one.
 
 Exit codes, for a scheduler to act on (without --wait, 0 means the run was
 published):
-  0   success
-  3   success with failures: some items failed, or sync was refused by a
-      guard (the summary and the JSON report name it); look at the report
-  1   fatal: the run failed
-  2   invalid configuration or usage, before any network call
-  75  the board is busy with a run of another configuration: try again later
-
+` + cli.ExitCodes + `
 Flags:
 `
 

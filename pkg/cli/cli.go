@@ -251,6 +251,16 @@ func ForStatus(r pipeline.Report) error {
 	return &StatusError{Status: r.Status, Reason: r.Reason}
 }
 
+// ExitCodes lists, for the --help of a command that runs or publishes a
+// run, the codes ExitCode returns and what a scheduler should make of them.
+const ExitCodes = `  0   success
+  3   success with failures: some items failed, or sync was refused by a
+      guard (the summary and the JSON report name it); look at the report
+  1   fatal: the run failed
+  2   invalid configuration or usage, before any network call
+  75  the board is busy with a run of another configuration: try again later
+`
+
 // ExitCode prints err on stderr, unless it only carries a status or help,
 // and returns the exit code for it: 0 success (and --help), 3 a run that
 // succeeded with failures (a sync refused by a guard among them), 2 invalid
