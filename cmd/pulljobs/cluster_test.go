@@ -50,13 +50,7 @@ func TestCluster(t *testing.T) {
 	waitHealthy(t, ports)
 	t.Logf("%.1fs: cluster healthy", time.Since(began).Seconds())
 
-	ftPort, hrPort := freePort(t), freePort(t)
-	start(t, dir, "sandbox", bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
-		"--synthetic", fmt.Sprint(offers), "--seed", "11", "--hrflow-latency", "2ms")
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	ftURL, hrURL := fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
+	_, ftURL, hrURL := spawnSandbox(t, dir, bin, "--synthetic", fmt.Sprint(offers), "--seed", "11", "--hrflow-latency", "2ms")
 	cfg := sandboxConfig(t, dir, ftURL, hrURL, `
   replicas: 3
   ack_wait: 5s

@@ -46,16 +46,12 @@ func TestMultiProcess(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
 
-	natsPort, ftPort, hrPort := freePort(t), freePort(t), freePort(t)
+	natsPort := freePort(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	start(t, dir, "nats-server", bin["nats-server"], "-js", "-sd", filepath.Join(dir, "nats"), "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort))
 	waitPort(t, natsPort)
-	start(t, dir, "sandbox", bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
+	_, ftURL, hrURL := spawnSandbox(t, dir, bin,
 		"--synthetic", fmt.Sprint(offers), "--seed", "7", "--stale-jobs", fmt.Sprint(staleJobs), "--error-rate", "0.02")
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	ftURL, hrURL := fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
 
 	cfg := sandboxConfig(t, dir, ftURL, hrURL, `
   ack_wait: 5s
@@ -162,6 +158,20 @@ pipeline:
 %s`, francetravailtest.DefaultClientID, francetravailtest.APIBaseURL(ftURL), francetravailtest.TokenURL(ftURL),
 		hrflowtest.DefaultAPIUser, hrflowtest.DefaultBoardKey, hrflowtest.BaseURL(hrURL), pipeline))
 	return cfg
+}
+
+// spawnSandbox starts `pulljobs sandbox` in dir, its emulators on two free
+// loopback ports, with args (corpus, board, faults), waits until both
+// listen, and returns the process and the emulators' URLs. start stops it
+// when the test ends.
+func spawnSandbox(t *testing.T, dir string, bin map[string]string, args ...string) (sb *exec.Cmd, ftURL, hrURL string) {
+	t.Helper()
+	ftPort, hrPort := freePort(t), freePort(t)
+	sb = start(t, dir, "sandbox", bin["pulljobs"], append([]string{"sandbox",
+		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort)}, args...)...)
+	waitPort(t, ftPort)
+	waitPort(t, hrPort)
+	return sb, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
 }
 
 // buildBinaries builds the four commands and nats-server into dir.

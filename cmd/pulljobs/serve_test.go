@@ -83,15 +83,12 @@ func newServeFleet(t *testing.T) *serveFleet {
 	t.Helper()
 	f := &serveFleet{t: t, dir: t.TempDir()}
 	f.bin = buildBinaries(t, f.dir)
-	natsPort, ftPort, hrPort := freePort(t), freePort(t), freePort(t)
+	natsPort := freePort(t)
 	f.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	start(t, f.dir, "nats-server", f.bin["nats-server"], "-js", "-sd", filepath.Join(f.dir, "nats"), "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort))
 	waitPort(t, natsPort)
-	start(t, f.dir, "sandbox", f.bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort), "--synthetic", "30", "--seed", "7")
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	cfg := sandboxConfig(t, f.dir, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort), `
+	_, ftURL, hrURL := spawnSandbox(t, f.dir, f.bin, "--synthetic", "30", "--seed", "7")
+	cfg := sandboxConfig(t, f.dir, ftURL, hrURL, `
   ack_wait: 2s
   lease_ttl: 4s
   drain_timeout: 2s

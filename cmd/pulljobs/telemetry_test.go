@@ -131,16 +131,11 @@ func TestTelemetryMultiProcess(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
 
-	natsPort, ftPort, hrPort := freePort(t), freePort(t), freePort(t)
+	natsPort := freePort(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	start(t, dir, "nats-server", natsServer, "-js", "-sd", filepath.Join(dir, "nats"), "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort))
 	waitPort(t, natsPort)
-	start(t, dir, "sandbox", bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
-		"--synthetic", fmt.Sprint(offers), "--seed", "5", "--stale-jobs", fmt.Sprint(staleJobs))
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	ftURL, hrURL := fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
+	_, ftURL, hrURL := spawnSandbox(t, dir, bin, "--synthetic", fmt.Sprint(offers), "--seed", "5", "--stale-jobs", fmt.Sprint(staleJobs))
 	cfg := sandboxConfig(t, dir, ftURL, hrURL, "  concurrency: 8\n")
 
 	type worker struct {
