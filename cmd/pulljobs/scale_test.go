@@ -55,6 +55,7 @@ func TestScale(t *testing.T) {
 const (
 	relayMessages = 20000
 	relayPayload  = 3 << 10
+	relayInFlight = 1024 // the consumers' MaxAckPending
 )
 
 // relayRate moves n messages through two streams on an embedded server as
@@ -76,7 +77,7 @@ func relayRate(t *testing.T, n int) float64 {
 		streams[i] = s
 	}
 	consume := func(s jetstream.Stream, handle func(jetstream.Msg)) jetstream.ConsumeContext {
-		c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 1024})
+		c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: relayInFlight})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,14 +96,35 @@ func relayRate(t *testing.T, n int) float64 {
 		}
 	})
 	defer sink.Stop()
+	// A relayed message is acknowledged once its copy is stored, not before:
+	// a publish that fails is tried again instead of lost. One goroutine
+	// waits for the copies in order.
+	type relayed struct {
+		copy jetstream.PubAckFuture
+		m    jetstream.Msg
+	}
+	inFlight := make(chan relayed, relayInFlight)
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		for r := range inFlight {
+			select {
+			case <-r.copy.Ok():
+				_ = r.m.Ack()
+			case <-r.copy.Err():
+				_ = r.m.Nak()
+			}
+		}
+	}()
 	relay := consume(streams[0], func(m jetstream.Msg) {
-		if _, err := js.PublishAsync("relay_b", m.Data()); err != nil {
+		f, err := js.PublishAsync("relay_b", m.Data())
+		if err != nil {
 			_ = m.Nak() // too many publishes in flight: again, later
 			return
 		}
-		_ = m.Ack()
+		inFlight <- relayed{f, m}
 	})
-	defer relay.Stop()
+	defer func() { relay.Stop(); close(inFlight); <-acked }()
 	payload := make([]byte, relayPayload)
 	start := time.Now()
 	for range n {
@@ -146,14 +168,9 @@ func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasu
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ftPort, hrPort := freePort(t), freePort(t)
-	sb := start(t, sub, "sandbox", bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
-		"--synthetic", strconv.Itoa(n), "--seed", "11")
+	sb, ftURL, hrURL := spawnSandbox(t, sub, bin, "--synthetic", strconv.Itoa(n), "--seed", "11")
 	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	cfg := sandboxConfig(t, sub, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort), "  retention: 1h\n")
+	cfg := sandboxConfig(t, sub, ftURL, hrURL, "  retention: 1h\n")
 	report := filepath.Join(sub, "report.json")
 	args := []string{"run", "--config", cfg, "--data-dir", filepath.Join(sub, "data"), "--report", report, "--log-level", "warn"}
 	natsPeak := func() string { return "" }
@@ -242,15 +259,9 @@ func TestRerunAtQuota(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
-	ftPort, hrPort := freePort(t), freePort(t)
-	sb := start(t, dir, "sandbox", bin["pulljobs"], "sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort),
-		"--synthetic", strconv.Itoa(n), "--seed", "11")
+	sb, ftURL, hrURL := spawnSandbox(t, dir, bin, "--synthetic", strconv.Itoa(n), "--seed", "11")
 	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	hrURL := fmt.Sprintf("http://127.0.0.1:%d", hrPort)
-	unlimited := sandboxConfig(t, dir, fmt.Sprintf("http://127.0.0.1:%d", ftPort), hrURL, "  retention: 1h\n")
+	unlimited := sandboxConfig(t, dir, ftURL, hrURL, "  retention: 1h\n")
 	b, err := os.ReadFile(unlimited)
 	if err != nil {
 		t.Fatal(err)
