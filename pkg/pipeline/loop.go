@@ -82,7 +82,15 @@ func (l *consumeLoop) run(ctx context.Context) error {
 			}
 			continue
 		}
-		sem <- struct{}{}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			// Stopping, every worker busy: the item goes back now rather than
+			// wait for one, which may wait for what has stopped (a run's
+			// index whose builder was this process).
+			_ = m.Nak()
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			l.process(work, m)
