@@ -80,8 +80,8 @@ func TestSyncRefusedStatus(t *testing.T) {
 // TestDecidePush is a table test of the pusher's decision from the board
 // index: the run semantics' upsert without a read.
 func TestDecidePush(t *testing.T) {
-	const run, hash = "R2", "h-new"
-	live := boardEntry{Ref: "1", Key: "k1", State: boardLive, UpdatedAt: "t1", Hash: hash, WroteAt: "t1", Run: "R1", Action: "created"}
+	const hash = "h-new"
+	live := boardEntry{Ref: "1", Key: "k1", State: boardLive, UpdatedAt: "t1", Hash: hash, WroteAt: "t1"}
 	with := func(mod func(*boardEntry)) boardEntry { e := live; mod(&e); return e }
 	tests := []struct {
 		name          string
@@ -91,20 +91,18 @@ func TestDecidePush(t *testing.T) {
 		want          pushPlan
 	}{
 		{"not in the index: create", boardEntry{}, false, false, pushPlan{call: callCreate, action: hrflow.ActionCreated}},
-		{"absent at the listing: create", with(func(e *boardEntry) { e.State = boardAbsent }), true, true, pushPlan{call: callCreate, action: hrflow.ActionCreated}},
 		{"archived: replace and unarchive", with(func(e *boardEntry) { e.State = boardArchived }), true, false, pushPlan{call: callReplaceUnarchive, action: hrflow.ActionUnarchived, key: "k1"}},
 		{"unchanged, update_content: no call", live, true, true, pushPlan{call: callNone, action: hrflow.ActionUnchanged}},
 		{"unchanged, no update_content: skipped", live, true, false, pushPlan{call: callNone, action: hrflow.ActionSkipped}},
 		{"new content, update_content: replace", with(func(e *boardEntry) { e.Hash = "h-old" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
 		{"new content, no update_content: skipped", with(func(e *boardEntry) { e.Hash = "h-old" }), true, false, pushPlan{call: callNone, action: hrflow.ActionSkipped}},
 		{"edited by hand since: replace", with(func(e *boardEntry) { e.UpdatedAt = "t9" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
-		{"on the board, never written by pulljobs: replace", with(func(e *boardEntry) { e.Hash, e.WroteAt, e.Run, e.Action = "", "", "", "" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
-		{"written by this run before a crash: count it, no call", with(func(e *boardEntry) { e.Run, e.Action = run, "updated" }), true, true, pushPlan{call: callNone, action: hrflow.ActionUpdated}},
-		{"created by this run before a crash: count it", with(func(e *boardEntry) { e.Run = run }), true, false, pushPlan{call: callNone, action: hrflow.ActionCreated}},
+		{"on the board, never written by pulljobs: replace", with(func(e *boardEntry) { e.Hash, e.WroteAt = "", "" }), true, true, pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: "k1"}},
+		{"archived, never written by pulljobs: replace and unarchive", with(func(e *boardEntry) { e.State, e.Hash, e.WroteAt = boardArchived, "", "" }), true, true, pushPlan{call: callReplaceUnarchive, action: hrflow.ActionUnarchived, key: "k1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := decidePush(tt.entry, tt.ok, hash, run, tt.updateContent); got != tt.want {
+			if got := decidePush(tt.entry, tt.ok, hash, tt.updateContent); got != tt.want {
 				t.Errorf("decidePush = %+v, want %+v", got, tt.want)
 			}
 		})

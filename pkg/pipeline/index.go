@@ -8,22 +8,23 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"sync"
+	"math/bits"
+	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
 // The board index is what pulljobs knows of each job of a board, in the
-// boards bucket (one key a job, kept across runs):
+// index stream, kept across runs:
 //
-//   - where the run's listing saw it (live, archived, absent; its key and
+//   - where the run's listing saw it (live or archived; its key and
 //     updated_at), refreshed once per run, before the pushers start;
 //   - what pulljobs last wrote to it: a hash of the job as formatted after
-//     logics, the updated_at the board answered, the run and the action.
+//     logics, and the updated_at the board answered to that write.
 //
 // With it a pusher decides each job without a read: absent, create; live
 // and unchanged since pulljobs wrote it (same hash, and the listing's
@@ -34,12 +35,34 @@ import (
 // as changed, and update_content restores it. Should the listing fail, the
 // pushers read each job before writing it (hrflow.Client.Upsert), and sync
 // tries the listing again.
+//
+// The index costs the NATS server next to nothing per job, so that a
+// board of a million jobs fits an embedded server: it is not a key per job
+// (the server keeps about 150 bytes of memory for each subject), but a few
+// kinds of messages on few subjects, under pulljobs.index.<board>:
+//
+//   - snap.<gen>.<h1>.<h2>.<shard>: a snapshot, the board as of one run's
+//     listing, in shards of a few entries each, written once by the
+//     refresh of that run (generation gen) and read, a shard at a time, by
+//     the pushers (one direct get a job);
+//   - log.<h1>.<h2>: the journal, an entry a write, appended by the
+//     pushers; the next refresh merges it into the next snapshot;
+//   - listed.<gen>.<h1>.<h2>: the listing of the refresh that builds gen,
+//     spilled to the stream so that the merge can read it again;
+//   - marks.<run>: what sync did to each job it archived, so that a sync
+//     taken over after a crash counts the archives made and checks the
+//     board before archiving a job twice;
+//   - head: the snapshot in use, and how far the journal was merged.
+//
+// h1 and h2 are the two top hexadecimal digits of a job's hash (hashID):
+// the refresh merges the board one range of hashes at a time (passes), so
+// that its memory is bounded whatever the board's size.
 
-// Board states as the listing saw them.
+// Board states as the listing saw them. A job the listing did not show is
+// not in the snapshot: absent.
 const (
 	boardLive     = "live"
 	boardArchived = "archived"
-	boardAbsent   = "absent"
 )
 
 // boardEntry is one job of a board in the index. It is a wire format kept
@@ -48,8 +71,7 @@ type boardEntry struct {
 	// Ref is the job's reference (the offer id); Key its key on the board.
 	Ref string `json:"ref,omitempty"`
 	Key string `json:"key,omitempty"`
-	// State is where the job stands: live, archived or absent, as the last
-	// listing saw it and pulljobs' writes since changed it.
+	// State is where the job stands: live or archived.
 	State string `json:"state"`
 	// UpdatedAt is the job's updated_at as the board last told it (listing
 	// or write answer).
@@ -58,15 +80,15 @@ type boardEntry struct {
 	// WroteAt is the updated_at the board answered to that write.
 	Hash    string `json:"hash,omitempty"`
 	WroteAt string `json:"wrote_at,omitempty"`
-	// Run is the run that last wrote the job (or archived it), and Action
-	// what it did: created, updated, unarchived or archived; "archiving"
-	// while sync's call is in flight, so that a sync taken over after a
-	// crash knows the call may have been made.
+	// Run is the run that wrote the entry to the journal or the marks, and
+	// Action what it did: created, updated or unarchived (journal);
+	// archiving, while sync's call is in flight, then archived (marks).
+	// Snapshots leave them out.
 	Run    string `json:"run,omitempty"`
 	Action string `json:"action,omitempty"`
 }
 
-// In-flight actions of a boardEntry.
+// Actions of sync's marks.
 const (
 	actionArchiving = "archiving"
 	actionArchived  = "archived"
@@ -78,13 +100,31 @@ func (e boardEntry) unchanged(hash string) bool {
 	return e.State == boardLive && e.Hash == hash && e.WroteAt != "" && e.WroteAt == e.UpdatedAt
 }
 
-// boardKey returns the index key of a job: by reference, or by key for a
-// job without one (made on the board by hand).
-func entryKey(board, ref, key string) string {
+// id names the job of e in a board: its reference, or its key for a job
+// without one (made on the board by hand).
+func (e boardEntry) id() string { return entryID(e.Ref, e.Key) }
+
+func entryID(ref, key string) string {
 	if ref == "" {
-		return board + ".k." + key
+		return "\x00" + key
 	}
-	return board + ".r." + token(ref)
+	return ref
+}
+
+// hashID spreads ids over 64 bits (FNV-1a: the same in every process).
+func hashID(id string) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * prime
+	}
+	return h
+}
+
+// hexDigits is the subject tokens of the two top hexadecimal digits of h.
+func hexDigits(h uint64) string {
+	const digits = "0123456789abcdef"
+	return string([]byte{digits[h>>60], '.', digits[h>>56&0xf]})
 }
 
 // jobHash identifies a job's content: a SHA-256 of its JSON as the
@@ -94,6 +134,37 @@ func entryKey(board, ref, key string) string {
 func jobHash(job []byte) string {
 	sum := sha256.Sum256(job)
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// snapshot names a snapshot of a board: its generation, and in how many
+// shards its entries are spread (a power of two). A zero snapshot holds
+// no job.
+type snapshot struct {
+	Gen    string `json:"gen,omitempty"`
+	Shards int    `json:"shards,omitempty"`
+}
+
+// shardOf returns the shard of the job whose id hashes to h.
+func (s snapshot) shardOf(h uint64) uint64 {
+	return h >> (64 - bits.TrailingZeros(uint(s.Shards))) // a shift of 64 is 0
+}
+
+// shardSubject returns the subject of the shard that holds h.
+func (s snapshot) shardSubject(board string, h uint64) string {
+	shard := s.shardOf(h)
+	first := shard << (64 - bits.TrailingZeros(uint(s.Shards)))
+	return indexSubject(board, "snap."+s.Gen+"."+hexDigits(first)+"."+strconv.FormatUint(shard, 10))
+}
+
+// indexHead is the last message of <board>.head: the snapshot in use, and
+// the journal's last message merged into it.
+type indexHead struct {
+	snapshot
+	// Entries counts the snapshot's entries.
+	Entries int `json:"entries,omitempty"`
+	// LogSeq is the stream sequence of the last journal entry the snapshot
+	// holds: the next refresh merges those after it.
+	LogSeq uint64 `json:"log_seq,omitempty"`
 }
 
 // indexState is a run's index as stored in <run>.index: who builds it,
@@ -108,6 +179,9 @@ type indexState struct {
 	Status string `json:"status"`
 	// Error says why the listing failed.
 	Error string `json:"error,omitempty"`
+	// snapshot is the one the run reads: built by its listing when ready,
+	// the one before when the listing failed.
+	snapshot
 	// Live and Archived count the board's jobs the listing saw.
 	Live     int `json:"live,omitempty"`
 	Archived int `json:"archived,omitempty"`
@@ -134,73 +208,161 @@ type boardLister interface {
 // boardIndex reads and writes the board index.
 type boardIndex struct {
 	l *ledger
+	// shardEntries and passEntries replace, when not 0, the constants of
+	// the same names: tests make them small, to build many shards and
+	// passes from a small board.
+	shardEntries, passEntries int
 }
 
-// lookup returns the index entry of the job with that reference; ok is
-// false when the index holds none.
-func (x boardIndex) lookup(ctx context.Context, board, ref string) (e boardEntry, ok bool, err error) {
-	if _, err := getJSON(ctx, x.l.boards, entryKey(board, ref, ""), &e); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return e, false, nil
-		}
+func indexSubject(board, rest string) string { return IndexSubjectPrefix + board + "." + rest }
+
+// lookup returns the entry of the job with that reference in snapshot s
+// of board; ok is false when the snapshot holds none. It costs one direct
+// get of a shard of a few entries.
+func (x boardIndex) lookup(ctx context.Context, board string, s snapshot, ref string) (e boardEntry, ok bool, err error) {
+	if s.Gen == "" || ref == "" {
+		return e, false, nil
+	}
+	var m *jetstream.RawStreamMsg
+	err = withRetry(ctx, func(ctx context.Context) error {
+		m, err = x.l.index.GetLastMsgForSubject(ctx, s.shardSubject(board, hashID(ref)))
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return e, false, nil
+	case err != nil:
 		return e, false, fmt.Errorf("read the board index of %q: %w", ref, err)
 	}
-	return e, true, nil
+	var shard []boardEntry
+	if err := json.Unmarshal(m.Data, &shard); err != nil {
+		return e, false, fmt.Errorf("board index shard %s: %w", m.Subject, err)
+	}
+	for _, e := range shard {
+		if e.Ref == ref {
+			return e, true, nil
+		}
+	}
+	return e, false, nil
 }
 
-// put stores e.
-func (x boardIndex) put(ctx context.Context, board string, e boardEntry) error {
-	if err := putJSON(ctx, x.l.boards, entryKey(board, e.Ref, e.Key), e); err != nil {
+// log appends to the journal what pulljobs wrote to a job: the next
+// refresh merges it into the snapshot.
+func (x boardIndex) log(ctx context.Context, board string, e boardEntry) error {
+	if err := x.publish(ctx, indexSubject(board, "log."+hexDigits(hashID(e.id()))), e); err != nil {
 		return fmt.Errorf("write the board index: %w", err)
 	}
 	return nil
 }
 
-// markArchived records in the index that run archived the job of e.
-func (x boardIndex) markArchived(ctx context.Context, spec RunSpec, e boardEntry) error {
-	e.State, e.Run, e.Action = boardArchived, spec.ID, actionArchived
-	return x.put(ctx, spec.BoardKey, e)
+// mark records what sync did to the job of e, as run.
+func (x boardIndex) mark(ctx context.Context, spec RunSpec, e boardEntry, action string) error {
+	e.Run, e.Action = spec.ID, action
+	if err := x.publish(ctx, indexSubject(spec.BoardKey, "marks."+spec.ID), e); err != nil {
+		return fmt.Errorf("write the board index: %w", err)
+	}
+	return nil
 }
 
-// entries calls fn with every entry of board, in no particular order,
-// until fn returns false or an error. It pulls them from the server a few
-// hundred at a time (a watcher would take them as fast as the server sends
-// them, tens of megabytes for a nationwide board), so a board of a million
-// jobs costs no memory. It sees the index as it stood when called: an
-// entry written meanwhile, by fn or anyone, is not handed to fn a second
-// time (an entry rewritten before fn saw it may be missed, which leaves its
-// job as it is).
-func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntry) (bool, error)) error {
-	subject := "$KV." + BoardsBucket + "." + board + ".>"
-	// The consumer hands out the last entry of each key in stream order, then
-	// whatever is written after it started: stop at the first of those.
-	si, err := x.l.boardsStream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("read the board index of %s: %w", board, err)
-	}
-	last := si.State.LastSeq
-	cons, err := x.l.boardsStream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
+// marks returns what sync did, as run, to each job it touched: the last
+// mark of each (entry id → action).
+func (x boardIndex) marks(ctx context.Context, board, run string) (map[string]string, error) {
+	done := map[string]string{}
+	err := x.scan(ctx, []string{indexSubject(board, "marks."+run)}, func(m jetstream.Msg) error {
+		var e boardEntry
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			return fmt.Errorf("board index mark: %w", err)
+		}
+		done[e.id()] = e.Action
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read the board index of %s: %w", board, err)
+		return nil, fmt.Errorf("read the sync marks of run %s: %w", run, err)
 	}
-	info, err := cons.Info(ctx)
+	return done, nil
+}
+
+func (x boardIndex) publish(ctx context.Context, subject string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return withRetry(ctx, func(ctx context.Context) error { _, err := x.l.js.Publish(ctx, subject, b); return err })
+}
+
+// entries calls fn with every entry of snapshot s of board, in no
+// particular order, until fn returns false or an error. It reads the
+// snapshot a shard at a time, so a board of a million jobs costs no
+// memory. A snapshot does not change once built.
+func (x boardIndex) entries(ctx context.Context, board string, s snapshot, fn func(boardEntry) (bool, error)) error {
+	if s.Gen == "" {
+		return nil
+	}
+	stop := errors.New("stop")
+	err := x.scan(ctx, []string{indexSubject(board, "snap."+s.Gen+".>")}, func(m jetstream.Msg) error {
+		var shard []boardEntry
+		if err := json.Unmarshal(m.Data(), &shard); err != nil {
+			return fmt.Errorf("board index shard %s: %w", m.Subject(), err)
+		}
+		for _, e := range shard {
+			if more, err := fn(e); err != nil || !more {
+				return cmpOr(err, stop)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, stop) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("read the board index of %s: %w", board, err)
+	}
+	return nil
+}
+
+// scan calls fn with each message of the index stream on filters, in
+// order, up to the last one stored when it started, and stops at fn's
+// first error. It pulls them a few hundred at a
+// time (a watcher would take them as fast as the server sends them, tens
+// of megabytes for a nationwide board).
+func (x boardIndex) scan(ctx context.Context, filters []string, fn func(jetstream.Msg) error) error {
+	var si *jetstream.StreamInfo
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		si, err = x.l.index.Info(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	last := si.State.LastSeq
+	cons, err := x.l.index.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
+	if err != nil {
+		return err
+	}
+	// An ordered consumer stopped lingers on the server for minutes: a
+	// refresh makes many.
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			_ = x.l.index.DeleteConsumer(context.WithoutCancel(ctx), ci.Name)
+		}
+	}()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
 	}
 	if info.NumPending == 0 {
 		return nil
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(entriesBatch))
+	it, err := cons.Messages(jetstream.PullMaxMessages(scanBatch))
 	if err != nil {
-		return fmt.Errorf("read the board index of %s: %w", board, err)
+		return err
 	}
 	defer it.Stop()
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
-			return fmt.Errorf("read the board index of %s: %w", board, err)
+			return err
 		}
 		meta, err := m.Metadata()
 		if err != nil {
@@ -209,130 +371,46 @@ func (x boardIndex) entries(ctx context.Context, board string, fn func(boardEntr
 		if meta.Sequence.Stream > last {
 			return nil
 		}
-		if op := m.Headers().Get("KV-Operation"); op == "" {
-			var e boardEntry
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				return fmt.Errorf("board index entry %s: %w", m.Subject(), err)
-			}
-			if more, err := fn(e); err != nil || !more {
-				return err
-			}
+		if err := fn(m); err != nil {
+			return err
 		}
-		if meta.NumPending == 0 {
+		if meta.NumPending == 0 || meta.Sequence.Stream == last {
 			return nil
 		}
 	}
 }
 
-// entriesBatch is how many index entries entries pulls at once.
-const entriesBatch = 256
+// scanBatch is how many messages scan pulls at once.
+const scanBatch = 256
 
-// indexConcurrency bounds the index reads and writes in flight while the
-// listing is read in; listConcurrency, the listing's pages fetched at once
-// (the shared rate limit bounds them against the real API).
-const (
-	indexConcurrency = 32
-	listConcurrency  = 8
-)
-
-// refresh lists the board once and brings its index in line with what the
-// listing says: each listed job's state, key and updated_at, and "absent"
-// for jobs of the index the listing did not show (deleted by hand). It
-// keeps what pulljobs wrote. It writes only entries that changed: on a
-// board nobody touched, a refresh costs the listing and a read per job.
-// Memory: about 8 bytes per listed job, while it runs.
-func (x boardIndex) refresh(ctx context.Context, board string, lister boardLister) (st indexState, err error) {
-	var listed listedSet
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, indexConcurrency)
-	for job, lerr := range lister.Jobs(ctx, board, hrflow.ListOptions{Concurrency: listConcurrency}) {
-		if lerr != nil {
-			err = fmt.Errorf("list board %s: %w", board, lerr)
-			break
-		}
-		listed.add(job.Reference, job.Key)
-		if job.ArchivedAt == "" {
-			st.Live++
-		} else {
-			st.Archived++
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := x.reconcile(ctx, board, job); err != nil {
-				mu.Lock()
-				firstErr = cmpOr(firstErr, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if err = cmpOr(err, firstErr); err != nil {
-		return st, err
-	}
-	err = x.entries(ctx, board, func(e boardEntry) (bool, error) {
-		if e.State == boardAbsent {
-			return true, nil
-		}
-		if listed.has(e.Ref, e.Key) {
-			return true, nil
-		}
-		e.State = boardAbsent
-		return true, x.put(ctx, board, e)
+// head returns the board's head, and its stream sequence (0 when the board
+// has none yet).
+func (x boardIndex) head(ctx context.Context, board string) (h indexHead, seq uint64, err error) {
+	var m *jetstream.RawStreamMsg
+	err = withRetry(ctx, func(ctx context.Context) error {
+		m, err = x.l.index.GetLastMsgForSubject(ctx, indexSubject(board, "head"))
+		return err
 	})
-	st.ListedAt = time.Now().UTC()
-	return st, err
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return h, 0, nil
+	case err != nil:
+		return h, 0, fmt.Errorf("read the board index head of %s: %w", board, err)
+	}
+	if err := json.Unmarshal(m.Data, &h); err != nil {
+		return h, 0, fmt.Errorf("board index head of %s: %w", board, err)
+	}
+	return h, m.Sequence, nil
 }
 
-// listedSet holds the jobs a listing showed: by reference, and by key for
-// the rare job without one.
-type listedSet struct {
-	refs francetravail.IDSet
-	keys map[string]struct{}
-}
-
-func (s *listedSet) add(ref, key string) {
-	if ref != "" {
-		s.refs.Add(ref)
-		return
+// purge removes the messages of the index stream on filter (below seq,
+// when seq is not 0).
+func (x boardIndex) purge(ctx context.Context, filter string, seq uint64) error {
+	opts := []jetstream.StreamPurgeOpt{jetstream.WithPurgeSubject(filter)}
+	if seq > 0 {
+		opts = append(opts, jetstream.WithPurgeSequence(seq))
 	}
-	if s.keys == nil {
-		s.keys = map[string]struct{}{}
-	}
-	s.keys[key] = struct{}{}
-}
-
-func (s *listedSet) has(ref, key string) bool {
-	if ref != "" {
-		return s.refs.Has(ref)
-	}
-	_, ok := s.keys[key]
-	return ok
-}
-
-// reconcile makes the index entry of a listed job say what the listing saw.
-func (x boardIndex) reconcile(ctx context.Context, board string, job hrflow.JobRef) error {
-	var e boardEntry
-	found := true
-	if job.Reference != "" {
-		var err error
-		if e, found, err = x.lookup(ctx, board, job.Reference); err != nil {
-			return err
-		}
-	} else {
-		found = false
-	}
-	state := boardLive
-	if job.ArchivedAt != "" {
-		state = boardArchived
-	}
-	if found && e.State == state && e.Key == job.Key && e.UpdatedAt == job.UpdatedAt {
-		return nil
-	}
-	e.Ref, e.Key, e.State, e.UpdatedAt = job.Reference, job.Key, state, job.UpdatedAt
-	return x.put(ctx, board, e)
+	return withRetry(ctx, func(ctx context.Context) error { return x.l.index.Purge(ctx, opts...) })
 }
 
 func cmpOr(a, b error) error {
@@ -340,4 +418,55 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
+}
+
+// batch publishes many messages to the index stream asynchronously, and
+// checks every acknowledgement at flush; a publish that failed is made
+// again, synchronously, through fail-overs.
+type batch struct {
+	x       boardIndex
+	pending []pendingIndexPub
+}
+
+type pendingIndexPub struct {
+	subject string
+	data    []byte
+	ack     jetstream.PubAckFuture
+}
+
+// batchWindow bounds the publishes of a batch waiting for their
+// acknowledgement.
+const batchWindow = 1024
+
+func (b *batch) add(ctx context.Context, subject string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ack, err := b.x.l.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data})
+	if err != nil {
+		return withRetry(ctx, func(ctx context.Context) error { _, err := b.x.l.js.Publish(ctx, subject, data); return err })
+	}
+	b.pending = append(b.pending, pendingIndexPub{subject, data, ack})
+	if len(b.pending) >= batchWindow {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush returns once every publish added is stored.
+func (b *batch) flush(ctx context.Context) error {
+	defer func() { b.pending = b.pending[:0] }()
+	for _, p := range b.pending {
+		select {
+		case <-p.ack.Ok():
+		case <-p.ack.Err():
+			if err := withRetry(ctx, func(ctx context.Context) error { _, err := b.x.l.js.Publish(ctx, p.subject, p.data); return err }); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

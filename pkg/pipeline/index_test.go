@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
@@ -151,7 +153,7 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	run := NewRunID(time.Now())
 	sp := spec(func(s *RunSpec) { s.ID, s.UpdateContent = run, true })
 	info := &runInfo{spec: sp, index: indexState{Status: indexReady}}
-	s := &pusher{l: p.l, index: boardIndex{p.l}, board: e.hrc}
+	s := &pusher{l: p.l, index: boardIndex{l: p.l}, board: e.hrc}
 	item := func(o francetravail.Offer, delivery int) *Item {
 		job, err := format.PoleEmploi(o)
 		if err != nil {
@@ -210,14 +212,19 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	if got := e.creations(); got != creations {
 		t.Errorf("creations %d → %d: the job was created twice", creations, got)
 	}
-	// Its redelivery again, the record lost once more: counted, no call.
+	// Its redelivery again, the record lost once more: counted once more
+	// as created, at the cost of the refused create and a read (the run's
+	// snapshot predates its writes), and still not created twice.
 	before = e.callSnapshot()
 	o = s.push(ctx, it)
 	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
 		t.Errorf("second redelivery: outcome %+v, want created", o)
 	}
-	if got := e.perOfferCalls(before); len(got) != 0 {
-		t.Errorf("second redelivery: calls %v, want none", got)
+	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
+		t.Errorf("second redelivery: calls %v, want the refused create and one read", got)
+	}
+	if got := e.creations(); got != creations {
+		t.Errorf("creations %d → %d: the job was created twice", creations, got)
 	}
 }
 
@@ -329,32 +336,35 @@ func TestSyncTakeoverCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	x := boardIndex{p.l}
-	if _, err := x.refresh(ctx, board, e.hrc); err != nil {
+	x := boardIndex{l: p.l}
+	st, err := x.refresh(ctx, board, run, e.hrc)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := putJSON(ctx, p.l.runs, indexKey(run), indexState{Status: indexReady}); err != nil {
+	st.Status = indexReady
+	if err := putJSON(ctx, p.l.runs, indexKey(run), st); err != nil {
 		t.Fatal(err)
 	}
 	// The dead owner archived 4 jobs, and was archiving 2 more: one call
 	// reached the board, the other did not.
 	staleRefs := ids(t, stale)
 	for i, ref := range staleRefs[:6] {
-		entry, ok, err := x.lookup(ctx, board, ref)
+		entry, ok, err := x.lookup(ctx, board, st.snapshot, ref)
 		if err != nil || !ok {
 			t.Fatalf("index entry of %s: %v %v", ref, ok, err)
 		}
-		entry.Run, entry.Action = run, actionArchiving
+		if err := x.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchiving); err != nil {
+			t.Fatal(err)
+		}
 		if i < 5 {
 			if err := e.hrc.SetArchivedKey(ctx, board, entry.Key, true); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if i < 4 {
-			entry.State, entry.Action = boardArchived, actionArchived
-		}
-		if err := x.put(ctx, board, entry); err != nil {
-			t.Fatal(err)
+			if err := x.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchived); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if err := putJSON(ctx, p.l.runs, finalKey(run), final{Owner: "dead-process", Heartbeat: time.Now().Add(-time.Hour)}); err != nil {
@@ -423,48 +433,116 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
 }
 
-// TestEntriesSeeTheIndexOnce rewrites every entry while reading the index,
-// as sync does when it marks its archives: each entry must reach the reader
-// once, not come back in its new state (which counted archives twice).
-func TestEntriesSeeTheIndexOnce(t *testing.T) {
-	const n = 3*entriesBatch + 17 // several pulls, so rewrites land before the last
+// TestIndexRefresh builds snapshots of a board in many shards and passes,
+// then in few, and checks each holds every job of the board once, as the
+// listing saw it, with what pulljobs wrote; that the journal is merged
+// once; that a job gone from the board leaves the index; and that a
+// refresh leaves nothing behind but the head and its snapshot.
+func TestIndexRefresh(t *testing.T) {
+	const jobs, written = 300, 50
 	e := newEnv(t, nil)
 	p := e.pipeline(testSettings)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	x := boardIndex{p.l}
-	for i := range n {
-		entry := boardEntry{Ref: fmt.Sprintf("%06dX", i), Key: fmt.Sprintf("key%d", i), State: boardLive}
-		if err := x.put(ctx, board, entry); err != nil {
+	want := map[string]boardEntry{} // by reference
+	for i, o := range synthetic(jobs, 29) {
+		job, _ := format.PoleEmploi(o)
+		seeded, err := e.hr.SeedJob(board, job, i%7 == 0)
+		if err != nil {
 			t.Fatal(err)
 		}
+		state := boardLive
+		if i%7 == 0 {
+			state = boardArchived
+		}
+		want[job.Reference()] = boardEntry{Ref: job.Reference(), Key: seeded.Key(), State: state}
 	}
-	seen := map[string]int{}
-	err := x.entries(ctx, board, func(entry boardEntry) (bool, error) {
-		seen[entry.Ref]++
-		return true, x.markArchived(ctx, spec(), entry)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != n {
-		t.Errorf("entries handed %d distinct entries, want %d", len(seen), n)
-	}
-	for ref, times := range seen {
-		if times != 1 {
-			t.Errorf("entry %s handed %d times, want once", ref, times)
+	// What pulljobs wrote to some jobs, and to one no longer on the board.
+	x := boardIndex{l: p.l, shardEntries: 2, passEntries: 4}
+	refs := slices.Sorted(maps.Keys(want))
+	for _, ref := range append(refs[:written:written], "GONE000") {
+		w := boardEntry{Ref: ref, Key: want[ref].Key, State: boardLive, Hash: "h-" + ref, WroteAt: "w", Run: "R0", Action: "created"}
+		if err := x.log(ctx, board, w); err != nil {
+			t.Fatal(err)
+		}
+		if ref != "GONE000" {
+			e := want[ref]
+			e.Hash, e.WroteAt = w.Hash, w.WroteAt
+			want[ref] = e
 		}
 	}
-	archived := 0
-	if err := x.entries(ctx, board, func(entry boardEntry) (bool, error) {
-		if entry.State == boardArchived {
-			archived++
+	check := func(name string, st indexState) {
+		t.Helper()
+		got := map[string]boardEntry{}
+		err := x.entries(ctx, board, st.snapshot, func(e boardEntry) (bool, error) {
+			if _, dup := got[e.Ref]; dup {
+				t.Errorf("%s: entry %s twice", name, e.Ref)
+			}
+			e.UpdatedAt = ""
+			got[e.Ref] = e
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return true, nil
-	}); err != nil {
-		t.Fatal(err)
+		if !maps.Equal(got, want) {
+			t.Errorf("%s: %d entries, want %d; first differences: %v", name, len(got), len(want), firstDiff(got, want))
+		}
+		for _, ref := range []string{refs[0], refs[written], refs[jobs-1]} {
+			if e, ok, err := x.lookup(ctx, board, st.snapshot, ref); err != nil || !ok || e.Key != want[ref].Key {
+				t.Errorf("%s: lookup(%s) = %+v, %v, %v; want key %s", name, ref, e, ok, err, want[ref].Key)
+			}
+		}
+		if _, ok, err := x.lookup(ctx, board, st.snapshot, "GONE000"); err != nil || ok {
+			t.Errorf("%s: lookup of a job gone from the board: %v, %v; want none", name, ok, err)
+		}
+		if st.Live+st.Archived != jobs {
+			t.Errorf("%s: listing saw %d live and %d archived, want %d in all", name, st.Live, st.Archived, jobs)
+		}
+		left, err := p.l.index.Info(ctx, jetstream.WithSubjectFilter(IndexSubjectPrefix+board+".>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for subject, n := range left.State.Subjects {
+			rest := strings.TrimPrefix(subject, IndexSubjectPrefix+board+".")
+			if !(rest == "head" && n == 1) && !strings.HasPrefix(rest, "snap."+st.Gen+".") {
+				t.Errorf("%s: left %d messages on %s", name, n, subject)
+			}
+		}
 	}
-	if archived != n {
-		t.Errorf("a second read sees %d archived entries, want the %d rewritten", archived, n)
+	for _, c := range []struct {
+		name                      string
+		shardEntries, passEntries int
+	}{
+		{"256 passes, 256 shards", 2, 4},
+		{"one pass, from shards narrower", 0, 0},
+		{"256 passes, from shards wider", 2, 4},
+		{"16 passes", 64, 32},
+	} {
+		x.shardEntries, x.passEntries = c.shardEntries, c.passEntries
+		st, err := x.refresh(ctx, board, "R1", e.hrc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(c.name, st)
 	}
+}
+
+// firstDiff names a few keys where got and want differ.
+func firstDiff(got, want map[string]boardEntry) []string {
+	var out []string
+	for k, w := range want {
+		if g, ok := got[k]; !ok || g != w {
+			out = append(out, fmt.Sprintf("%s: got %+v, want %+v", k, g, w))
+		}
+		if len(out) == 3 {
+			break
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok && len(out) < 5 {
+			out = append(out, "unexpected "+k)
+		}
+	}
+	return out
 }

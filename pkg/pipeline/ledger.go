@@ -26,9 +26,8 @@ type ledger struct {
 	records  jetstream.Stream
 	runs     jetstream.KeyValue
 	leases   jetstream.KeyValue
-	boards   jetstream.KeyValue
-	// boardsStream is the stream under boards, read entry by entry.
-	boardsStream jetstream.Stream
+	// index is the board index (index.go).
+	index jetstream.Stream
 }
 
 // ErrUnknownRun reports a run id with no spec in the runs bucket: never

@@ -227,11 +227,11 @@ func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.l.settings.Concurrency,
 		done: &p.counts.pushed,
 		handler: func(lk *link, runs *runCache) Handler {
-			s := &pusher{l: lk.l, index: boardIndex{lk.l}, board: board}
+			s := &pusher{l: lk.l, index: boardIndex{l: lk.l}, board: board}
 			return chain(s.push, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), requireLease(p.hb), traced("pulljobs.push"))
 		},
 		tracker: func(lk *link) *tracker {
-			idx := boardIndex{lk.l}
+			idx := boardIndex{l: lk.l}
 			return &tracker{l: lk.l, index: idx, lister: board, holder: p.holder, events: p.events, logger: p.logger, followed: map[string]bool{},
 				sync: &syncer{l: lk.l, index: idx, board: board, hb: p.hb, events: p.events, logger: p.logger}}
 		},

@@ -44,15 +44,11 @@ type pushPlan struct {
 }
 
 // decidePush decides what to do with the job whose content hashes to hash,
-// from its board index entry (ok false when the index has none), as run.
-// It makes no call: it is the whole of the run semantics' upsert, on the
-// index.
-func decidePush(e boardEntry, ok bool, hash, run string, updateContent bool) pushPlan {
+// from its board index entry (ok false when the index has none). It makes
+// no call: it is the whole of the run semantics' upsert, on the index.
+func decidePush(e boardEntry, ok bool, hash string, updateContent bool) pushPlan {
 	switch {
-	case ok && e.Run == run && e.Hash == hash && isWriteAction(e.Action):
-		// Written by this very run before a crash lost its record.
-		return pushPlan{call: callNone, action: hrflow.Action(e.Action)}
-	case !ok || e.State == boardAbsent:
+	case !ok:
 		return pushPlan{call: callCreate, action: hrflow.ActionCreated}
 	case e.State == boardArchived:
 		return pushPlan{call: callReplaceUnarchive, action: hrflow.ActionUnarchived, key: e.Key}
@@ -62,14 +58,6 @@ func decidePush(e boardEntry, ok bool, hash, run string, updateContent bool) pus
 		return pushPlan{call: callNone, action: hrflow.ActionUnchanged}
 	}
 	return pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: e.Key}
-}
-
-func isWriteAction(a string) bool {
-	switch hrflow.Action(a) {
-	case hrflow.ActionCreated, hrflow.ActionUpdated, hrflow.ActionUnarchived:
-		return true
-	}
-	return false
 }
 
 // pusher is the pusher stage: it writes each job into its run's board as
@@ -92,12 +80,12 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	if err != nil {
 		return retryLater(fmt.Errorf("wait for the board index: %w", err))
 	}
-	e, ok, err := s.index.lookup(ctx, spec.BoardKey, ref)
+	e, ok, err := s.index.lookup(ctx, spec.BoardKey, st.snapshot, ref)
 	if err != nil {
 		return retryLater(err)
 	}
 	hash := jobHash(it.Data)
-	plan := decidePush(e, ok, hash, it.Run, spec.UpdateContent)
+	plan := decidePush(e, ok, hash, spec.UpdateContent)
 	if st.Status != indexReady && plan.call != callNone {
 		// The listing failed: the index cannot tell what is on the board.
 		plan = pushPlan{call: callUpsert}
@@ -105,7 +93,7 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 	if spec.DryRun {
 		return s.plan(ctx, spec, it.Data, plan)
 	}
-	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, entry: e, again: it.Delivery > 1}
+	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, again: it.Delivery > 1}
 	rec, err := s.write(ctx, w, plan)
 	if err != nil {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
@@ -134,12 +122,11 @@ func (s *pusher) plan(ctx context.Context, spec RunSpec, data []byte, plan pushP
 
 // write is one job to write.
 type write struct {
-	spec  RunSpec
-	run   string
-	ref   string
-	job   []byte // as the formatter published it
-	hash  string
-	entry boardEntry // the job's index entry, as decidePush saw it
+	spec RunSpec
+	run  string
+	ref  string
+	job  []byte // as the formatter published it
+	hash string
 	// again: an earlier delivery may have written the job and crashed
 	// before its record; a create of this run found done counts as created.
 	again bool
@@ -179,14 +166,10 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 // listing did not show it: the job appeared during this run. Made by this
 // run, by a delivery that crashed before its record or a duplicate of the
 // item (a redelivered offer, a publish retried after NATS lost its answer),
-// it counts as created, once; the index may say so, and otherwise the
-// board's job holds what this run sends. Made by someone else, it is read,
-// then written, as without an index.
+// it counts as created: the board's job holds what this run sends. Made by
+// someone else, it is read, then written, as without an index.
 func (s *pusher) refused(ctx context.Context, w write) (Record, error) {
 	board := w.spec.BoardKey
-	if e, ok, err := s.index.lookup(ctx, board, w.ref); err == nil && ok && e.Run == w.run && isWriteAction(e.Action) {
-		return pushRecord(hrflow.Action(e.Action), false, ""), nil
-	}
 	found, err := s.board.GetJob(ctx, board, w.ref)
 	if err != nil {
 		return Record{}, err
@@ -245,12 +228,12 @@ func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
 	return pushRecord(res.Action, false, parsing), nil
 }
 
-// remember records in the board index what the board holds after a write.
+// remember records in the board index's journal what the board holds
+// after a write.
 func (s *pusher) remember(ctx context.Context, w write, key, updatedAt string, action hrflow.Action) error {
-	e := w.entry
-	e.Ref, e.Key, e.State, e.UpdatedAt = w.ref, key, boardLive, updatedAt
-	e.Hash, e.WroteAt, e.Run, e.Action = w.hash, updatedAt, w.run, string(action)
-	return s.index.put(ctx, w.spec.BoardKey, e)
+	e := boardEntry{Ref: w.ref, Key: key, State: boardLive, UpdatedAt: updatedAt,
+		Hash: w.hash, WroteAt: updatedAt, Run: w.run, Action: string(action)}
+	return s.index.log(ctx, w.spec.BoardKey, e)
 }
 
 // decodeJob decodes a job the formatter published, for the paths that need

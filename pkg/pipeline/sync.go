@@ -18,8 +18,8 @@ import (
 // the board as the index knows it), decide what to do (decideSync, a pure
 // function of the facts: the guards of the run semantics), and carry the
 // plan out (archive). Only the process that holds the run's final key
-// syncs; if it dies, another takes over where it was: the index says which
-// jobs this run archived already.
+// syncs; if it dies, another takes over where it was: the index's marks say
+// which jobs this run archived already.
 
 // Guards that refuse a sync, as the report names them.
 const (
@@ -38,11 +38,11 @@ type syncFacts struct {
 	seal Seal
 	// onBoard counts the items whose job is on the board after the run.
 	onBoard int
-	// planned counts a dry run's planned creations and unarchivings: jobs
-	// that would be live, not in the index.
+	// planned counts the run's creations and unarchivings (planned, in a dry
+	// run): jobs live after the run that the index does not show live.
 	planned int
-	// live counts the board's live jobs after the run; doomed, those the
-	// run does not keep. boardErr says why the board could not be read.
+	// live counts the board's live jobs in the index; doomed, those the run
+	// does not keep. boardErr says why the board could not be read.
 	live, doomed int
 	boardErr     error
 	leaseLost    bool
@@ -193,13 +193,12 @@ func (s *syncer) sync(ctx context.Context, spec RunSpec) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if spec.DryRun {
-		f.planned = r.Events.Created + r.Events.Unarchived
-	}
+	f.planned = r.Events.Created + r.Events.Unarchived
+	var snap snapshot
 	if spec.Sync {
 		// Even a refused sync says what it would archive: the status says
 		// whether the board drifts.
-		if f.live, f.doomed, f.boardErr = s.measure(ctx, spec, kept); f.boardErr != nil && ctx.Err() != nil {
+		if snap, f.live, f.doomed, f.boardErr = s.measure(ctx, spec, kept); f.boardErr != nil && ctx.Err() != nil {
 			return Report{}, context.Cause(ctx)
 		}
 	}
@@ -209,7 +208,7 @@ func (s *syncer) sync(ctx context.Context, spec RunSpec) (Report, error) {
 		r.Sync.WouldArchive = f.doomed
 	}
 	if plan.archive {
-		if err := s.archive(ctx, spec, kept, &r); err != nil {
+		if err := s.archive(ctx, spec, snap, kept, &r); err != nil {
 			return Report{}, err
 		}
 	}
@@ -242,19 +241,22 @@ func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *R
 type keptSet = francetravail.IDSet
 
 // measure counts the board's live jobs, and those of them the run does not
-// keep, from the board index, which it builds again if the run's listing
-// failed.
-func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (live, doomed int, err error) {
+// keep, from the run's snapshot of the board index, which it builds again
+// if the run's listing failed; it returns the snapshot it read. The
+// snapshot is the board before the run's writes and sync: a sync taken
+// over decides as the first did.
+func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (snap snapshot, live, doomed int, err error) {
 	var st indexState
 	if _, err := getJSON(ctx, s.l.runs, indexKey(spec.ID), &st); err != nil {
-		return 0, 0, fmt.Errorf("read the board index state: %w", err)
+		return snap, 0, 0, fmt.Errorf("read the board index state: %w", err)
 	}
 	if st.Status != indexReady {
-		if _, err := s.index.refresh(ctx, spec.BoardKey, s.board); err != nil {
-			return 0, 0, err
+		if st, err = s.index.refresh(ctx, spec.BoardKey, spec.ID, s.board); err != nil {
+			return snap, 0, 0, err
 		}
 	}
-	err = s.index.entries(ctx, spec.BoardKey, func(e boardEntry) (bool, error) {
+	snap = st.snapshot
+	err = s.index.entries(ctx, spec.BoardKey, snap, func(e boardEntry) (bool, error) {
 		if e.State == boardLive {
 			live++
 			if !kept.Has(e.Ref) {
@@ -263,7 +265,7 @@ func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (live
 		}
 		return true, nil
 	})
-	return live, doomed, err
+	return snap, live, doomed, err
 }
 
 // archiveTally counts what archive did, from its goroutines.
@@ -289,26 +291,33 @@ func (t *archiveTally) fail(e boardEntry, err error) {
 	}
 }
 
-// archive archives the board's live jobs that the run does not keep, and
-// counts those it archived before a takeover. It stops early, with the
-// context's cause, when sync is taken over or the board lease is lost.
-func (s *syncer) archive(ctx context.Context, spec RunSpec, kept *keptSet, r *Report) error {
+// archive archives the live jobs of snapshot snap that the run does not
+// keep, and counts those it archived before a takeover. It stops early,
+// with the context's cause, when sync is taken over or the board lease is
+// lost.
+func (s *syncer) archive(ctx context.Context, spec RunSpec, snap snapshot, kept *keptSet, r *Report) error {
+	marks, err := s.index.marks(ctx, spec.BoardKey, spec.ID)
+	if err != nil {
+		return err
+	}
 	var t archiveTally
+	for _, action := range marks {
+		if action == actionArchived {
+			t.done() // by this run, before a takeover
+		}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, s.l.settings.Concurrency)
-	err := s.index.entries(ctx, spec.BoardKey, func(e boardEntry) (bool, error) {
-		switch {
-		case e.Run == spec.ID && e.Action == actionArchived:
-			t.done() // by this run, before a takeover
-			return true, nil
-		case e.State != boardLive || kept.Has(e.Ref):
+	err = s.index.entries(ctx, spec.BoardKey, snap, func(e boardEntry) (bool, error) {
+		mark := marks[e.id()]
+		if mark == actionArchived || e.State != boardLive || kept.Has(e.Ref) {
 			return true, nil
 		}
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			s.hb.touch(spec.BoardKey, spec.ID)
-			if err := s.archiveOne(ctx, spec, e); err != nil {
+			if err := s.archiveOne(ctx, spec, e, mark == actionArchiving); err != nil {
 				if ctx.Err() == nil {
 					t.fail(e, err)
 				}
@@ -338,27 +347,26 @@ func (s *syncer) archive(ctx context.Context, spec RunSpec, kept *keptSet, r *Re
 	return nil
 }
 
-// archiveOne archives one job, its intent and its end written in the index
-// around the call. An intent left by a predecessor that died is checked on
-// the board first: the call is not made twice.
-func (s *syncer) archiveOne(ctx context.Context, spec RunSpec, e boardEntry) error {
-	if e.Run == spec.ID && e.Action == actionArchiving {
+// archiveOne archives one job, its intent and its end marked in the index
+// around the call. An intent left by a predecessor that died (intent) is
+// checked on the board first: the call is not made twice.
+func (s *syncer) archiveOne(ctx context.Context, spec RunSpec, e boardEntry, intent bool) error {
+	if intent {
 		job, err := s.board.GetJobByKey(ctx, spec.BoardKey, e.Key)
 		switch {
 		case errors.Is(err, hrflow.ErrNotFound):
-			return s.index.markArchived(ctx, spec, e)
+			return s.index.mark(ctx, spec, e, actionArchived)
 		case err != nil:
 			return err
 		case job.Archived():
-			return s.index.markArchived(ctx, spec, e)
+			return s.index.mark(ctx, spec, e, actionArchived)
 		}
 	}
-	e.Run, e.Action = spec.ID, actionArchiving
-	if err := s.index.put(ctx, spec.BoardKey, e); err != nil {
+	if err := s.index.mark(ctx, spec, e, actionArchiving); err != nil {
 		return err
 	}
 	if err := s.board.SetArchivedKey(ctx, spec.BoardKey, e.Key, true); err != nil {
 		return err
 	}
-	return s.index.markArchived(ctx, spec, e)
+	return s.index.mark(ctx, spec, e, actionArchived)
 }

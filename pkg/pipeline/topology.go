@@ -21,9 +21,9 @@ const (
 	JobsStream        = "PULLJOBS_JOBS"    // pulljobs.jobs.<run>: formatted jobs, work for the pushers
 	RecordsStream     = "PULLJOBS_RECORDS" // pulljobs.records.<run>: the final record of each item
 	DeadLetterStream  = "PULLJOBS_DLQ"     // pulljobs.dlq.<run>.<stage>: items that ended failed
+	IndexStream       = "PULLJOBS_INDEX"   // pulljobs.index.<board>.…: the board index
 	RunsBucket        = "pulljobs_runs"    // <run>.spec, .seal, .fetch, .index, .final, .report
 	LeasesBucket      = "pulljobs_leases"  // <board>: the run that holds the board
-	BoardsBucket      = "pulljobs_boards"  // <board>.r.<ref>, <board>.k.<key>: the board index
 	FormatterConsumer = "formatter"
 	PusherConsumer    = "pusher"
 
@@ -31,6 +31,7 @@ const (
 	OffersSubjectPrefix     = "pulljobs.offers."  // + <run>
 	RecordsSubjectPrefix    = "pulljobs.records." // + <run>
 	DeadLetterSubjectPrefix = "pulljobs.dlq."     // + <run>.<stage>
+	IndexSubjectPrefix      = "pulljobs.index."   // + <board>.…
 	HeaderOfferID           = "Pulljobs-Offer-Id" // nats.Header keys are case-sensitive
 	HeaderStage             = "Pulljobs-Stage"
 	HeaderReason            = "Pulljobs-Reason"
@@ -229,8 +230,6 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 	}{
 		{&t.runs, jetstream.KeyValueConfig{Bucket: RunsBucket, Description: "pulljobs: run specs, seals, claims, sync triggers and reports", TTL: s.Retention}},
 		{&t.leases, jetstream.KeyValueConfig{Bucket: LeasesBucket, Description: "pulljobs: which run holds which board"}},
-		// Kept across runs: what pulljobs knows of each job of each board.
-		{&t.boards, jetstream.KeyValueConfig{Bucket: BoardsBucket, Description: "pulljobs: the board index, a key per job of each board"}},
 	} {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = s.Replicas
@@ -240,7 +239,18 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 		}
 		*b.kv = kv
 	}
-	if t.boardsStream, err = js.Stream(ctx, "KV_"+BoardsBucket); err != nil {
+	// Kept across runs: what pulljobs knows of each job of each board. Direct
+	// gets let every replica read a shard, the leader or not.
+	t.index, err = declare.Stream(ctx, js, jetstream.StreamConfig{
+		Name:        IndexStream,
+		Description: "pulljobs: the board index, snapshots of each board and what was written since (see pkg/pipeline/index.go)",
+		Subjects:    []string{IndexSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.Replicas,
+		AllowDirect: true,
+	})
+	if err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -167,7 +167,7 @@ func (tr *tracker) buildIndex(ctx context.Context, spec RunSpec, owner string) e
 		keepClaim(ctx, cancel, tr.l.runs, indexKey(spec.ID), owner, ttl, func(s *indexState) { s.Heartbeat = time.Now().UTC() })
 	})
 	start := time.Now()
-	st, err := tr.index.refresh(ctx, spec.BoardKey, tr.lister)
+	st, err := tr.index.refresh(ctx, spec.BoardKey, spec.ID, tr.lister)
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
