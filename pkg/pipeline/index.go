@@ -41,22 +41,22 @@ import (
 // (the server keeps about 150 bytes of memory for each subject), but a few
 // kinds of messages on few subjects, under pulljobs.index.<board>:
 //
-//   - snap.<gen>.<h1>.<h2>.<shard>: a snapshot, the board as of one run's
+//   - snap.<gen>.<h>.<shard>: a snapshot, the board as of one run's
 //     listing, in shards of a few entries each, written once by the
 //     refresh of that run (generation gen) and read, a shard at a time, by
 //     the pushers (one direct get a job);
-//   - log.<h1>.<h2>: the journal, an entry a write, appended by the
+//   - log.<h>: the journal, an entry a write, appended by the
 //     pushers; the next refresh merges it into the next snapshot;
-//   - listed.<gen>.<h1>.<h2>: the listing of the refresh that builds gen,
+//   - listed.<gen>.<h>: the listing of the refresh that builds gen,
 //     spilled to the stream so that the merge can read it again;
 //   - marks.<run>: what sync did to each job it archived, so that a sync
 //     taken over after a crash counts the archives made and checks the
 //     board before archiving a job twice;
 //   - head: the snapshot in use, and how far the journal was merged.
 //
-// h1 and h2 are the two top hexadecimal digits of a job's hash (hashID):
-// the refresh merges the board one range of hashes at a time (passes), so
-// that its memory is bounded whatever the board's size.
+// h is the top hexadecimal digit of a job's hash (hashID): the refresh of
+// a large board merges it one digit at a time (passes), so that its memory
+// is bounded.
 
 // Board states as the listing saw them. A job the listing did not show is
 // not in the snapshot: absent.
@@ -121,11 +121,8 @@ func hashID(id string) uint64 {
 	return h
 }
 
-// hexDigits is the subject tokens of the two top hexadecimal digits of h.
-func hexDigits(h uint64) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[h>>60], '.', digits[h>>56&0xf]})
-}
+// hexDigit is the top hexadecimal digit of h.
+func hexDigit(h uint64) string { return strconv.FormatUint(h>>60, 16) }
 
 // jobHash identifies a job's content: a SHA-256 of its JSON as the
 // formatter published it, which is canonical (hrflow.AppendJSON sorts
@@ -153,7 +150,7 @@ func (s snapshot) shardOf(h uint64) uint64 {
 func (s snapshot) shardSubject(board string, h uint64) string {
 	shard := s.shardOf(h)
 	first := shard << (64 - bits.TrailingZeros(uint(s.Shards)))
-	return indexSubject(board, "snap."+s.Gen+"."+hexDigits(first)+"."+strconv.FormatUint(shard, 10))
+	return indexSubject(board, "snap."+s.Gen+"."+hexDigit(first)+"."+strconv.FormatUint(shard, 10))
 }
 
 // indexHead is the last message of <board>.head: the snapshot in use, and
@@ -249,7 +246,7 @@ func (x boardIndex) lookup(ctx context.Context, board string, s snapshot, ref st
 // log appends to the journal what pulljobs wrote to a job: the next
 // refresh merges it into the snapshot.
 func (x boardIndex) log(ctx context.Context, board string, e boardEntry) error {
-	if err := x.publish(ctx, indexSubject(board, "log."+hexDigits(hashID(e.id()))), e); err != nil {
+	if err := x.publish(ctx, indexSubject(board, "log."+hexDigit(hashID(e.id()))), e); err != nil {
 		return fmt.Errorf("write the board index: %w", err)
 	}
 	return nil

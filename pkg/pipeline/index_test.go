@@ -514,10 +514,10 @@ func TestIndexRefresh(t *testing.T) {
 		name                      string
 		shardEntries, passEntries int
 	}{
-		{"256 passes, 256 shards", 2, 4},
+		{"16 passes, 256 shards", 2, 4},
 		{"one pass, from shards narrower", 0, 0},
-		{"256 passes, from shards wider", 2, 4},
-		{"16 passes", 64, 32},
+		{"one pass, 8 shards", 64, 0},
+		{"16 passes, from shards wider", 2, 4},
 	} {
 		x.shardEntries, x.passEntries = c.shardEntries, c.passEntries
 		st, err := x.refresh(ctx, board, "R1", e.hrc)

@@ -26,10 +26,13 @@ const (
 	// server.
 	maxShards = 1 << 16
 	// passEntries is about how many entries one pass of the merge holds in
-	// memory (a few hundred bytes each); passes go by 16, one hexadecimal
-	// digit of the hashes at a time, up to maxPasses.
+	// memory (a few hundred bytes each): beyond it, the merge makes
+	// maxPasses passes, one per hexadecimal digit of the hashes. Each pass
+	// has the server scan the journal and the listing once more (their
+	// subjects are interleaved), so not more: past a million jobs a pass
+	// holds more.
 	passEntries = 1 << 16
-	maxPasses   = 256
+	maxPasses   = 16
 )
 
 // refresh lists the board once and builds from it a new snapshot of the
@@ -61,12 +64,12 @@ func (x boardIndex) refresh(ctx context.Context, board, run string, lister board
 	if err != nil {
 		return st, err
 	}
-	n += old.Entries + logged
+	// The snapshot holds the jobs listed; a pass, at most every entry read.
 	perShard, perPass := cmp.Or(x.shardEntries, shardEntries), cmp.Or(x.passEntries, passEntries)
 	next := indexHead{snapshot: snapshot{Gen: gen, Shards: powerOfTwo(n/perShard, maxShards)}, LogSeq: max(old.LogSeq, logLast)}
 	passes := 1
-	for passes < maxPasses && n > passes*perPass {
-		passes *= 16
+	if n+old.Entries+logged > perPass {
+		passes = maxPasses
 	}
 	// A pass writes whole shards: none may straddle two.
 	next.Shards = max(next.Shards, passes)
@@ -116,7 +119,7 @@ func (x boardIndex) spill(ctx context.Context, board, prefix string, lister boar
 		} else {
 			st.Live++
 		}
-		if err := b.add(ctx, prefix+"."+hexDigits(hashID(e.id())), e); err != nil {
+		if err := b.add(ctx, prefix+"."+hexDigit(hashID(e.id())), e); err != nil {
 			return n, fmt.Errorf("store the listing of board %s: %w", board, err)
 		}
 		n++
@@ -154,22 +157,19 @@ func (x boardIndex) journal(ctx context.Context, board string) (n int, last uint
 // It reads them in the order they were written (the snapshot, the journal
 // since, the listing), so each says the last word on what it holds.
 func (x boardIndex) merge(ctx context.Context, board string, old, next indexHead, listed string, passes, p int) (int, error) {
-	width := bits.TrailingZeros(uint(passes)) // 0, 4 or 8 bits
-	digits := "*.*"                           // the two hexadecimal digits of the subjects
-	switch width {
-	case 4:
-		digits = hexDigits(uint64(p) << 60)[:1] + ".*"
-	case 8:
-		digits = hexDigits(uint64(p) << 56)
+	width := bits.TrailingZeros(uint(passes)) // 0 or 4 bits
+	digit := "*"                              // the hexadecimal digit of the subjects
+	if width > 0 {
+		digit = hexDigit(uint64(p) << 60)
 	}
 	in := func(h uint64) bool { return width == 0 || h>>(64-width) == uint64(p) }
 	snaps, logs := indexSubject(board, "snap."), indexSubject(board, "log.")
-	filters := []string{logs + digits, listed + "." + digits}
+	filters := []string{logs + digit, listed + "." + digit}
 	if old.Gen != "" {
 		if old.Shards < passes {
 			filters = append(filters, snaps+old.Gen+".>") // shards wider than a pass
 		} else {
-			filters = append(filters, snaps+old.Gen+"."+digits+".*")
+			filters = append(filters, snaps+old.Gen+"."+digit+".*")
 		}
 	}
 	type merging struct {
