@@ -242,7 +242,7 @@ func (f *fetch) published(ctx context.Context) (*offerSet, error) {
 	if !f.resumed {
 		return s, nil
 	}
-	err := readSubject(ctx, f.p.l.offers, OffersSubjectPrefix+f.spec.ID, true, func(m jetstream.Msg) error {
+	err := readStream(ctx, f.p.l.offers, []string{OffersSubjectPrefix + f.spec.ID}, true, func(m jetstream.Msg) error {
 		s.add(m.Headers().Get(HeaderOfferID))
 		return nil
 	})
@@ -279,7 +279,7 @@ func offerID(o francetravail.Offer) string {
 // replay yields the offers stored by an earlier run.
 func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
 	var sum francetravail.Summary
-	err := readSubject(ctx, p.l.offers, OffersSubjectPrefix+from, false, func(m jetstream.Msg) error {
+	err := readStream(ctx, p.l.offers, []string{OffersSubjectPrefix + from}, false, func(m jetstream.Msg) error {
 		data, err := decodePayload(m.Headers(), m.Data())
 		if err != nil {
 			return err

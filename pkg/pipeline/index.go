@@ -220,16 +220,9 @@ func (x boardIndex) lookup(ctx context.Context, board string, s snapshot, ref st
 	if s.Gen == "" || ref == "" {
 		return e, false, nil
 	}
-	var m *jetstream.RawStreamMsg
-	err = withRetry(ctx, func(ctx context.Context) error {
-		m, err = x.l.index.GetLastMsgForSubject(ctx, s.shardSubject(board, hashID(ref)))
-		return err
-	})
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return e, false, nil
-	case err != nil:
-		return e, false, fmt.Errorf("read the board index of %q: %w", ref, err)
+	m, err := x.last(ctx, s.shardSubject(board, hashID(ref)))
+	if err != nil || m == nil {
+		return e, false, err
 	}
 	var shard []boardEntry
 	if err := json.Unmarshal(m.Data, &shard); err != nil {
@@ -265,7 +258,7 @@ func (x boardIndex) mark(ctx context.Context, spec RunSpec, e boardEntry, action
 // mark of each (entry id → action).
 func (x boardIndex) marks(ctx context.Context, board, run string) (map[string]string, error) {
 	done := map[string]string{}
-	err := x.scan(ctx, []string{indexSubject(board, "marks."+run)}, func(m jetstream.Msg) error {
+	err := readStream(ctx, x.l.index, []string{indexSubject(board, "marks."+run)}, false, func(m jetstream.Msg) error {
 		var e boardEntry
 		if err := json.Unmarshal(m.Data(), &e); err != nil {
 			return fmt.Errorf("board index mark: %w", err)
@@ -284,7 +277,12 @@ func (x boardIndex) publish(ctx context.Context, subject string, v any) error {
 	if err != nil {
 		return err
 	}
-	return withRetry(ctx, func(ctx context.Context) error { _, err := x.l.js.Publish(ctx, subject, b); return err })
+	return x.publishRaw(ctx, subject, b)
+}
+
+// publishRaw publishes data on subject, through fail-overs.
+func (x boardIndex) publishRaw(ctx context.Context, subject string, data []byte) error {
+	return withRetry(ctx, func(ctx context.Context) error { _, err := x.l.js.Publish(ctx, subject, data); return err })
 }
 
 // entries calls fn with every entry of snapshot s of board, in no
@@ -296,7 +294,7 @@ func (x boardIndex) entries(ctx context.Context, board string, s snapshot, fn fu
 		return nil
 	}
 	stop := errors.New("stop")
-	err := x.scan(ctx, []string{indexSubject(board, "snap."+s.Gen+".>")}, func(m jetstream.Msg) error {
+	err := readStream(ctx, x.l.index, []string{indexSubject(board, "snap."+s.Gen+".>")}, false, func(m jetstream.Msg) error {
 		var shard []boardEntry
 		if err := json.Unmarshal(m.Data(), &shard); err != nil {
 			return fmt.Errorf("board index shard %s: %w", m.Subject(), err)
@@ -317,87 +315,35 @@ func (x boardIndex) entries(ctx context.Context, board string, s snapshot, fn fu
 	return nil
 }
 
-// scan calls fn with each message of the index stream on filters, in
-// order, up to the last one stored when it started, and stops at fn's
-// first error. It pulls them a few hundred at a
-// time (a watcher would take them as fast as the server sends them, tens
-// of megabytes for a nationwide board).
-func (x boardIndex) scan(ctx context.Context, filters []string, fn func(jetstream.Msg) error) error {
-	var si *jetstream.StreamInfo
-	err := withRetry(ctx, func(ctx context.Context) error {
-		var err error
-		si, err = x.l.index.Info(ctx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	last := si.State.LastSeq
-	cons, err := x.l.index.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters})
-	if err != nil {
-		return err
-	}
-	// An ordered consumer stopped lingers on the server for minutes: a
-	// refresh makes many.
-	defer func() {
-		if ci := cons.CachedInfo(); ci != nil {
-			_ = x.l.index.DeleteConsumer(context.WithoutCancel(ctx), ci.Name)
-		}
-	}()
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return err
-	}
-	if info.NumPending == 0 {
-		return nil
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(scanBatch))
-	if err != nil {
-		return err
-	}
-	defer it.Stop()
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return err
-		}
-		meta, err := m.Metadata()
-		if err != nil {
-			return err
-		}
-		if meta.Sequence.Stream > last {
-			return nil
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		if meta.NumPending == 0 || meta.Sequence.Stream == last {
-			return nil
-		}
-	}
-}
-
-// scanBatch is how many messages scan pulls at once.
-const scanBatch = 256
-
 // head returns the board's head, and its stream sequence (0 when the board
 // has none yet).
 func (x boardIndex) head(ctx context.Context, board string) (h indexHead, seq uint64, err error) {
-	var m *jetstream.RawStreamMsg
-	err = withRetry(ctx, func(ctx context.Context) error {
-		m, err = x.l.index.GetLastMsgForSubject(ctx, indexSubject(board, "head"))
-		return err
-	})
-	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return h, 0, nil
-	case err != nil:
-		return h, 0, fmt.Errorf("read the board index head of %s: %w", board, err)
+	m, err := x.last(ctx, indexSubject(board, "head"))
+	if err != nil || m == nil {
+		return h, 0, err
 	}
 	if err := json.Unmarshal(m.Data, &h); err != nil {
 		return h, 0, fmt.Errorf("board index head of %s: %w", board, err)
 	}
 	return h, m.Sequence, nil
+}
+
+// last returns the last message of the index stream on subject, nil when
+// there is none.
+func (x boardIndex) last(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	var m *jetstream.RawStreamMsg
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = x.l.index.GetLastMsgForSubject(ctx, subject)
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the board index %s: %w", subject, err)
+	}
+	return m, nil
 }
 
 // purge removes the messages of the index stream on filter (below seq,
@@ -442,7 +388,7 @@ func (b *batch) add(ctx context.Context, subject string, v any) error {
 	}
 	ack, err := b.x.l.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data})
 	if err != nil {
-		return withRetry(ctx, func(ctx context.Context) error { _, err := b.x.l.js.Publish(ctx, subject, data); return err })
+		return b.x.publishRaw(ctx, subject, data)
 	}
 	b.pending = append(b.pending, pendingIndexPub{subject, data, ack})
 	if len(b.pending) >= batchWindow {
@@ -458,7 +404,7 @@ func (b *batch) flush(ctx context.Context) error {
 		select {
 		case <-p.ack.Ok():
 		case <-p.ack.Err():
-			if err := withRetry(ctx, func(ctx context.Context) error { _, err := b.x.l.js.Publish(ctx, p.subject, p.data); return err }); err != nil {
+			if err := b.x.publishRaw(ctx, p.subject, p.data); err != nil {
 				return err
 			}
 		case <-ctx.Done():

@@ -366,18 +366,40 @@ func (l *ledger) readRecords(ctx context.Context, run string, want int, fn func(
 	}
 }
 
-// readSubject calls fn for every message stored on subject in s, in order,
-// until the last one stored when it started.
-func readSubject(ctx context.Context, s jetstream.Stream, subject string, headersOnly bool, fn func(jetstream.Msg) error) error {
-	n, err := countSubjectMsgs(ctx, s, subject)
-	if err != nil || n == 0 {
+// readStream calls fn with each message of s on filters, in order, up to
+// the last one stored when it started, and stops at fn's first error. It
+// pulls them a few hundred at a time (a watcher would take them as fast as
+// the server sends them, tens of megabytes for a nationwide board), and
+// deletes its consumer when done: an ordered consumer stopped lingers on
+// the server for minutes, and a refresh of the board index makes many.
+func readStream(ctx context.Context, s jetstream.Stream, filters []string, headersOnly bool, fn func(jetstream.Msg) error) error {
+	var si *jetstream.StreamInfo
+	err := withRetry(ctx, func(ctx context.Context) error {
+		var err error
+		si, err = s.Info(ctx)
 		return err
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}, HeadersOnly: headersOnly})
+	})
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages()
+	last := si.State.LastSeq
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filters, HeadersOnly: headersOnly})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			_ = s.DeleteConsumer(context.WithoutCancel(ctx), ci.Name)
+		}
+	}()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(readBatch))
 	if err != nil {
 		return err
 	}
@@ -387,15 +409,21 @@ func readSubject(ctx context.Context, s jetstream.Stream, subject string, header
 		if err != nil {
 			return err
 		}
-		if err := fn(m); err != nil {
-			return err
-		}
 		meta, err := m.Metadata()
 		if err != nil {
 			return err
 		}
-		if meta.NumPending == 0 {
+		if meta.Sequence.Stream > last {
+			return nil
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		if meta.NumPending == 0 || meta.Sequence.Stream == last {
 			return nil
 		}
 	}
 }
+
+// readBatch is how many messages readStream pulls at once.
+const readBatch = 256

@@ -185,7 +185,7 @@ func (x boardIndex) merge(ctx context.Context, board string, old, next indexHead
 		}
 		return c
 	}
-	err := x.scan(ctx, filters, func(msg jetstream.Msg) error {
+	err := readStream(ctx, x.l.index, filters, false, func(msg jetstream.Msg) error {
 		subject := msg.Subject()
 		if strings.HasPrefix(subject, snaps) {
 			var shard []boardEntry
