@@ -264,18 +264,23 @@ func call[T any](ctx context.Context, c *Client, method, path string, query url.
 
 // callN is call, also returning the number of HTTP attempts made.
 func callN[T any](ctx context.Context, c *Client, method, path string, query url.Values, body any) (T, json.RawMessage, int, error) {
-	var out T
-	var payload []byte
-	if body != nil {
-		pb := getBuf()
-		defer putBuf(pb)
-		b, err := AppendJSON(pb.AvailableBuffer(), body)
-		if err != nil {
-			return out, nil, 0, fmt.Errorf("encode request: %w", err)
-		}
-		pb.Write(b)
-		payload = pb.Bytes()
+	if body == nil {
+		return send[T](ctx, c, method, path, query, nil)
 	}
+	pb := getBuf()
+	defer putBuf(pb)
+	b, err := AppendJSON(pb.AvailableBuffer(), body)
+	if err != nil {
+		var out T
+		return out, nil, 0, fmt.Errorf("encode request: %w", err)
+	}
+	pb.Write(b) // keeps a buffer AppendJSON had to grow for the next call
+	return send[T](ctx, c, method, path, query, pb.Bytes())
+}
+
+// send is callN with the body already encoded: payload, or none when nil.
+func send[T any](ctx context.Context, c *Client, method, path string, query url.Values, payload []byte) (T, json.RawMessage, int, error) {
+	var out T
 	target := c.base + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()

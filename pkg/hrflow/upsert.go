@@ -281,8 +281,10 @@ func (c *Client) Put(ctx context.Context, boardKey, ref string, job []byte, opts
 // writeRaw sends job, a JSON object, with board_key (and key, for a PUT)
 // spliced in front of its fields: a create (POST, key "") or a replace.
 func (c *Client) writeRaw(ctx context.Context, method, boardKey, key, ref string, job []byte) (Written, error) {
-	body := make([]byte, 0, len(job)+len(boardKey)+len(key)+32)
-	body = append(body, `{"board_key":`...)
+	pb := getBuf()
+	defer putBuf(pb)
+	pb.Grow(len(job) + len(boardKey) + len(key) + splicedFieldsSize)
+	body := append(pb.AvailableBuffer(), `{"board_key":`...)
 	body = appendString(body, boardKey)
 	if key != "" {
 		body = append(body, `,"key":`...)
@@ -292,7 +294,7 @@ func (c *Client) writeRaw(ctx context.Context, method, boardKey, key, ref string
 		body = append(body, ',')
 	}
 	body = append(body, job[1:]...)
-	it, _, attempts, err := callN[*listItem](ctx, c, method, pathJob, nil, json.RawMessage(body))
+	it, _, attempts, err := send[*listItem](ctx, c, method, pathJob, nil, body)
 	if err == nil && it == nil {
 		err = errors.New("decode job: answer without data")
 	}
@@ -314,6 +316,10 @@ func (c *Client) writeRaw(ctx context.Context, method, boardKey, key, ref string
 	w.UpdatedAt = r.UpdatedAt
 	return w, nil
 }
+
+// splicedFieldsSize is room for what writeRaw adds around the two keys:
+// the field names, quotes and separators, and a few escapes.
+const splicedFieldsSize = 64
 
 // post creates job (POST): the new key and updated_at, from the answer.
 func (c *Client) post(ctx context.Context, boardKey string, job Job) (Written, error) {

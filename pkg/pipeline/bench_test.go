@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -18,28 +19,37 @@ import (
 const benchOffers = 2000
 
 // BenchmarkRun measures a whole run in-process (fetch, format, push, sync
-// on an embedded server, emulators over loopback HTTP), in offers/s.
-// Compare it with BenchmarkUpsertBaseline, the same board writes without
-// the pipeline: their ratio is what NATS, formatting and tracking cost.
+// on an embedded server, emulators over loopback HTTP), in offers/s, and
+// the bytes the process allocated per offer (emulators included): the
+// garbage that makes the collector run, and each collection costs the
+// embedded server its block caches. Compare it with
+// BenchmarkUpsertBaseline, the same board writes without the pipeline:
+// their ratio is what NATS, formatting and tracking cost.
 //
 //	go test -run '^$' -bench 'Run$|UpsertBaseline' -benchtime 3x ./pkg/pipeline
 func BenchmarkRun(b *testing.B) {
 	offers := synthetic(benchOffers, 42)
 	var total time.Duration
+	var allocated uint64
+	var before, after runtime.MemStats
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		e := newEnv(b, offers)
 		p := e.pipeline(Settings{})
 		e.workers(p, e.hrc)
 		b.StartTimer()
+		runtime.ReadMemStats(&before)
 		start := time.Now()
 		r := e.run(p, spec(), nil)
 		total += time.Since(start)
+		runtime.ReadMemStats(&after)
+		allocated += after.TotalAlloc - before.TotalAlloc
 		if r.Events.Created != benchOffers {
 			b.Fatalf("created %d, want %d", r.Events.Created, benchOffers)
 		}
 	}
 	b.ReportMetric(float64(benchOffers*b.N)/total.Seconds(), "offers/s")
+	b.ReportMetric(float64(allocated)/float64(benchOffers*b.N), "B/offer")
 }
 
 // BenchmarkUpsertBaseline writes the same jobs straight into the emulator

@@ -31,7 +31,7 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 		// format's key or board_key would be ignored (hrflow.Client.Put).
 		delete(job, "key")
 		delete(job, "board_key")
-		b, err := hrflow.AppendJSON(nil, job)
+		b, err := hrflow.AppendJSON(make([]byte, 0, jobSizeHint(len(it.Data))), job)
 		if err != nil {
 			return formatFailed(FormatFailure, fmt.Errorf("encode job: %w", err))
 		}
@@ -47,6 +47,12 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 	}
 	return formatFailed(LogicsFailure, err)
 }
+
+// jobSizeHint is the buffer to encode a job formatted from an offer of
+// offerSize bytes in: a formatted job is rarely larger than its offer (the
+// real offers' jobs measure 0.25 to 1.05 of them), and growing the buffer
+// from nothing would allocate it about twice over.
+func jobSizeHint(offerSize int) int { return offerSize + offerSize/4 }
 
 // formatFailed ends an item failed with the format's or logic's message.
 func formatFailed(kind string, cause error) Outcome {
