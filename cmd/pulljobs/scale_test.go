@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,18 +22,38 @@ import (
 // TestScale measures whole runs as a user runs them: `pulljobs run
 // --config` (every stage and the embedded NATS server in one process)
 // against `pulljobs sandbox` in a process of its own, no rate limit, for
-// each size in PULLJOBS_SCALE. It prints the wall time, offers/s and peak
-// RSS of the pipeline process, and, measured in the same run, a bare
-// two-stream JetStream relay: what the pipeline's plumbing alone can move.
-// With PULLJOBS_SCALE_NATS=1 the runs use a nats-server of their own
-// ($PULLJOBS_NATS_SERVER) instead of the embedded one, and its peak RSS is
-// printed apart.
+// each size in PULLJOBS_SCALE. It prints, for each run, the wall time,
+// offers/s, peak RSS and CPU time an offer of the pipeline process (and of
+// the sandbox: the two share the machine), and, measured in the same
+// invocation, a bare two-stream JetStream relay: what the pipeline's
+// plumbing alone can move. With PULLJOBS_SCALE_ROUNDS=N it measures the
+// sizes N times, in turn, and ends with each size's medians and their
+// ratios to the size before: a shared machine's speed drifts by tens of
+// percent over minutes, and one run of each size in a row measures the
+// drift as much as the sizes. With PULLJOBS_SCALE_NATS=1 the runs use a
+// nats-server of their own ($PULLJOBS_NATS_SERVER) instead of the embedded
+// one, and its peak RSS is printed apart.
 //
-//	PULLJOBS_SCALE=20000,200000,1000000 go test ./cmd/pulljobs -run 'TestScale$' -v -timeout 2h
+//	PULLJOBS_SCALE=20000,200000,1000000 PULLJOBS_SCALE_ROUNDS=3 go test ./cmd/pulljobs -run 'TestScale$' -v -timeout 3h
 func TestScale(t *testing.T) {
 	sizes := os.Getenv("PULLJOBS_SCALE")
 	if sizes == "" {
 		t.Skip("set PULLJOBS_SCALE=20000,200000,… to measure runs of those sizes")
+	}
+	var ns []int
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			t.Fatalf("PULLJOBS_SCALE: %q is not a number of offers", s)
+		}
+		ns = append(ns, n)
+	}
+	rounds := 1
+	if v := os.Getenv("PULLJOBS_SCALE_ROUNDS"); v != "" {
+		var err error
+		if rounds, err = strconv.Atoi(v); err != nil || rounds <= 0 {
+			t.Fatalf("PULLJOBS_SCALE_ROUNDS: %q is not a number of rounds", v)
+		}
 	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
@@ -40,14 +61,60 @@ func TestScale(t *testing.T) {
 	t.Logf("two-stream JetStream relay: %.0f msgs/s", relay)
 	sb := sandboxRate(t, dir, bin, relayMessages)
 	t.Logf("pulljobs run --sandbox --synthetic %d: %.0f offers/s (%.2f × the relay)", relayMessages, sb, sb/relay)
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			t.Fatalf("PULLJOBS_SCALE: %q is not a number of offers", s)
+	got := map[int][]runMeasure{}
+	for round := 1; round <= rounds; round++ {
+		for _, n := range ns {
+			m := measureRun(t, dir, bin, n)
+			got[n] = append(got[n], m)
+			t.Logf("round %d, %8d offers: %6.1f s, %6.0f offers/s (%.2f × the relay), peak RSS %4d MB%s, CPU an offer %.3f ms (sandbox %.3f ms)",
+				round, n, m.wall.Seconds(), m.rate, m.rate/relay, m.peakRSS>>20, m.natsRSS, m.cpu.Seconds()*1e3/float64(n), m.sandboxCPU.Seconds()*1e3/float64(n))
 		}
-		m := measureRun(t, dir, bin, n)
-		t.Logf("%8d offers: %6.1f s, %6.0f offers/s (%.2f × the relay), peak RSS %4d MB%s", n, m.wall.Seconds(), m.rate, m.rate/relay, m.peakRSS>>20, m.natsRSS)
 	}
+	if rounds == 1 {
+		return
+	}
+	var prev scaleSummary
+	for i, n := range ns {
+		s := summarize(n, got[n])
+		ratio := ""
+		if i > 0 {
+			ratio = fmt.Sprintf(", offers/s %.2f × and CPU an offer %.2f × %d's", s.rate/prev.rate, s.cpuPerOffer/prev.cpuPerOffer, prev.n)
+		}
+		t.Logf("median of %d, %8d offers: %6.0f offers/s, CPU an offer %.3f ms (sandbox %.3f ms), peak RSS at most %d MB%s",
+			rounds, n, s.rate, s.cpuPerOffer, s.sandboxPerOffer, s.peakRSS>>20, ratio)
+		prev = s
+	}
+}
+
+// scaleSummary is one size's medians over TestScale's rounds.
+type scaleSummary struct {
+	n                            int
+	rate                         float64 // offers per second
+	cpuPerOffer, sandboxPerOffer float64 // milliseconds
+	peakRSS                      int64   // the largest, in bytes
+}
+
+func summarize(n int, ms []runMeasure) scaleSummary {
+	median := func(f func(runMeasure) float64) float64 {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	s := scaleSummary{n: n,
+		rate:            median(func(m runMeasure) float64 { return m.rate }),
+		cpuPerOffer:     median(func(m runMeasure) float64 { return m.cpu.Seconds() * 1e3 / float64(n) }),
+		sandboxPerOffer: median(func(m runMeasure) float64 { return m.sandboxCPU.Seconds() * 1e3 / float64(n) }),
+	}
+	for _, m := range ms {
+		s.peakRSS = max(s.peakRSS, m.peakRSS)
+	}
+	return s
 }
 
 // relayMessages is the size of the relay's measure, and relayPayload its
@@ -154,10 +221,12 @@ func sandboxRate(t *testing.T, dir string, bin map[string]string, n int) float64
 
 // runMeasure is what measureRun saw.
 type runMeasure struct {
-	wall    time.Duration
-	rate    float64 // offers per second
-	peakRSS int64   // bytes
-	natsRSS string  // the separate nats-server's peak, when there is one
+	wall       time.Duration
+	rate       float64       // offers per second
+	peakRSS    int64         // bytes
+	natsRSS    string        // the separate nats-server's peak, when there is one
+	cpu        time.Duration // the pipeline process's, user and system
+	sandboxCPU time.Duration // the sandbox's, over its whole life
 }
 
 // measureRun runs n synthetic offers through `pulljobs run --config`
@@ -169,7 +238,19 @@ func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasu
 		t.Fatal(err)
 	}
 	sb, ftURL, hrURL := spawnSandbox(t, sub, bin, "--synthetic", strconv.Itoa(n), "--seed", "11")
-	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
+	stopSandbox := func() time.Duration {
+		_ = sb.Process.Signal(syscall.SIGTERM)
+		if err := wait(sb, 30*time.Second); err != nil && sb.ProcessState == nil {
+			t.Errorf("sandbox: %v", err)
+			return 0
+		}
+		return sb.ProcessState.UserTime() + sb.ProcessState.SystemTime()
+	}
+	defer func() {
+		if sb.ProcessState == nil {
+			stopSandbox()
+		}
+	}()
 	cfg := sandboxConfig(t, sub, ftURL, hrURL, "  retention: 1h\n")
 	report := filepath.Join(sub, "report.json")
 	args := []string{"run", "--config", cfg, "--data-dir", filepath.Join(sub, "data"), "--report", report, "--log-level", "warn"}
@@ -207,7 +288,8 @@ func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasu
 	if r.Events.Created != n {
 		t.Errorf("%d offers: report says %d created: %+v", n, r.Events.Created, r.Events)
 	}
-	return runMeasure{wall: wall, rate: float64(n) / wall.Seconds(), peakRSS: peak(), natsRSS: natsPeak()}
+	return runMeasure{wall: wall, rate: float64(n) / wall.Seconds(), peakRSS: peak(), natsRSS: natsPeak(),
+		cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), sandboxCPU: stopSandbox()}
 }
 
 // rssPoll is how often watchPeakRSS reads a process's high-water mark.
