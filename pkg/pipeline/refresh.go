@@ -41,6 +41,8 @@ const (
 // updated_at; a job the listing did not show is dropped). It keeps what
 // pulljobs wrote. It then makes the new snapshot the board's, and removes
 // what it merged. run names the run it refreshes for: its sync marks stay.
+// A board's first refresh adopts what an earlier build's index knew of it
+// (adopt).
 //
 // The state returned says what the listing saw and, once ready, which
 // snapshot to read; should the listing fail, it names the snapshot before,
@@ -52,6 +54,12 @@ func (x boardIndex) refresh(ctx context.Context, board, run string, lister board
 		return st, err
 	}
 	st.snapshot = old.snapshot
+	adopted := false
+	if oldSeq == 0 {
+		if adopted, err = x.adopt(ctx, board); err != nil {
+			return st, err
+		}
+	}
 	gen := randomHex() + randomHex()
 	listed := indexSubject(board, "listed."+gen)
 	defer func() { _ = x.purge(context.WithoutCancel(ctx), listed+".>", 0) }() // merged, or of no use
@@ -92,6 +100,9 @@ func (x boardIndex) refresh(ctx context.Context, board, run string, lister board
 	committed = true
 	st.snapshot = next.snapshot
 	x.tidy(ctx, board, run, old, next)
+	if adopted {
+		x.dropLegacy(ctx, board)
+	}
 	return st, nil
 }
 
