@@ -546,3 +546,40 @@ func firstDiff(got, want map[string]boardEntry) []string {
 	}
 	return out
 }
+
+// TestFindInShard checks a lookup's decoding of a shard: the entry of the
+// reference asked for, whole, wherever it stands in the shard and whatever
+// its reference holds; none when absent; an error naming a shard that is
+// not one.
+func TestFindInShard(t *testing.T) {
+	entries := []boardEntry{
+		{Ref: "A1", Key: "k1", State: boardLive, UpdatedAt: "t1", Hash: "h1", WroteAt: "t1"},
+		{Ref: `quo"te\é`, Key: "k2", State: boardArchived},
+		{Key: "k3", State: boardLive}, // made by hand: no reference
+		{Ref: "Z9", Key: "k4", State: boardLive, Run: "R", Action: "created"},
+	}
+	shard, err := json.Marshal(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		shard string
+		ref   string
+		want  boardEntry
+		ok    bool
+		err   bool
+	}{
+		{string(shard), "A1", entries[0], true, false},
+		{string(shard), `quo"te\é`, entries[1], true, false},
+		{string(shard), "Z9", entries[3], true, false},
+		{string(shard), "B2", boardEntry{}, false, false},
+		{"[]", "A1", boardEntry{}, false, false},
+		{`{"ref":"A1"}`, "A1", boardEntry{}, false, true},
+		{`[{"ref":"A1"`, "A1", boardEntry{}, false, true},
+	} {
+		got, ok, err := findInShard([]byte(c.shard), c.ref)
+		if got != c.want || ok != c.ok || (err != nil) != c.err {
+			t.Errorf("findInShard(%.30q, %q) = %+v, %v, %v; want %+v, %v, error %v", c.shard, c.ref, got, ok, err, c.want, c.ok, c.err)
+		}
+	}
+}
