@@ -9,10 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
@@ -57,10 +59,17 @@ func TestScale(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
-	relay := relayRate(t, relayMessages)
-	t.Logf("two-stream JetStream relay: %.0f msgs/s", relay)
-	sb := sandboxRate(t, dir, bin, relayMessages)
-	t.Logf("pulljobs run --sandbox --synthetic %d: %.0f offers/s (%.2f × the relay)", relayMessages, sb, sb/relay)
+	// The floor of the plumbing, and the whole product on it, are what each
+	// does undisturbed: the best of a few, measured in turn. On a shared
+	// machine one run in a few is slowed down by a neighbour, and a relay
+	// by a pull that goes astray (see relayPullExpiry).
+	relay, sb := 0.0, 0.0
+	for range relayRounds {
+		relay = max(relay, relayRate(t, relayMessages))
+		sb = max(sb, sandboxRate(t, dir, bin, relayMessages))
+	}
+	t.Logf("two-stream JetStream relay: %.0f msgs/s; pulljobs run --sandbox --synthetic %d: %.0f offers/s (%.2f × the relay); the best of %d each",
+		relay, relayMessages, sb, sb/relay, relayRounds)
 	got := map[int][]runMeasure{}
 	for round := 1; round <= rounds; round++ {
 		for _, n := range ns {
@@ -123,17 +132,51 @@ const (
 	relayMessages = 20000
 	relayPayload  = 3 << 10
 	relayInFlight = 1024 // the consumers' MaxAckPending
+	// relayAckWait bounds the wait for a publish's acknowledgement, as the
+	// pipeline's does: one lost under load would stop the relay for good.
+	relayAckWait = 10 * time.Second
+	relayIndex   = "Relay-Index" // the header numbering the messages
+	// relayPullExpiry is the pipeline's pullExpiry: a pull request that went
+	// astray stalls a consumer until it expires.
+	relayPullExpiry = 5 * time.Second
 )
+
+// relayTimeout bounds the relay's measure: five minutes, or
+// $PULLJOBS_RELAY_TIMEOUT.
+func relayTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("PULLJOBS_RELAY_TIMEOUT")); err == nil {
+		return d
+	}
+	return 5 * time.Minute
+}
+
+// relayRounds is how many times TestScale measures the relay and the
+// sandbox.
+const relayRounds = 3
 
 // relayRate moves n messages through two streams on an embedded server as
 // bare as the pipeline's plumbing could be: published asynchronously to
 // the first stream, relayed by one pull consumer to the second (published
 // asynchronously, acknowledged at once), and acknowledged there. It returns
-// messages per second, from the first publish to the last acknowledgement.
+// messages per second, from the first publish to the last acknowledgement
+// of the n distinct messages (a copy whose acknowledgement was lost is
+// relayed again).
 func relayRate(t *testing.T, n int) float64 {
 	t.Helper()
-	js := natstest.JetStream(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// The first publisher and the relay have a JetStream context each, as
+	// the fetcher and the formatters have: one budget of asynchronous
+	// publishes in flight for both would stall the relay while the first
+	// publisher fills it.
+	nc := natstest.Connect(t, natstest.Server(t))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(relayAckWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayJS, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(relayAckWait))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), relayTimeout())
 	defer cancel()
 	streams := make([]jetstream.Stream, 2)
 	for i, name := range []string{"RELAY_A", "RELAY_B"} {
@@ -143,22 +186,33 @@ func relayRate(t *testing.T, n int) float64 {
 		}
 		streams[i] = s
 	}
+	var consumers []jetstream.Consumer
 	consume := func(s jetstream.Stream, handle func(jetstream.Msg)) jetstream.ConsumeContext {
-		c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: relayInFlight})
+		// The server deletes a consumer without a pull for a few seconds (the
+		// default inactive threshold): a relay slowed down that long would
+		// never end.
+		c, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: relayInFlight, InactiveThreshold: relayTimeout()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cc, err := c.Consume(handle)
+		consumers = append(consumers, c)
+		cc, err := c.Consume(handle, jetstream.PullExpiry(relayPullExpiry))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return cc
 	}
 	done := make(chan struct{})
-	received := 0
+	var received atomic.Int64
+	seen := make([]bool, n)
 	sink := consume(streams[1], func(m jetstream.Msg) {
 		_ = m.Ack()
-		if received++; received == n {
+		i, err := strconv.Atoi(m.Headers().Get(relayIndex))
+		if err != nil || i < 0 || i >= n || seen[i] {
+			return
+		}
+		seen[i] = true
+		if received.Add(1) == int64(n) {
 			close(done)
 		}
 	})
@@ -184,7 +238,7 @@ func relayRate(t *testing.T, n int) float64 {
 		}
 	}()
 	relay := consume(streams[0], func(m jetstream.Msg) {
-		f, err := js.PublishAsync("relay_b", m.Data())
+		f, err := relayJS.PublishMsgAsync(&nats.Msg{Subject: "relay_b", Header: m.Headers(), Data: m.Data()})
 		if err != nil {
 			_ = m.Nak() // too many publishes in flight: again, later
 			return
@@ -194,15 +248,28 @@ func relayRate(t *testing.T, n int) float64 {
 	defer func() { relay.Stop(); close(inFlight); <-acked }()
 	payload := make([]byte, relayPayload)
 	start := time.Now()
-	for range n {
-		if _, err := js.PublishAsync("relay_a", payload); err != nil {
+	for i := range n {
+		m := nats.NewMsg("relay_a")
+		m.Header.Set(relayIndex, strconv.Itoa(i))
+		m.Data = payload
+		if _, err := js.PublishMsgAsync(m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	select {
 	case <-done:
 	case <-ctx.Done():
-		t.Fatalf("relay: %d of %d messages in %v", received, n, time.Since(start))
+		var state []string
+		for _, c := range consumers {
+			ci, err := c.Info(context.Background())
+			if err != nil {
+				state = append(state, err.Error())
+				continue
+			}
+			state = append(state, fmt.Sprintf("%s: %d pending, %d acks pending, %d redelivered, %d pulls waiting, delivered %d",
+				ci.Stream, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream))
+		}
+		t.Fatalf("relay: %d of %d messages in %v; %s", received.Load(), n, time.Since(start), strings.Join(state, "; "))
 	}
 	return float64(n) / time.Since(start).Seconds()
 }
