@@ -300,10 +300,16 @@ type runMeasure struct {
 // against a sandbox of its own, and checks the run created them all.
 func measureRun(t *testing.T, dir string, bin map[string]string, n int) runMeasure {
 	t.Helper()
-	sub := filepath.Join(dir, strconv.Itoa(n))
-	if err := os.MkdirAll(sub, 0o755); err != nil {
+	// A store of its own, removed once measured: a million offers kept for
+	// the retention take 4 GB, and each round is a first run.
+	sub, err := os.MkdirTemp(dir, strconv.Itoa(n)+"-")
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		_ = os.RemoveAll(filepath.Join(sub, "data"))
+		_ = os.RemoveAll(filepath.Join(sub, "nats"))
+	}()
 	sb, ftURL, hrURL := spawnSandbox(t, sub, bin, "--synthetic", strconv.Itoa(n), "--seed", "11")
 	stopSandbox := func() time.Duration {
 		_ = sb.Process.Signal(syscall.SIGTERM)
