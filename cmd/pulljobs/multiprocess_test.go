@@ -160,19 +160,40 @@ pipeline:
 	return cfg
 }
 
-// spawnSandbox starts `pulljobs sandbox` in dir, its emulators on two free
-// loopback ports, with args (corpus, board, faults), waits until both
-// listen, and returns the process and the emulators' URLs. start stops it
-// when the test ends.
+// spawnSandbox starts `pulljobs sandbox` in dir with args (corpus, board,
+// faults), its emulators on loopback ports the system picks, waits until
+// it says where they listen, and returns the process and the emulators'
+// URLs. start stops it when the test ends. A port picked beforehand could
+// be taken meanwhile, by a connection of another process of the test.
 func spawnSandbox(t *testing.T, dir string, bin map[string]string, args ...string) (sb *exec.Cmd, ftURL, hrURL string) {
 	t.Helper()
-	ftPort, hrPort := freePort(t), freePort(t)
 	sb = start(t, dir, "sandbox", bin["pulljobs"], append([]string{"sandbox",
-		"--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort), "--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort)}, args...)...)
-	waitPort(t, ftPort)
-	waitPort(t, hrPort)
-	return sb, fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
+		"--francetravail-addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0"}, args...)...)
+	deadline := time.Now().Add(sandboxStart)
+	for {
+		// It prints each emulator's admin URLs, France Travail's first.
+		b, _ := os.ReadFile(filepath.Join(dir, "sandbox.log"))
+		var roots []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "admin "); ok {
+				if root, _, ok := strings.Cut(strings.TrimSpace(rest), "/_emulator/"); ok {
+					roots = append(roots, root)
+				}
+			}
+		}
+		if len(roots) == 2 {
+			return sb, roots[0], roots[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pulljobs sandbox did not say where it listens within %v", sandboxStart)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
+
+// sandboxStart bounds the start of a sandbox: a corpus of a million offers
+// takes seconds to make.
+const sandboxStart = 2 * time.Minute
 
 // buildBinaries builds the four commands and nats-server into dir.
 func buildBinaries(t *testing.T, dir string) map[string]string {
