@@ -27,7 +27,9 @@ const (
 // of where each job stands comes later in the stream, so it has the last
 // word. It returns whether the earlier index held anything of the board;
 // dropLegacy removes it once the new snapshot is committed. Adopting twice
-// (a refresh that failed after adopt) only journals the same entries again.
+// (a refresh that failed after adopt) journals the same entries again,
+// after what pushers wrote meanwhile: at worst a job looks changed once
+// more, and is written once more.
 func (x boardIndex) adopt(ctx context.Context, board string) (bool, error) {
 	legacy, err := x.l.js.Stream(ctx, legacyIndexStream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
