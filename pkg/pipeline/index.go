@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -323,7 +324,7 @@ func (x boardIndex) entries(ctx context.Context, board string, s snapshot, fn fu
 		}
 		for _, e := range shard {
 			if more, err := fn(e); err != nil || !more {
-				return cmpOr(err, stop)
+				return cmp.Or(err, stop)
 			}
 		}
 		return nil
@@ -376,13 +377,6 @@ func (x boardIndex) purge(ctx context.Context, filter string, seq uint64) error 
 		opts = append(opts, jetstream.WithPurgeSequence(seq))
 	}
 	return withRetry(ctx, func(ctx context.Context) error { return x.l.index.Purge(ctx, opts...) })
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // batch publishes many messages to the index stream asynchronously, and
