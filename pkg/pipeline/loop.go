@@ -44,20 +44,67 @@ type consumeLoop struct {
 	handle       Handler
 	ender        *ender
 	logger       *slog.Logger
+	// held, when set, is the backpressure of the next stage (backlog.go):
+	// while it holds, the loop stops pulling, once the messages it has
+	// pulled are handed out, so that none waits on the hold.
+	held *backlog
 }
 
 func (l *consumeLoop) run(ctx context.Context) error {
+	// In-flight work outlives ctx: a graceful stop finishes it.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	d := &dispatcher{loop: l, work: work, sem: make(chan struct{}, l.concurrency)}
+	for first := true; ctx.Err() == nil; first = false {
+		if err := l.held.wait(ctx); err != nil {
+			break
+		}
+		if err := l.pull(ctx, d); err != nil {
+			if first {
+				return fmt.Errorf("%s: consume: %w", l.name, err)
+			}
+			// A NATS fail-over between two holds: try again.
+			l.logger.Warn("pull messages", "consumer", l.name, "err", err)
+			_ = retry.Sleep(ctx, pollRetry)
+		}
+	}
+	done := make(chan struct{})
+	var waiter sync.WaitGroup
+	waiter.Go(func() { d.wg.Wait(); close(done) })
+	defer waiter.Wait()
+	select {
+	case <-done:
+	case <-time.After(l.drainTimeout):
+		l.logger.Warn("stopping with items in flight; they will be redelivered", "consumer", l.name, "drain_timeout", l.drainTimeout)
+		cancelWork()
+	}
+	return nil
+}
+
+// dispatcher hands messages to workers, at most cap(sem) at once; wg
+// waits for them.
+type dispatcher struct {
+	loop *consumeLoop
+	work context.Context
+	sem  chan struct{}
+	wg   sync.WaitGroup
+}
+
+// pull consumes until ctx ends or the next stage holds, and hands out every
+// message it pulled before returning: an iterator's buffer is drained, not
+// dropped, so that no message waits out its ack wait in it.
+func (l *consumeLoop) pull(ctx context.Context, d *dispatcher) error {
 	// A buffer no larger than what the workers can start at once: a buffered
 	// message is not being worked on, and must not outlive its ack wait.
 	it, err := l.cons.Messages(jetstream.PullMaxMessages(l.concurrency), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
-		return fmt.Errorf("%s: consume: %w", l.name, err)
+		return err
 	}
 	var stopper sync.WaitGroup
 	stopped := make(chan struct{})
 	defer stopper.Wait()
 	defer close(stopped)
-	stopper.Go(func() { // stops the pulling when ctx ends, or when run returns
+	stopper.Go(func() { // stops the pulling when ctx ends, or when pull returns
 		select {
 		case <-ctx.Done():
 			it.Drain()
@@ -65,15 +112,10 @@ func (l *consumeLoop) run(ctx context.Context) error {
 			it.Stop()
 		}
 	})
-	// In-flight work outlives ctx: a graceful stop finishes it.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWork()
-	sem := make(chan struct{}, l.concurrency)
-	var wg sync.WaitGroup
 	for {
 		m, err := it.Next()
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			break
+			return nil
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -83,7 +125,7 @@ func (l *consumeLoop) run(ctx context.Context) error {
 			continue
 		}
 		select {
-		case sem <- struct{}{}:
+		case d.sem <- struct{}{}:
 		case <-ctx.Done():
 			// Stopping, every worker busy: the item goes back now rather than
 			// wait for one, which may wait for what has stopped (a run's
@@ -91,22 +133,14 @@ func (l *consumeLoop) run(ctx context.Context) error {
 			_ = m.Nak()
 			continue
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			l.process(work, m)
+		d.wg.Go(func() {
+			defer func() { <-d.sem }()
+			l.process(d.work, m)
 		})
+		if l.held.holding() {
+			it.Drain()
+		}
 	}
-	done := make(chan struct{})
-	var waiter sync.WaitGroup
-	waiter.Go(func() { wg.Wait(); close(done) })
-	defer waiter.Wait()
-	select {
-	case <-done:
-	case <-time.After(l.drainTimeout):
-		l.logger.Warn("stopping with items in flight; they will be redelivered", "consumer", l.name, "drain_timeout", l.drainTimeout)
-		cancelWork()
-	}
-	return nil
 }
 
 // process takes one message from delivery to acknowledgement.

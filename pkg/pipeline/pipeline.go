@@ -210,6 +210,7 @@ func (p *Pipeline) RunFormatter(ctx context.Context) error {
 	return p.runStage(ctx, stage{
 		name: FormatterConsumer, kind: FormatFailure, streamName: OffersStream,
 		stream: func(l *ledger) jetstream.Stream { return l.offers }, concurrency: p.l.settings.FormatConcurrency,
+		next: func(l *ledger) (jetstream.Stream, string, int) { return l.jobs, PusherConsumer, l.settings.JobsBacklog },
 		done: &p.counts.formatted,
 		handler: func(_ *link, runs *runCache) Handler {
 			return chain(formatOffer, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), traced("pulljobs.format"))
@@ -247,6 +248,10 @@ type stage struct {
 	done        *atomic.Int64 // counts the items the worker passed on or ended
 	handler     func(*link, *runCache) Handler
 	tracker     func(*link) *tracker // nil: the stage tracks no run
+	// next names the next stage's stream, consumer and bound of its
+	// backlog, which holds this stage (backlog.go); nil or a bound below 1:
+	// none.
+	next func(*ledger) (jetstream.Stream, string, int)
 }
 
 // runStage runs a consume loop with what every worker needs around it: the
@@ -292,6 +297,16 @@ func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 	l := &consumeLoop{name: s.name, cons: cons, concurrency: s.concurrency, ackWait: lk.l.settings.AckWait,
 		maxDeliver: lk.l.settings.MaxDeliver, drainTimeout: lk.l.settings.DrainTimeout,
 		handle: s.handler(lk, runs), ender: en, logger: p.logger}
+	if s.next != nil {
+		if stream, name, high := s.next(lk.l); high > 0 {
+			next, err := stream.Consumer(ctx, name)
+			if err != nil {
+				return fmt.Errorf("%s: the next stage's consumer: %w", s.name, err)
+			}
+			l.held = &backlog{cons: next, high: uint64(high)}
+			wg.Go(func() { l.held.watch(bg) })
+		}
+	}
 	p.logger.Info("worker started", "stage", s.name, "concurrency", s.concurrency)
 	err = l.run(ctx)
 	p.logger.Info("worker stopped", "stage", s.name)

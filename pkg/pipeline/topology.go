@@ -70,6 +70,10 @@ type Settings struct {
 	// MaxAckPending bounds the items in flight per consumer across all
 	// replicas. Default 1024.
 	MaxAckPending int `yaml:"max_ack_pending" json:"max_ack_pending"`
+	// JobsBacklog bounds the formatted jobs waiting for the pushers: the
+	// formatters stop pulling offers while more wait, and start again at
+	// half (backlog.go). Default 4 000; negative for no bound.
+	JobsBacklog int `yaml:"jobs_backlog" json:"jobs_backlog"`
 	// DuplicateWindow is how long the streams deduplicate a publish by its
 	// message id (triggers carry one). Items carry none: the server would
 	// hold every id of a run in memory, and the stages are idempotent
@@ -93,6 +97,7 @@ const (
 	DefaultAckWait         = 60 * time.Second
 	DefaultMaxDeliver      = 6
 	DefaultMaxAckPending   = 1024
+	DefaultJobsBacklog     = 4000
 	DefaultDuplicateWindow = time.Hour
 	DefaultLeaseTTL        = 2 * time.Minute
 	DefaultStallAfter      = 10 * time.Minute
@@ -126,6 +131,9 @@ func (s Settings) WithDefaults() Settings {
 	}
 	if s.MaxAckPending <= 0 {
 		s.MaxAckPending = DefaultMaxAckPending
+	}
+	if s.JobsBacklog == 0 {
+		s.JobsBacklog = DefaultJobsBacklog
 	}
 	if s.DuplicateWindow > s.Retention {
 		s.DuplicateWindow = s.Retention
