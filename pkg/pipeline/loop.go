@@ -54,7 +54,7 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	// In-flight work outlives ctx: a graceful stop finishes it.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	d := &dispatcher{loop: l, work: work, sem: make(chan struct{}, l.concurrency)}
+	d := &dispatcher{work: work, sem: make(chan struct{}, l.concurrency)}
 	for first := true; ctx.Err() == nil; first = false {
 		if err := l.held.wait(ctx); err != nil {
 			break
@@ -84,7 +84,6 @@ func (l *consumeLoop) run(ctx context.Context) error {
 // dispatcher hands messages to workers, at most cap(sem) at once; wg
 // waits for them.
 type dispatcher struct {
-	loop *consumeLoop
 	work context.Context
 	sem  chan struct{}
 	wg   sync.WaitGroup
