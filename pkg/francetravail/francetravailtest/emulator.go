@@ -471,22 +471,40 @@ func (e *Emulator) serveSearch(w http.ResponseWriter, r *http.Request) {
 	if p.first == 0 && last == total-1 {
 		status = http.StatusOK
 	}
-	buf := make([]byte, 0, (last-p.first+1)*4096+len(res.facets)+64)
-	buf = append(buf, `{"resultats":[`...)
+	bp := pageBuffers.Get().(*[]byte)
+	defer pageBuffers.Put(bp)
+	buf := append((*bp)[:0], `{"resultats":[`...)
+	appender, _ := res.corpus.(offerAppender)
 	for k := p.first; k <= last; k++ {
 		if k > p.first {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, res.corpus.Offer(int(res.ids[k]))...)
+		if appender != nil {
+			buf = appender.AppendOffer(buf, int(res.ids[k]))
+		} else {
+			buf = append(buf, res.corpus.Offer(int(res.ids[k]))...)
+		}
 	}
 	buf = append(buf, `],"filtresPossibles":`...)
 	buf = append(buf, res.facets...)
 	buf = append(buf, '}')
+	*bp = buf
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Range", fmt.Sprintf("offres %d-%d/%d", p.first, last, total))
 	w.WriteHeader(status)
 	w.Write(buf)
 }
+
+// offerAppender is a Corpus that writes an offer into a page: the
+// synthetic one, which would otherwise make each offer in a buffer of its
+// own, only to copy it.
+type offerAppender interface {
+	AppendOffer(dst []byte, i int) []byte
+}
+
+// pageBuffers hold the pages being written: a page is half a megabyte, and
+// a sandbox serves thousands of them.
+var pageBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // ---- admin ----
 

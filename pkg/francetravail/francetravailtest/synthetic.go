@@ -404,15 +404,28 @@ func natureLibelle(code string) string {
 
 // Offer generates offer i.
 func (s *synthetic) Offer(i int) francetravail.Offer {
+	return s.AppendOffer(make([]byte, 0, offerCap), i)
+}
+
+// offerCap is room for most offers: the largest description is ~4.5 KB.
+const offerCap = 4096
+
+// AppendOffer appends offer i to dst: a page of offers costs the
+// emulator one buffer, not one an offer, so a sandbox's collector does not
+// run for the emulator's garbage.
+func (s *synthetic) AppendOffer(dst []byte, i int) []byte {
 	m, r := s.meta(i)
 	id := s.id(i, m.partner)
-	w := &jsonWriter{b: make([]byte, 0, 4096)}
+	w := &jsonWriter{b: dst}
 	w.open()
 	w.str("id", id)
 	job := m.rome
 	appellation := pick(&r, job.appellations)
 	w.str("intitule", fmt.Sprintf(pick(&r, intitulePatterns), appellation))
-	w.str("description", description(&r, m.partner))
+	w.key("description")
+	w.b = append(w.b, '"')
+	w.b = appendDescription(w.b, &r, m.partner)
+	w.b = append(w.b, '"')
 	created := time.UnixMilli(m.created).UTC()
 	w.str("dateCreation", created.Format("2006-01-02T15:04:05.000Z"))
 	if !m.partner || r.chance(0.88) {
@@ -595,7 +608,7 @@ func (s *synthetic) Offer(i int) francetravail.Offer {
 	w.boolean("entrepriseAdaptee", false)
 	w.boolean("employeurHandiEngage", false)
 	w.close()
-	return francetravail.Offer(w.b)
+	return w.b
 }
 
 func typeLibelle(r *rng, code string) string {
@@ -622,25 +635,25 @@ func salaire(r *rng) string {
 	return "Annuel de " + strconv.Itoa(22000+1000*r.intn(30)) + ".0 Euros sur 12.0 mois"
 }
 
-// description draws paragraphs averaging ~1.4 KB (France Travail) or
-// ~1.7 KB (partners), from 100 bytes to ~4.5 KB.
-func description(r *rng, partner bool) string {
+// appendDescription appends to b a description of paragraphs averaging
+// ~1.4 KB (France Travail) or ~1.7 KB (partners), from 100 bytes to
+// ~4.5 KB, escaped for the inside of a JSON string.
+func appendDescription(b []byte, r *rng, partner bool) []byte {
 	n := 4 + r.intn(24) + r.intn(16)
 	if partner {
 		n += 4
 	}
-	var b strings.Builder
 	for k := 0; k < n; k++ {
 		if k > 0 {
 			if r.chance(0.3) {
-				b.WriteString("\n\n")
+				b = append(b, `\n\n`...)
 			} else {
-				b.WriteByte(' ')
+				b = append(b, ' ')
 			}
 		}
-		b.WriteString(pick(r, sentences))
+		b = appendEscaped(b, pick(r, sentences))
 	}
-	return b.String()
+	return b
 }
 
 // jsonWriter appends a JSON object field by field; keys and values are
@@ -672,8 +685,14 @@ func (w *jsonWriter) num(k, v string)          { w.key(k); w.b = append(w.b, v..
 func (w *jsonWriter) boolean(k string, v bool) { w.key(k); w.b = strconv.AppendBool(w.b, v) }
 
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
+}
+
+// appendEscaped appends s escaped for the inside of a JSON string.
+func appendEscaped(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
 	for len(s) > 0 {
 		// Copy the run that needs no escape at once.
 		k := 0
@@ -699,5 +718,5 @@ func appendJSONString(b []byte, s string) []byte {
 			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
 	}
-	return append(b, '"')
+	return b
 }
