@@ -31,9 +31,9 @@ const (
 
 // consumeLoop runs a durable pull consumer with bounded concurrency: it
 // hands each message to its handler and carries the outcome out (item.go).
-// It owns one goroutine per in-flight message and stops when its context
-// ends: it stops pulling, finishes the messages it holds (up to
-// drainTimeout), and leaves the rest to be redelivered to another worker.
+// It owns concurrency worker goroutines and stops when its context ends:
+// it stops pulling, finishes the messages it holds (up to drainTimeout),
+// and leaves the rest to be redelivered to another worker.
 type consumeLoop struct {
 	name         string
 	cons         jetstream.Consumer
@@ -54,20 +54,9 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	// In-flight work outlives ctx: a graceful stop finishes it.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	d := &dispatcher{work: work, sem: make(chan struct{}, l.concurrency)}
-	for first := true; ctx.Err() == nil; first = false {
-		if err := l.held.wait(ctx); err != nil {
-			break
-		}
-		if err := l.pull(ctx, d); err != nil {
-			if first {
-				return fmt.Errorf("%s: consume: %w", l.name, err)
-			}
-			// A NATS fail-over between two holds: try again.
-			l.logger.Warn("pull messages", "consumer", l.name, "err", err)
-			_ = retry.Sleep(ctx, pollRetry)
-		}
-	}
+	d := l.startWorkers(work)
+	err := l.consume(ctx, d)
+	close(d.msgs)
 	done := make(chan struct{})
 	var waiter sync.WaitGroup
 	waiter.Go(func() { d.wg.Wait(); close(done) })
@@ -78,15 +67,51 @@ func (l *consumeLoop) run(ctx context.Context) error {
 		l.logger.Warn("stopping with items in flight; they will be redelivered", "consumer", l.name, "drain_timeout", l.drainTimeout)
 		cancelWork()
 	}
+	return err
+}
+
+// consume pulls messages for d until ctx ends, through the next stage's
+// holds. It fails only when the consumer cannot be read at all.
+func (l *consumeLoop) consume(ctx context.Context, d *dispatcher) error {
+	for first := true; ctx.Err() == nil; first = false {
+		if err := l.held.wait(ctx); err != nil {
+			return nil
+		}
+		if err := l.pull(ctx, d); err != nil {
+			if first {
+				return fmt.Errorf("%s: consume: %w", l.name, err)
+			}
+			// A NATS fail-over between two holds: try again.
+			l.logger.Warn("pull messages", "consumer", l.name, "err", err)
+			_ = retry.Sleep(ctx, pollRetry)
+		}
+	}
 	return nil
 }
 
-// dispatcher hands messages to workers, at most cap(sem) at once; wg
-// waits for them.
+// dispatcher hands messages to l.concurrency workers, which process them
+// under work until msgs is closed; wg waits for them.
+//
+// The workers live as long as the loop, rather than a goroutine a message:
+// each keeps the stack its first message grew, where a fresh goroutine
+// copied its stack to a larger one for every message (a fortieth of a
+// sandbox run's CPU).
 type dispatcher struct {
-	work context.Context
-	sem  chan struct{}
+	msgs chan jetstream.Msg // unbuffered: a send waits for a free worker
 	wg   sync.WaitGroup
+}
+
+// startWorkers starts the loop's workers; run closes d.msgs to stop them.
+func (l *consumeLoop) startWorkers(work context.Context) *dispatcher {
+	d := &dispatcher{msgs: make(chan jetstream.Msg)}
+	for range l.concurrency {
+		d.wg.Go(func() {
+			for m := range d.msgs {
+				l.process(work, m)
+			}
+		})
+	}
+	return d
 }
 
 // pull consumes until ctx ends or the next stage holds, and hands out every
@@ -124,7 +149,7 @@ func (l *consumeLoop) pull(ctx context.Context, d *dispatcher) error {
 			continue
 		}
 		select {
-		case d.sem <- struct{}{}:
+		case d.msgs <- m:
 		case <-ctx.Done():
 			// Stopping, every worker busy: the item goes back now rather than
 			// wait for one, which may wait for what has stopped (a run's
@@ -132,10 +157,6 @@ func (l *consumeLoop) pull(ctx context.Context, d *dispatcher) error {
 			_ = m.Nak()
 			continue
 		}
-		d.wg.Go(func() {
-			defer func() { <-d.sem }()
-			l.process(d.work, m)
-		})
 		if l.held.holding() {
 			it.Drain()
 		}
