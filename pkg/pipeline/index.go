@@ -11,6 +11,7 @@ import (
 	"iter"
 	"math/bits"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -207,6 +208,8 @@ type boardLister interface {
 // boardIndex reads and writes the board index.
 type boardIndex struct {
 	l *ledger
+	// shards, when not nil, keeps the shards lookup read.
+	shards *shardCache
 	// shardEntries and passEntries replace, when not 0, the constants of
 	// the same names: tests make them small, to build many shards and
 	// passes from a small board.
@@ -222,15 +225,70 @@ func (x boardIndex) lookup(ctx context.Context, board string, s snapshot, ref st
 	if s.Gen == "" || ref == "" {
 		return e, false, nil
 	}
-	m, err := x.last(ctx, s.shardSubject(board, hashID(ref)))
-	if err != nil || m == nil {
-		return e, false, err
+	subject := s.shardSubject(board, hashID(ref))
+	shard, cached := x.shards.get(subject)
+	if !cached {
+		m, err := x.last(ctx, subject)
+		if err != nil {
+			return e, false, err
+		}
+		if m != nil {
+			shard = m.Data
+		}
+		x.shards.put(subject, shard)
 	}
-	e, ok, err = findInShard(m.Data, ref)
+	if shard == nil {
+		return e, false, nil
+	}
+	e, ok, err = findInShard(shard, ref)
 	if err != nil {
-		return e, false, fmt.Errorf("board index shard %s: %w", m.Subject, err)
+		return e, false, fmt.Errorf("board index shard %s: %w", subject, err)
 	}
 	return e, ok, nil
+}
+
+// shardCache keeps the snapshot shards a process looked jobs up in. A
+// snapshot never changes once built, and its shards' subjects name its
+// generation, so a shard read once answers every later lookup in it: a
+// board of a few thousand jobs costs a direct get a shard, not one a job
+// (a fortieth of a first run's CPU). It holds at most shardCacheSize
+// shards, about a megabyte, and forgets one at random to take another. A
+// nil cache keeps nothing.
+type shardCache struct {
+	mu     sync.Mutex
+	shards map[string][]byte // subject → shard; nil: the shard has no message
+}
+
+// shardCacheSize bounds a shardCache: 256 shards of about shardEntries
+// entries each.
+const shardCacheSize = 256
+
+func (c *shardCache) get(subject string) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	shard, ok := c.shards[subject]
+	return shard, ok
+}
+
+func (c *shardCache) put(subject string, shard []byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.shards == nil {
+		c.shards = make(map[string][]byte, shardCacheSize)
+	}
+	if len(c.shards) >= shardCacheSize {
+		for k := range c.shards { // map order: a random victim
+			delete(c.shards, k)
+			break
+		}
+	}
+	c.shards[subject] = shard
 }
 
 // shardParsers parse the shards pushers look jobs up in.

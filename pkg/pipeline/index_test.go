@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -431,6 +432,68 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
+}
+
+// TestShardCache checks that a pusher's lookups read each snapshot shard
+// once: a shard gone from the stream still answers from the cache, and
+// the cache stays within its bound.
+func TestShardCache(t *testing.T) {
+	const jobs = 40
+	e := newEnv(t, nil)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	keys := map[string]string{} // reference → key
+	for _, o := range synthetic(jobs, 31) {
+		job, _ := format.PoleEmploi(o)
+		seeded, err := e.hr.SeedJob(board, job, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[job.Reference()] = seeded.Key()
+	}
+	x := boardIndex{l: p.l, shardEntries: 2}
+	st, err := x.refresh(ctx, board, "R1", e.hrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := boardIndex{l: p.l, shards: new(shardCache)}
+	lookAll := func(name string, x boardIndex, want int) {
+		t.Helper()
+		found := 0
+		for ref, key := range keys {
+			got, ok, err := x.lookup(ctx, board, st.snapshot, ref)
+			if err != nil {
+				t.Fatalf("%s: lookup(%s): %v", name, ref, err)
+			}
+			if ok {
+				found++
+				if got.Key != key {
+					t.Errorf("%s: lookup(%s) key %s, want %s", name, ref, got.Key, key)
+				}
+			}
+		}
+		if _, ok, err := x.lookup(ctx, board, st.snapshot, "GONE000"); err != nil || ok {
+			t.Errorf("%s: lookup of a job not on the board: %v, %v; want none", name, ok, err)
+		}
+		if found != want {
+			t.Errorf("%s: found %d jobs, want %d", name, found, want)
+		}
+	}
+	lookAll("first lookups", cached, jobs)
+	if err := x.purge(ctx, indexSubject(board, "snap."+st.Gen+".>"), 0); err != nil {
+		t.Fatal(err)
+	}
+	lookAll("without a cache, once the snapshot is gone", boardIndex{l: p.l}, 0)
+	lookAll("from the cache, once the snapshot is gone", cached, jobs)
+
+	var c shardCache
+	for i := range shardCacheSize + 10 {
+		c.put(strconv.Itoa(i), []byte("[]"))
+	}
+	if got := len(c.shards); got != shardCacheSize {
+		t.Errorf("cache of %d shards after %d puts, want %d", got, shardCacheSize+10, shardCacheSize)
+	}
 }
 
 // TestIndexRefresh builds snapshots of a board in many shards and passes,

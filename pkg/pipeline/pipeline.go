@@ -228,7 +228,7 @@ func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.l.settings.Concurrency,
 		done: &p.counts.pushed,
 		handler: func(lk *link, runs *runCache) Handler {
-			s := &pusher{l: lk.l, index: boardIndex{l: lk.l}, board: board}
+			s := &pusher{l: lk.l, index: boardIndex{l: lk.l, shards: new(shardCache)}, board: board}
 			return chain(s.push, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), requireLease(p.hb), traced("pulljobs.push"))
 		},
 		tracker: func(lk *link) *tracker {
