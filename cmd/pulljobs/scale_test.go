@@ -136,9 +136,11 @@ const (
 	// pipeline's does: one lost under load would stop the relay for good.
 	relayAckWait = 10 * time.Second
 	relayIndex   = "Relay-Index" // the header numbering the messages
-	// relayPullExpiry is the pipeline's pullExpiry: a pull request that went
-	// astray stalls a consumer until it expires.
-	relayPullExpiry = 5 * time.Second
+	// relayPullExpiry and relayPullHeartbeat are the pipeline's pullExpiry
+	// and pullHeartbeat: a pull request that went astray stalls a consumer
+	// until two heartbeats are missing.
+	relayPullExpiry    = 5 * time.Second
+	relayPullHeartbeat = time.Second
 )
 
 // relayTimeout bounds the relay's measure: five minutes, or
@@ -196,7 +198,7 @@ func relayRate(t *testing.T, n int) float64 {
 			t.Fatal(err)
 		}
 		consumers = append(consumers, c)
-		cc, err := c.Consume(handle, jetstream.PullExpiry(relayPullExpiry))
+		cc, err := c.Consume(handle, jetstream.PullExpiry(relayPullExpiry), jetstream.PullHeartbeat(relayPullHeartbeat))
 		if err != nil {
 			t.Fatal(err)
 		}
