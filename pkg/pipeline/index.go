@@ -47,7 +47,7 @@ import (
 //   - snap.<gen>.<h>.<shard>: a snapshot, the board as of one run's
 //     listing, in shards of a few entries each, written once by the
 //     refresh of that run (generation gen) and read, a shard at a time, by
-//     the pushers (one direct get a job);
+//     the pushers (one direct get a shard, kept in a shardCache);
 //   - log.<h>: the journal, an entry a write, appended by the
 //     pushers; the next refresh merges it into the next snapshot;
 //   - listed.<gen>.<h>: the listing of the refresh that builds gen,
