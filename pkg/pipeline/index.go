@@ -251,7 +251,7 @@ func (x boardIndex) lookup(ctx context.Context, board string, s snapshot, ref st
 // snapshot never changes once built, and its shards' subjects name its
 // generation, so a shard read once answers every later lookup in it: a
 // board of a few thousand jobs costs a direct get a shard, not one a job
-// (a fortieth of a first run's CPU). It holds at most shardCacheSize
+// (a twenty-fifth of a sandbox run's CPU). It holds at most shardCacheSize
 // shards, about a megabyte, and forgets one at random to take another. A
 // nil cache keeps nothing.
 type shardCache struct {
