@@ -429,11 +429,6 @@ type callHooks struct {
 	// onAnswer, if not nil, is called for every HTTP answer received
 	// (retries included).
 	onAnswer func()
-	// buf, if not nil, is where bodies are read, reused from call to call:
-	// a search reads hundreds of answers of half a megabyte, and a fresh
-	// buffer for each would be most of its allocations. The body of the
-	// answer returned is then valid until the next call with the same buf.
-	buf *bytes.Buffer
 }
 
 // get calls GET base+path?query with retries, and returns a 2xx answer or an
@@ -504,7 +499,7 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 		return nil, "", fmt.Errorf("francetravail: GET %s: %w", c.apiPath+path, err)
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body, h)
+	body, err := readBody(resp.Body, resp.ContentLength)
 	if h != nil && h.onAnswer != nil {
 		h.onAnswer()
 	}
@@ -519,16 +514,19 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, tok, nil
 }
 
-// readBody reads a body of at most maxBodyBytes, into h.buf when there is
-// one.
-func readBody(r io.Reader, h *callHooks) ([]byte, error) {
+// readBody reads a body of at most maxBodyBytes into a buffer of its own,
+// of the announced size when there is one (size < 0: unknown). The body
+// is never reused: the offers of a page share its memory, and a caller may
+// keep them (a fetcher publishing asynchronously publishes an offer again
+// when NATS failed it, long after the next page was read).
+func readBody(r io.Reader, size int64) ([]byte, error) {
 	r = io.LimitReader(r, maxBodyBytes)
-	if h == nil || h.buf == nil {
+	if size <= 0 || size > maxBodyBytes {
 		return io.ReadAll(r)
 	}
-	h.buf.Reset()
-	_, err := h.buf.ReadFrom(r)
-	return h.buf.Bytes(), err
+	b := make([]byte, size)
+	n, err := io.ReadFull(r, b)
+	return b[:n], err
 }
 
 // observeLimits lowers the rate limit to the burst capacity the gateway

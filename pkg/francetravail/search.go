@@ -1,7 +1,6 @@
 package francetravail
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +68,9 @@ const (
 // (see the package's comment on wideWindowStart for the method).
 //
 // q is validated first (an error wrapping ErrInvalidQuery, no network call).
-// Search holds one page of offers at a time, plus the set of ids seen.
+// Search holds one page of offers at a time, plus the set of ids seen. An
+// offer passed to yield shares memory with the rest of its page only, which
+// nothing reuses: the caller may keep it after yield returns.
 // An offer received again is not passed on: Summary.Duplicates counts those
 // the API served twice, Summary.Overlaps those met again only because two
 // windows share their boundary second.
@@ -83,7 +84,7 @@ func (c *Client) Search(ctx context.Context, q Query, yield func(Offer) error) (
 		return Summary{}, fmt.Errorf("francetravail: search: %w", err)
 	}
 	s := &searcher{c: c, yield: yield}
-	s.hooks = callHooks{onAnswer: func() { s.sum.Requests++ }, buf: new(bytes.Buffer)}
+	s.hooks = callHooks{onAnswer: func() { s.sum.Requests++ }}
 	err := s.run(ctx, q)
 	return s.sum, err
 }

@@ -374,3 +374,46 @@ func TestRealFixtures(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptOffersStayIntact checks that an offer kept after yield returns
+// keeps its bytes while the search reads further pages: a fetcher
+// publishing asynchronously publishes an offer again when NATS failed it,
+// long after. Pages once shared one reused buffer, and such offers were
+// published as fragments of later pages.
+func TestKeptOffersStayIntact(t *testing.T) {
+	offers := francetravailtest.SyntheticOffers(900, 7, francetravailtest.SyntheticOptions{Now: testNow})
+	corpus, err := francetravailtest.Offers(offers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{} // id → the offer as served
+	for _, o := range offers {
+		id, err := o.ID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[id] = string(o)
+	}
+	e := newEnv(t, francetravailtest.Config{Corpus: corpus}, nil)
+	var kept []francetravail.Offer
+	sum, err := e.c.Search(context.Background(), francetravail.Query{}, func(o francetravail.Offer) error {
+		kept = append(kept, o)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Requests < 2 || len(kept) != len(offers) {
+		t.Fatalf("%d offers in %d requests; want %d offers over several pages", len(kept), sum.Requests, len(offers))
+	}
+	bad := 0
+	for _, o := range kept {
+		id, err := o.ID()
+		if err != nil || want[id] != string(o) {
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d offers kept after yield changed while later pages were read", bad, len(kept))
+	}
+}
