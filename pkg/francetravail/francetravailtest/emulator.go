@@ -490,6 +490,7 @@ func (e *Emulator) serveSearch(w http.ResponseWriter, r *http.Request) {
 	buf = append(buf, '}')
 	*bp = buf
 	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(buf))) // not chunked: the client reads the page into a buffer of its size
 	h.Set("Content-Range", fmt.Sprintf("offres %d-%d/%d", p.first, last, total))
 	w.WriteHeader(status)
 	w.Write(buf)
