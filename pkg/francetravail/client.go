@@ -515,7 +515,7 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 }
 
 // readBody reads a body of at most maxBodyBytes into a buffer of its own,
-// of the announced size when there is one (size < 0: unknown). The body
+// of the announced size when there is one (size <= 0: unknown). The body
 // is never reused: the offers of a page share its memory, and a caller may
 // keep them (a fetcher publishing asynchronously publishes an offer again
 // when NATS failed it, long after the next page was read).
