@@ -578,6 +578,9 @@ func TestScaledObjects(t *testing.T) {
 		"formatter": {pipeline.OffersStream, pipeline.FormatterConsumer},
 		"pusher":    {pipeline.JobsStream, pipeline.PusherConsumer},
 	}
+	// The backpressure that bounds what each worker consumes: the stage
+	// before it holds off past the bound, until half of it.
+	bounds := map[string]int{"formatter": pipeline.DefaultOffersBacklog, "pusher": pipeline.DefaultJobsBacklog}
 	scaled := map[string]bool{}
 	for name, so := range m.scaledObjects {
 		where := "ScaledObject " + name
@@ -604,6 +607,16 @@ func TestScaledObjects(t *testing.T) {
 		}
 		for i, tr := range so.Spec.Triggers {
 			checkTrigger(t, fmt.Sprintf("%s: trigger %d", where, i), tr, m.nats.Config.Monitor.Port)
+			lag, err := strconv.Atoi(tr.Metadata["lagThreshold"])
+			if err != nil || so.Spec.MaxReplicaCount == nil || [2]string{tr.Metadata["stream"], tr.Metadata["consumer"]} != consumes[binary] {
+				continue
+			}
+			// The stage before keeps the lag between half the bound and the
+			// bound: every replica must start at its low point.
+			if full, bound := lag*int(*so.Spec.MaxReplicaCount), bounds[binary]; full > bound/2 {
+				t.Errorf("%s: lagThreshold %d × maxReplicaCount %d = %d, over half the backlog bound %d: the last replicas would come and go",
+					where, lag, *so.Spec.MaxReplicaCount, full, bound)
+			}
 		}
 	}
 	for binary := range consumes {

@@ -2,9 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
@@ -62,4 +67,109 @@ func TestFormatterHoldsForPushers(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEvents(t, r.Events, Events{ReadSuccess: offers, Created: offers})
+}
+
+// TestFetchGoesOnWithoutFormatters fetches far more offers than the
+// offers' bound with no formatter running: the fetch must not wait for a
+// stage that takes nothing (a fetcher alone, workers scaled up from zero
+// later), and every offer must still become a job once workers start.
+func TestFetchGoesOnWithoutFormatters(t *testing.T) {
+	const offers, bound = 2000, 20
+	e := newEnv(t, synthetic(offers, 43))
+	s := testSettings
+	s.OffersBacklog = bound
+	p := e.pipeline(s)
+	// Pages slow enough that the fetch outlasts several looks at the
+	// backlog.
+	if err := e.ft.Faults().Set(emulator.Config{Latency: emulator.Duration(100 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	fetching, stopFetching := context.WithTimeout(ctx, 30*time.Second)
+	defer stopFetching()
+	run, err := p.Fetch(fetching, spec(), e.ftc, FetchOptions{})
+	if err != nil {
+		t.Fatalf("fetch with no formatter: %v", err)
+	}
+	cons, err := p.l.offers.Consumer(ctx, FormatterConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.NumPending; got != offers {
+		t.Fatalf("after the fetch, %d offers wait for the formatters, want all %d", got, offers)
+	}
+
+	workers, stop := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	go func() { done <- p.RunFormatter(workers) }()
+	go func() { done <- p.RunPusher(workers, e.hrc) }()
+	defer func() { stop(); <-done; <-done }()
+	r, err := p.Wait(ctx, run, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEvents(t, r.Events, Events{ReadSuccess: offers, Created: offers})
+}
+
+// TestBacklogHoldsWhileTaken drives a fetcher's backlog on a real
+// consumer: it must hold only while more than its bound wait and the next
+// stage takes them, and let go as soon as that stage stops taking.
+func TestBacklogHoldsWhileTaken(t *testing.T) {
+	const waiting, bound = 300, 100
+	e := newEnv(t, nil)
+	p := e.pipeline(testSettings)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range waiting {
+		if _, err := p.l.js.Publish(ctx, OffersSubjectPrefix+"held", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := p.l.offers.Consumer(ctx, FormatterConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backlog{cons: cons, high: bound, whileTaking: true}
+	watching, stopWatching := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.watch(watching) })
+	defer wg.Wait()
+	defer stopWatching()
+
+	// holds waits up to a few looks for b to hold or not, as want says.
+	holds := func(want bool, when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * backlogPoll)
+		for b.holding() != want && time.Now().Before(deadline) {
+			time.Sleep(backlogRecheck)
+		}
+		if got := b.holding(); got != want {
+			t.Fatalf("%s: holding %v, want %v", when, got, want)
+		}
+	}
+	time.Sleep(3 * backlogPoll)
+	holds(false, "with no one taking the offers")
+
+	taking, stopTaking := context.WithCancel(ctx)
+	var tg sync.WaitGroup
+	tg.Go(func() {
+		for taking.Err() == nil {
+			m, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+			if err != nil {
+				continue
+			}
+			_ = m.Ack()
+			_ = retry.Sleep(taking, 10*time.Millisecond)
+		}
+	})
+	holds(true, "with a formatter taking them")
+	stopTaking()
+	tg.Wait()
+	holds(false, "once the formatter stopped")
 }

@@ -176,6 +176,10 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	f.log.Info("fetch started", "resumed", f.resumed, "replay_of", f.spec.ReplayOf, "published_before", seen.count)
 	started := time.Now().UTC()
 	pub := newPublisher(ctx, f.p)
+	held := f.hold(ctx)
+	if held != nil {
+		wg.Go(func() { held.watch(ctx) })
+	}
 	fetched := 0
 	yield := func(offer francetravail.Offer) error {
 		fetched++
@@ -185,6 +189,9 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 		id := offerID(offer)
 		if !seen.add(id) {
 			return nil
+		}
+		if err := held.wait(ctx); err != nil {
+			return err
 		}
 		return pub.publish(ctx, run, id, offer)
 	}
@@ -212,6 +219,22 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	}
 	f.log.Info("fetch sealed", "offers", seal.Expected, "duplicates", seal.Duplicates, "truncated", seal.Truncated, "read_failure", seal.ReadFailure)
 	return nil
+}
+
+// hold returns the backpressure of the formatters on the fetch, or nil
+// when the settings bound nothing or NATS cannot show the formatters'
+// consumer: backpressure never stops a fetch.
+func (f *fetch) hold(ctx context.Context) *backlog {
+	high := f.p.l.settings.OffersBacklog
+	if high <= 0 {
+		return nil
+	}
+	cons, err := f.p.l.offers.Consumer(ctx, FormatterConsumer)
+	if err != nil {
+		f.log.Warn("fetching without backpressure: the formatters' consumer is out of reach", "err", err)
+		return nil
+	}
+	return &backlog{cons: cons, high: uint64(high), whileTaking: true}
 }
 
 // offerSet counts the offers a fetch published, and, when it must, which:

@@ -74,6 +74,12 @@ type Settings struct {
 	// formatters stop pulling offers while more wait, and start again at
 	// half (backlog.go). Default 4 000; negative for no bound.
 	JobsBacklog int `yaml:"jobs_backlog" json:"jobs_backlog"`
+	// OffersBacklog bounds the offers waiting for the formatters while they
+	// take them: the fetcher stops reading while more wait, and starts again
+	// at half, or as soon as the formatters take nothing (held by the
+	// pushers, or none running): it never waits for a stage that does not
+	// move (backlog.go). Default 20 000; negative for no bound.
+	OffersBacklog int `yaml:"offers_backlog" json:"offers_backlog"`
 	// DuplicateWindow is how long the streams deduplicate a publish by its
 	// message id (triggers carry one). Items carry none: the server would
 	// hold every id of a run in memory, and the stages are idempotent
@@ -98,6 +104,7 @@ const (
 	DefaultMaxDeliver      = 6
 	DefaultMaxAckPending   = 1024
 	DefaultJobsBacklog     = 4000
+	DefaultOffersBacklog   = 20000
 	DefaultDuplicateWindow = time.Hour
 	DefaultLeaseTTL        = 2 * time.Minute
 	DefaultStallAfter      = 10 * time.Minute
@@ -134,6 +141,9 @@ func (s Settings) WithDefaults() Settings {
 	}
 	if s.JobsBacklog == 0 {
 		s.JobsBacklog = DefaultJobsBacklog
+	}
+	if s.OffersBacklog == 0 {
+		s.OffersBacklog = DefaultOffersBacklog
 	}
 	if s.DuplicateWindow > s.Retention {
 		s.DuplicateWindow = s.Retention

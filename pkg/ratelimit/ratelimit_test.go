@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"go.uber.org/goleak"
+
+	"github.com/pulljobs/pulljobs/pkg/natsembed"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
