@@ -599,15 +599,14 @@ func (e *Emulator) create(boardKey string, in jobInput, archived bool) (*entry, 
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if ref := ent.reference(); ref != "" && b.byRef[ref] != nil {
+	if ref := ent.reference(); ref != "" && b.byReference(ref) != nil {
 		return nil, nil, badRequest("Reference already exists: %s", ref)
 	}
 	if e.quota > 0 && e.creates.Add(1) > e.quota {
 		e.creates.Add(-1)
 		return nil, nil, errOverQuota
 	}
-	b.insert(ent)
-	return ent, b, nil
+	return b.insert(ent), b, nil
 }
 
 // quoteTime is a date the emulator sets, as a JSON string.
@@ -646,12 +645,12 @@ func (e *Emulator) editJob(r *http.Request, buf []byte) (int, string, []byte, er
 	if err != nil {
 		return 0, "", nil, err
 	}
-	if r := ent.reference(); r != "" && r != old.reference() && b.byRef[r] != nil {
+	if r := ent.reference(); r != "" && r != old.reference() && b.byReference(r) != nil {
 		return 0, "", nil, badRequest("Reference already exists: %s", r)
 	}
 	ent.key, ent.id, ent.archived = old.key, old.id, old.archived
 	b.remove(old)
-	b.insert(ent)
+	ent = b.insert(ent)
 	return http.StatusOK, "Job edited", ent.appendJob(buf, b, ent.archived), nil
 }
 
@@ -793,7 +792,7 @@ func (e *Emulator) Jobs(boardKey string) []hrflow.Job {
 	}
 	b.mu.RLock()
 	items := make([]listed, 0, b.all.Len())
-	b.all.Scan(func(ent *entry) bool {
+	b.scan(b.all, func(ent *entry) bool {
 		items = append(items, listed{ent, b, ent.archived})
 		return true
 	})

@@ -38,7 +38,7 @@ func (f listFilter) keeps(archived int64) bool {
 	return f == listAll || (f == listArchived) == (archived != 0)
 }
 
-func (b *board) listing(f listFilter) *btree.BTreeG[*entry] {
+func (b *board) listing(f listFilter) *btree.BTreeG[uint32] {
 	switch f {
 	case listLive:
 		return b.live
@@ -266,10 +266,10 @@ func (b *board) page(q listQuery, offset int) ([]listed, int) {
 	tr := b.listing(q.state)
 	lo, hi := 0, tr.Len()
 	if q.createdMin != math.MinInt64 {
-		lo = rank(tr, q.createdMin)
+		lo = b.rank(tr, q.createdMin)
 	}
 	if q.createdMax != math.MaxInt64 {
-		hi = rank(tr, q.createdMax+1)
+		hi = b.rank(tr, q.createdMax+1)
 	}
 	total := max(hi-lo, 0)
 	if offset >= total {
@@ -285,7 +285,7 @@ func (b *board) page(q listQuery, offset int) ([]listed, int) {
 	defer it.Release()
 	out := make([]listed, 0, n)
 	for ok := it.Seek(start); ok && len(out) < n; {
-		ent := it.Item()
+		ent := b.slab.at(it.Item())
 		out = append(out, listed{ent, b, ent.archived})
 		if q.desc {
 			ok = it.Prev()
@@ -297,11 +297,11 @@ func (b *board) page(q listQuery, offset int) ([]listed, int) {
 }
 
 // rank returns the number of jobs of tr created before t (µs).
-func rank(tr *btree.BTreeG[*entry], t int64) int {
+func (b *board) rank(tr *btree.BTreeG[uint32], t int64) int {
 	lo, hi := 0, tr.Len()
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if ent, _ := tr.GetAt(mid); ent.created < t {
+		if slot, _ := tr.GetAt(mid); b.slab.at(slot).created < t {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -322,7 +322,7 @@ func (q *listQuery) filtered(offset int) ([]listed, int) {
 				all = append(all, listed{ent, b, ent.archived})
 			}
 		} else {
-			b.listing(q.state).Scan(func(ent *entry) bool {
+			b.scan(b.listing(q.state), func(ent *entry) bool {
 				all = append(all, listed{ent, b, ent.archived})
 				return true
 			})
