@@ -105,11 +105,7 @@ func TestFetchGoesOnWithoutFormatters(t *testing.T) {
 		t.Fatalf("after the fetch, %d offers wait for the formatters, want all %d", got, offers)
 	}
 
-	workers, stop := context.WithCancel(ctx)
-	done := make(chan error, 2)
-	go func() { done <- p.RunFormatter(workers) }()
-	go func() { done <- p.RunPusher(workers, e.hrc) }()
-	defer func() { stop(); <-done; <-done }()
+	defer e.workers(p, e.hrc)()
 	r, err := p.Wait(ctx, run, nil)
 	if err != nil {
 		t.Fatal(err)
