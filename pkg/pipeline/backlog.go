@@ -22,8 +22,9 @@ import (
 // after every garbage collection of its process (its block caches are weak
 // references). A nationwide run on the embedded server spent 1.6 × the
 // CPU an offer of a 200 000-offer one so, once its jobs backlog passed a
-// few tens of thousands; with the jobs bounded and not the offers, 1.1 ×,
-// its fetch piling 800 000 offers ahead of the formatters.
+// few tens of thousands. With the jobs bounded and not the offers, its
+// fetch piled 800 000 offers ahead of the formatters, which ran at half
+// their pace while it lasted.
 type backlog struct {
 	cons jetstream.Consumer // the next stage's
 	high uint64
