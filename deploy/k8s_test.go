@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Where deploy/k8s expects NATS: the official Helm chart, release "nats" in
@@ -575,8 +576,8 @@ func TestScaledObjects(t *testing.T) {
 	targets := scalerTargets(t, m)
 	// What each worker consumes: the scaler that wakes it must read it.
 	consumes := map[string][2]string{
-		"formatter": {pipeline.OffersStream, pipeline.FormatterConsumer},
-		"pusher":    {pipeline.JobsStream, pipeline.PusherConsumer},
+		"formatter": {runstatus.OffersStream, runstatus.FormatterConsumer},
+		"pusher":    {runstatus.JobsStream, runstatus.PusherConsumer},
 	}
 	// The backpressure that bounds what each worker consumes: the stage
 	// before it holds off past the bound, until half of it.

@@ -25,6 +25,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
 func main() {
@@ -96,10 +97,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if replay != "" {
 		role = config.RoleReplay
 	}
-	cfg, err := common.LoadConfig(role)
+	cfg, err := worker.LoadConfig(common.ConfigPath, role)
 	if err != nil {
 		if report != "" {
-			_ = cli.WriteReport(report, cli.ConfigReport(err, cfg.Target.BoardKey), stdout)
+			_ = cli.WriteReport(report, worker.ConfigReport(err, cfg.Target.BoardKey), stdout)
 		}
 		return err
 	}
@@ -108,13 +109,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
 	tel.Ready(nc)
-	ft, err := cli.FranceTravail(cfg, logger)
+	ft, err := worker.FranceTravail(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -128,5 +129,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !wait {
 		return nil
 	}
-	return cli.AwaitReport(ctx, p, id, report, stdout, stderr)
+	return worker.AwaitReport(ctx, p, id, report, stdout, stderr)
 }

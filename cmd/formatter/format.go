@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
 // formatOffers reads offers from in, applies chain to each, writes one job
@@ -19,10 +19,10 @@ import (
 // lines. in may be NDJSON, a JSON array of offers or a whole search response
 // (see format.ReadOffers). Discarded offers are omitted.
 //
-// It returns the exit code: 0 (pipeline.ExitSuccess) when all succeeded
-// (discards are not failures), 3 (pipeline.ExitSuccessWithFailures) when some
+// It returns the exit code: 0 (cli.ExitSuccess) when all succeeded
+// (discards are not failures), 3 (cli.ExitSuccessWithFailures) when some
 // failed (a format or logics failure, or an unreadable input line: it goes on
-// with the next one where it can), 1 (pipeline.ExitFatal) when it had to
+// with the next one where it can), 1 (cli.ExitFatal) when it had to
 // stop (out not writable, or ctx done).
 //
 // Each offer goes through chain.Apply and hrflow.AppendJSON, as in the formatter
@@ -60,18 +60,18 @@ func formatOffers(ctx context.Context, chain *format.Chain, in io.Reader, out, e
 	}
 	if stop != nil {
 		fmt.Fprintf(errw, "formatter: stopped: %v\n", stop)
-		return pipeline.ExitFatal
+		return cli.ExitFatal
 	}
 	if err != nil {
 		for _, e := range unjoin(err) {
 			fmt.Fprintf(errw, "input: %v\n", e)
 		}
-		return pipeline.ExitSuccessWithFailures
+		return cli.ExitSuccessWithFailures
 	}
 	if failed {
-		return pipeline.ExitSuccessWithFailures
+		return cli.ExitSuccessWithFailures
 	}
-	return pipeline.ExitSuccess
+	return cli.ExitSuccess
 }
 
 // reportFailure writes "offer <id>: <outcome>: <message>".

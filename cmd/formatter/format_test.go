@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
 // Offers written for these tests (fictional).
@@ -46,19 +46,19 @@ func TestFormatOffers(t *testing.T) {
 		wantIDs  []string // references of the jobs written, in order
 		wantErrs []string // stderr lines, each a prefix
 	}{
-		{"all kept", offerCDI + "\n" + offerCDI, pipeline.ExitSuccess, []string{"199CMDA", "199CMDA"}, nil},
-		{"discards are not failures", offerInterim + "\n" + offerCDI, pipeline.ExitSuccess, []string{"199CMDA"}, nil},
-		{"empty input", "", pipeline.ExitSuccess, nil, nil},
-		{"format failure", offerNoID + "\n" + offerCDI, pipeline.ExitSuccessWithFailures, []string{"199CMDA"},
+		{"all kept", offerCDI + "\n" + offerCDI, cli.ExitSuccess, []string{"199CMDA", "199CMDA"}, nil},
+		{"discards are not failures", offerInterim + "\n" + offerCDI, cli.ExitSuccess, []string{"199CMDA"}, nil},
+		{"empty input", "", cli.ExitSuccess, nil, nil},
+		{"format failure", offerNoID + "\n" + offerCDI, cli.ExitSuccessWithFailures, []string{"199CMDA"},
 			[]string{`offer (no id): format_failure: format "pole_emploi": offer has no id`}},
-		{"logics failure", offerBoom + "\n" + offerCDI, pipeline.ExitSuccessWithFailures, []string{"199CMDA"},
+		{"logics failure", offerBoom + "\n" + offerCDI, cli.ExitSuccessWithFailures, []string{"199CMDA"},
 			[]string{`offer 199CMDC: logics_failure: logics[1] "no_boom": jq: boom is not a title`}},
-		{"malformed line, goes on", offerCDI + "\n{\"id\": \n" + offerInterim + "\n" + offerCDI, pipeline.ExitSuccessWithFailures, []string{"199CMDA", "199CMDA"},
+		{"malformed line, goes on", offerCDI + "\n{\"id\": \n" + offerInterim + "\n" + offerCDI, cli.ExitSuccessWithFailures, []string{"199CMDA", "199CMDA"},
 			[]string{"input: line 2: malformed JSON"}},
-		{"array", "[" + offerCDI + "," + offerInterim + "," + offerNoID + "]", pipeline.ExitSuccessWithFailures, []string{"199CMDA"},
+		{"array", "[" + offerCDI + "," + offerInterim + "," + offerNoID + "]", cli.ExitSuccessWithFailures, []string{"199CMDA"},
 			[]string{"offer (no id): format_failure:"}},
-		{"search response", `{"resultats": [` + offerCDI + `, ` + offerCDI + `], "filtresPossibles": []}`, pipeline.ExitSuccess, []string{"199CMDA", "199CMDA"}, nil},
-		{"truncated array", "[" + offerCDI + ", {", pipeline.ExitSuccessWithFailures, []string{"199CMDA"}, []string{"input: read offers: item 1:"}},
+		{"search response", `{"resultats": [` + offerCDI + `, ` + offerCDI + `], "filtresPossibles": []}`, cli.ExitSuccess, []string{"199CMDA", "199CMDA"}, nil},
+		{"truncated array", "[" + offerCDI + ", {", cli.ExitSuccessWithFailures, []string{"199CMDA"}, []string{"input: read offers: item 1:"}},
 	}
 	chain := compile(t, testSpec)
 	for _, tt := range tests {
@@ -94,7 +94,7 @@ func TestFormatOffersSameAsWorker(t *testing.T) {
 	for _, name := range []string{format.NamePoleEmploi, format.NameRich} {
 		chain := compile(t, format.Spec{Format: format.FormatSpec{Name: name}})
 		var out, errw bytes.Buffer
-		if code := formatOffers(context.Background(), chain, bytes.NewReader(offer), &out, &errw); code != pipeline.ExitSuccess {
+		if code := formatOffers(context.Background(), chain, bytes.NewReader(offer), &out, &errw); code != cli.ExitSuccess {
 			t.Fatalf("%s: formatOffers() = %d, stderr %q", name, code, errw.String())
 		}
 		job, _, err := chain.Apply(francetravail.Offer(offer))
@@ -115,16 +115,16 @@ func TestFormatOffersStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errw bytes.Buffer
-	if code := formatOffers(ctx, chain, strings.NewReader(input), &out, &errw); code != pipeline.ExitFatal || out.Len() != 0 {
-		t.Errorf("cancelled: formatOffers() = %d, wrote %q; want %d and nothing", code, out.String(), pipeline.ExitFatal)
+	if code := formatOffers(ctx, chain, strings.NewReader(input), &out, &errw); code != cli.ExitFatal || out.Len() != 0 {
+		t.Errorf("cancelled: formatOffers() = %d, wrote %q; want %d and nothing", code, out.String(), cli.ExitFatal)
 	}
 	if !strings.Contains(errw.String(), "stopped: context canceled") {
 		t.Errorf("cancelled: stderr = %q, want the reason", errw.String())
 	}
 
 	errw.Reset()
-	if code := formatOffers(context.Background(), chain, strings.NewReader(input), failingWriter{}, &errw); code != pipeline.ExitFatal {
-		t.Errorf("unwritable output: formatOffers() = %d, want %d", code, pipeline.ExitFatal)
+	if code := formatOffers(context.Background(), chain, strings.NewReader(input), failingWriter{}, &errw); code != cli.ExitFatal {
+		t.Errorf("unwritable output: formatOffers() = %d, want %d", code, cli.ExitFatal)
 	}
 	if !strings.Contains(errw.String(), "stopped: write: disk full") {
 		t.Errorf("unwritable output: stderr = %q, want the reason", errw.String())

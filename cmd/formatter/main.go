@@ -16,7 +16,8 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/format"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
 func main() {
@@ -58,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	cfg, err := common.LoadConfig(config.RoleFormatter)
+	cfg, err := worker.LoadConfig(common.ConfigPath, config.RoleFormatter)
 	if err != nil {
 		return err
 	}
@@ -67,7 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
@@ -101,11 +102,11 @@ func runFormat(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return config.ActionError(err)
 	}
 	switch code := formatOffers(ctx, chain, stdin, stdout, stderr); code {
-	case pipeline.ExitSuccess:
+	case cli.ExitSuccess:
 		return nil
-	case pipeline.ExitSuccessWithFailures:
-		return &cli.StatusError{Status: pipeline.StatusSuccessWithFailures}
+	case cli.ExitSuccessWithFailures:
+		return &cli.StatusError{Status: runstatus.StatusSuccessWithFailures}
 	default:
-		return &cli.StatusError{Status: pipeline.StatusFatal}
+		return &cli.StatusError{Status: runstatus.StatusFatal}
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/emulator"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // proc is one process of a chaos trial. Unlike start's *exec.Cmd, its exit
@@ -143,7 +143,7 @@ func (o *observer) onRuns(f func(context.Context, jetstream.KeyValue) error) err
 	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
 	defer cancel()
 	if o.kv == nil {
-		kv, err := o.js.KeyValue(ctx, pipeline.RunsBucket)
+		kv, err := o.js.KeyValue(ctx, runstatus.RunsBucket)
 		if err != nil {
 			return err
 		}
@@ -195,7 +195,7 @@ func (o *observer) runIDs() ([]string, error) {
 func (o *observer) published() (uint64, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
 	defer cancel()
-	s, err := o.js.Stream(ctx, pipeline.OffersStream)
+	s, err := o.js.Stream(ctx, runstatus.OffersStream)
 	if err != nil {
 		return 0, false
 	}

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // verify compares the trial's outcome with what an undisturbed run of the
@@ -17,7 +18,7 @@ import (
 // trial checks those expectations against an undisturbed run.
 func (tr *chaosTrial) verify(exit int) []string {
 	var d []string
-	if exit != pipeline.ExitSuccess {
+	if exit != cli.ExitSuccess {
 		d = append(d, fmt.Sprintf("fetcher exited %d, want 0 (%s)", exit, errorLine(tr.procs["fetcher"])))
 	}
 	r, src, err := tr.readReport()
@@ -48,7 +49,7 @@ func (tr *chaosTrial) checkWorkers() []string {
 
 // readReport reads the fetcher's --report file; without one, the first
 // run's report in the runs bucket, so that its counters are still checked.
-func (tr *chaosTrial) readReport() (r pipeline.Report, missing string, err error) {
+func (tr *chaosTrial) readReport() (r runstatus.Report, missing string, err error) {
 	b, err := os.ReadFile(tr.report)
 	if err != nil {
 		missing = "no report file from the fetcher; the counters below are the runs bucket's"
@@ -65,19 +66,19 @@ func (tr *chaosTrial) readReport() (r pipeline.Report, missing string, err error
 
 // wantEvents are the counters of an undisturbed run: every offer read, the
 // kept jobs skipped, the others created, the stale ones archived.
-func (tr *chaosTrial) wantEvents() pipeline.Events {
-	return pipeline.Events{ReadSuccess: len(tr.corpus), Created: len(tr.corpus) - len(tr.kept), Skipped: len(tr.kept), Archived: len(tr.stale)}
+func (tr *chaosTrial) wantEvents() runstatus.Events {
+	return runstatus.Events{ReadSuccess: len(tr.corpus), Created: len(tr.corpus) - len(tr.kept), Skipped: len(tr.kept), Archived: len(tr.stale)}
 }
 
-func (tr *chaosTrial) checkReport(r pipeline.Report) []string {
+func (tr *chaosTrial) checkReport(r runstatus.Report) []string {
 	var d []string
-	if r.Status != pipeline.StatusSuccess || r.Reason != "" {
+	if r.Status != runstatus.StatusSuccess || r.Reason != "" {
 		d = append(d, fmt.Sprintf("report status %s %s, want success", r.Status, r.Reason))
 	}
 	if diff := fieldDiff(r.Events, tr.wantEvents()); diff != "" {
 		d = append(d, "report events: "+diff)
 	}
-	want := pipeline.SyncReport{Performed: true, Archived: len(tr.stale)}
+	want := runstatus.SyncReport{Performed: true, Archived: len(tr.stale)}
 	if r.Sync != want {
 		d = append(d, fmt.Sprintf("report sync %+v, want %+v", r.Sync, want))
 	}
@@ -119,7 +120,7 @@ func (tr *chaosTrial) checkCalls() []string {
 }
 
 // checkRuns: one command, one run.
-func (tr *chaosTrial) checkRuns(r pipeline.Report) []string {
+func (tr *chaosTrial) checkRuns(r runstatus.Report) []string {
 	ids, err := tr.obs.runIDs()
 	switch {
 	case err != nil:

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // TestCluster runs pulljobs on the three-node cluster of deploy/nats, with
@@ -79,13 +79,13 @@ func TestCluster(t *testing.T) {
 	if err := wait(fetcher, 4*time.Minute); err != nil {
 		t.Fatalf("fetcher --wait: %v\n%s", err, tail(dir, "fetcher"))
 	}
-	var r pipeline.Report
+	var r runstatus.Report
 	if b, err := os.ReadFile(report); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if e := r.Events; r.Status != pipeline.StatusSuccess || e.ReadSuccess != offers || e.Created+e.Skipped != offers {
+	if e := r.Events; r.Status != runstatus.StatusSuccess || e.ReadSuccess != offers || e.Created+e.Skipped != offers {
 		t.Errorf("report: %s %+v, want success with every offer on the board", r.Status, r.Events)
 	}
 	live, _ := board(t, hrURL)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // pulljobs runs the command in-process and returns its exit code and output.
@@ -24,13 +24,13 @@ func pulljobs(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return cli.ExitCode(err, &errb), out.String(), errb.String()
 }
 
-func readReport(t *testing.T, path string) pipeline.Report {
+func readReport(t *testing.T, path string) runstatus.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r pipeline.Report
+	var r runstatus.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatalf("report %s: %v", b, err)
 	}
@@ -46,8 +46,8 @@ func TestRunSandbox(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	r := readReport(t, report)
-	want := pipeline.Events{ReadSuccess: 300, Created: 300 - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
-	if r.Status != pipeline.StatusSuccess || r.Events != want || !r.Sync.Performed {
+	want := runstatus.Events{ReadSuccess: 300, Created: 300 - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
+	if r.Status != runstatus.StatusSuccess || r.Events != want || !r.Sync.Performed {
 		t.Errorf("report = %+v\nwant success with events %+v", r, want)
 	}
 	for _, s := range []string{"status    success", "290 created", "10 skipped", "5 archived"} {
@@ -124,7 +124,7 @@ func TestConfigErrorReport(t *testing.T) {
 		t.Fatalf("exit = %d, want 2: %s", code, errOut)
 	}
 	r := readReport(t, report)
-	if r.Status != pipeline.StatusFatal || r.Reason != "bad_origin_parameters" {
+	if r.Status != runstatus.StatusFatal || r.Reason != "bad_origin_parameters" {
 		t.Errorf("report = %+v, want fatal bad_origin_parameters", r)
 	}
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // TestMultiProcess runs pulljobs as a deployment would: a real nats-server
@@ -92,7 +92,7 @@ func TestMultiProcess(t *testing.T) {
 		t.Fatalf("fetcher --wait: %v\n%s", err, tail(dir, "fetcher"))
 	}
 
-	var r pipeline.Report
+	var r runstatus.Report
 	if b, err := os.ReadFile(report); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &r); err != nil {
@@ -101,7 +101,7 @@ func TestMultiProcess(t *testing.T) {
 	// A pusher killed between a job's creation and its record leaves the job
 	// to another pusher, which finds it on the board: skipped, not created
 	// twice. So created + skipped, not created alone, counts every offer.
-	if e := r.Events; r.Status != pipeline.StatusSuccess || e.ReadSuccess != offers || e.Created+e.Skipped != offers {
+	if e := r.Events; r.Status != runstatus.StatusSuccess || e.ReadSuccess != offers || e.Created+e.Skipped != offers {
 		t.Errorf("report: status %s, events %+v; want success with %d offers read and created or found", r.Status, r.Events, offers)
 	}
 	if !r.Sync.Performed || r.Sync.Archived != staleJobs {

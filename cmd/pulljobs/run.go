@@ -22,6 +22,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
 const runUsage = `Usage: pulljobs run (--sandbox | --config FILE) [flags]
@@ -118,9 +119,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if f.replay != "" {
 			role = config.RoleReplay | config.RolePusher
 		}
-		if cfg, err = f.common.LoadConfig(role); err != nil {
+		if cfg, err = worker.LoadConfig(f.common.ConfigPath, role); err != nil {
 			if f.report != "" {
-				_ = cli.WriteReport(f.report, cli.ConfigReport(err, cfg.Target.BoardKey), stdout)
+				_ = cli.WriteReport(f.report, worker.ConfigReport(err, cfg.Target.BoardKey), stdout)
 			}
 			return err
 		}
@@ -161,12 +162,12 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 		return err
 	}
 	defer p.Close()
-	hr, err := cli.HrFlow(ctx, cfg, nc, logger)
+	hr, err := worker.HrFlow(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}
 	tel.Ready(nc)
-	ft, err := cli.FranceTravail(cfg, logger)
+	ft, err := worker.FranceTravail(cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -222,7 +223,7 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 	if f.progress {
 		errOut = stderr
 	}
-	err = cli.AwaitReport(waitCtx, p, id, f.report, stdout, errOut)
+	err = worker.AwaitReport(waitCtx, p, id, f.report, stdout, errOut)
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("interrupted; run the same command again to resume run %s", id)

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service"
 )
 
@@ -68,8 +68,8 @@ func TestServeMultiProcess(t *testing.T) {
 	f.publish("annecy", "{}", "order-1")
 	replica1, replica2 := f.serve("serve-1"), f.serve("serve-2")
 	f.waitReplicas(2)
-	byTrigger := f.waitRun(pipeline.TriggerEvent, "annecy")
-	if st := f.statusJSON(byTrigger.RunID); st.Status != pipeline.StatusSuccess {
+	byTrigger := f.waitRun(runstatus.TriggerEvent, "annecy")
+	if st := f.statusJSON(byTrigger.RunID); st.Status != runstatus.StatusSuccess {
 		t.Errorf("run by trigger: %+v", st)
 	}
 
@@ -179,11 +179,11 @@ func (f *serveFleet) publish(profile, body, msgID string) {
 }
 
 // runs lists the runs, newest first.
-func (f *serveFleet) runs() []pipeline.RunStatus {
+func (f *serveFleet) runs() []runstatus.RunStatus {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	runs, err := pipeline.ListRuns(ctx, f.js, 0)
+	runs, err := runstatus.ListRuns(ctx, f.js, 0)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -191,10 +191,10 @@ func (f *serveFleet) runs() []pipeline.RunStatus {
 }
 
 // waitRun waits for a finished run of profile started by trigger.
-func (f *serveFleet) waitRun(trigger, profile string) pipeline.RunStatus {
+func (f *serveFleet) waitRun(trigger runstatus.Trigger, profile string) runstatus.RunStatus {
 	f.t.Helper()
-	var found pipeline.RunStatus
-	f.eventually("a finished run by "+trigger, 60*time.Second, func() bool {
+	var found runstatus.RunStatus
+	f.eventually("a finished run by "+string(trigger), 60*time.Second, func() bool {
 		for _, r := range f.runs() {
 			if r.Trigger == trigger && r.Profile == profile && r.FinishedAt != nil {
 				found = r
@@ -207,13 +207,13 @@ func (f *serveFleet) waitRun(trigger, profile string) pipeline.RunStatus {
 }
 
 // statusJSON runs `pulljobs status --json RUN`, as a user would.
-func (f *serveFleet) statusJSON(run string) pipeline.RunDetail {
+func (f *serveFleet) statusJSON(run string) runstatus.RunDetail {
 	f.t.Helper()
 	out, err := exec.Command(f.bin["pulljobs"], "status", "--nats", f.natsURL, "--json", run).Output()
 	if err != nil {
 		f.t.Fatalf("pulljobs status --json %s: %v", run, err)
 	}
-	var d pipeline.RunDetail
+	var d runstatus.RunDetail
 	if err := json.Unmarshal(out, &d); err != nil {
 		f.t.Fatalf("pulljobs status --json: %v\n%s", err, out)
 	}
@@ -245,7 +245,7 @@ func (f *serveFleet) checkRequest() {
 	f.eventually("the requested run's report", 60*time.Second, func() bool {
 		return f.statusJSON(reply.RunID).Report != nil
 	})
-	if d := f.statusJSON(reply.RunID); d.Status != pipeline.StatusSuccess || d.Trigger != pipeline.TriggerRequest || d.Profile != "annecy" {
+	if d := f.statusJSON(reply.RunID); d.Status != runstatus.StatusSuccess || d.Trigger != runstatus.TriggerRequest || d.Profile != "annecy" {
 		f.t.Errorf("run by request: %s, trigger %q, profile %q", d.Status, d.Trigger, d.Profile)
 	}
 }
@@ -269,19 +269,19 @@ func (f *serveFleet) checkBadTriggers(replicas ...*exec.Cmd) {
 	f.publish("nosuch", "{}", "")
 	f.publish("annecy", "not json", "")
 	f.publish("annecy", `{"origin_parameters": {"client_secret": "stolen-secret"}}`, "")
-	var letters []pipeline.DeadLetter
+	var letters []runstatus.DeadLetter
 	f.eventually("three dead-lettered triggers", 30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var err error
-		if letters, _, err = pipeline.ReadDeadLetters(ctx, f.js, pipeline.DeadLetterSubjectPrefix+service.TriggerStage+".*", 0); err != nil {
+		if letters, _, err = runstatus.ReadDeadLetters(ctx, f.js, runstatus.DeadLetterSubjectPrefix+service.TriggerStage+".*", 0); err != nil {
 			f.t.Fatal(err)
 		}
 		return len(letters) == 3
 	})
 	want := map[string]string{"unknown profile": "pulljobs.dlq.trigger.nosuch", "unreadable request": "pulljobs.dlq.trigger.annecy", "client_secret": "pulljobs.dlq.trigger.annecy"}
 	for says, subject := range want {
-		if !slices.ContainsFunc(letters, func(l pipeline.DeadLetter) bool { return strings.Contains(l.Reason, says) && l.Subject == subject }) {
+		if !slices.ContainsFunc(letters, func(l runstatus.DeadLetter) bool { return strings.Contains(l.Reason, says) && l.Subject == subject }) {
 			f.t.Errorf("no dead letter on %s saying %q: %+v", subject, says, letters)
 		}
 	}
@@ -365,7 +365,7 @@ func (f *serveFleet) checkSchedule(replicas ...*exec.Cmd) {
 	}
 	byRun := map[string]int{}
 	for _, r := range f.runs() {
-		if r.Profile == "ticker" && r.Trigger == pipeline.TriggerSchedule {
+		if r.Profile == "ticker" && r.Trigger == runstatus.TriggerSchedule {
 			byRun[r.RunID]++
 		}
 	}

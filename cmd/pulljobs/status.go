@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service"
 )
 
@@ -74,7 +74,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
 	if run != "" {
-		d, err := pipeline.GetRun(ctx, js, run, statusLetters)
+		d, err := runstatus.GetRun(ctx, js, run, statusLetters)
 		if err != nil {
 			return err
 		}
@@ -83,17 +83,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return writeRunDetail(stdout, d, time.Now())
 	}
-	runs, err := pipeline.ListRuns(ctx, js, limit)
+	runs, err := runstatus.ListRuns(ctx, js, limit)
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return writeJSON(stdout, pipeline.RunList{Runs: runs})
+		return writeJSON(stdout, runstatus.RunList{Runs: runs})
 	}
 	if err := writeRunList(stdout, runs, time.Now()); err != nil {
 		return err
 	}
-	refused, total, err := pipeline.ReadDeadLetters(ctx, js, pipeline.DeadLetterSubjectPrefix+service.TriggerStage+".*", refusedScan)
+	refused, total, err := runstatus.ReadDeadLetters(ctx, js, runstatus.DeadLetterSubjectPrefix+service.TriggerStage+".*", refusedScan)
 	if err != nil {
 		return err
 	}
@@ -107,16 +107,16 @@ const refusedScan = 2000
 const refusedShown = 5
 
 // writeRefused prints the latest triggers that fetcher serve refused.
-func writeRefused(w io.Writer, letters []pipeline.DeadLetter, total int, now time.Time) error {
+func writeRefused(w io.Writer, letters []runstatus.DeadLetter, total int, now time.Time) error {
 	if total == 0 {
 		return nil
 	}
-	fmt.Fprintf(w, "\nrefused triggers: %d, on %s%s.<profile> (the latest first):\n", total, pipeline.DeadLetterSubjectPrefix, service.TriggerStage)
+	fmt.Fprintf(w, "\nrefused triggers: %d, on %s%s.<profile> (the latest first):\n", total, runstatus.DeadLetterSubjectPrefix, service.TriggerStage)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for i := len(letters) - 1; i >= 0 && i >= len(letters)-refusedShown; i-- {
 		l := letters[i]
-		profile := strings.TrimPrefix(l.Subject, pipeline.DeadLetterSubjectPrefix+service.TriggerStage+".")
-		fmt.Fprintf(tw, "  %s ago\t%s\t%s\n", pipeline.FormatDuration(now.Sub(l.At).Seconds()), profile, oneLine(l.Reason))
+		profile := strings.TrimPrefix(l.Subject, runstatus.DeadLetterSubjectPrefix+service.TriggerStage+".")
+		fmt.Fprintf(tw, "  %s ago\t%s\t%s\n", cli.FormatDuration(now.Sub(l.At).Seconds()), profile, oneLine(l.Reason))
 	}
 	return tw.Flush()
 }
@@ -165,7 +165,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // writeRunList prints the runs as a table, newest first.
-func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
+func writeRunList(w io.Writer, runs []runstatus.RunStatus, now time.Time) error {
 	if len(runs) == 0 {
 		_, err := fmt.Fprintln(w, "No runs yet.")
 		return err
@@ -173,9 +173,9 @@ func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tPROFILE\tTRIGGER\tBOARD\tSTATUS\tREAD\tCREATED\tUPDATED\tUNARCHIVED\tUNCHANGED\tSKIPPED\tARCHIVED\tFAILED\tDURATION\tSYNC / PROGRESS")
 	for _, st := range runs {
-		status := st.Status
+		status := string(st.Status)
 		if st.Phase != "" {
-			status += " (" + st.Phase + ")"
+			status += " (" + string(st.Phase) + ")"
 		}
 		if st.DryRun {
 			status += ", dry run"
@@ -189,14 +189,14 @@ func writeRunList(w io.Writer, runs []pipeline.RunStatus, now time.Time) error {
 			outcome = st.Progress.String() + lastSeen(st, now)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.RunID, dash(st.Profile), st.Trigger, shortBoard(st.BoardKey),
-			status, counters, pipeline.FormatDuration(st.DurationSeconds), dash(outcome))
+			status, counters, cli.FormatDuration(st.DurationSeconds), dash(outcome))
 	}
 	return tw.Flush()
 }
 
 // writeRunDetail prints one run: what started it, its report or progress,
 // its failures and its dead letters.
-func writeRunDetail(w io.Writer, d pipeline.RunDetail, now time.Time) error {
+func writeRunDetail(w io.Writer, d runstatus.RunDetail, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "profile\t%s\n", dash(d.Profile))
 	fmt.Fprintf(tw, "trigger\t%s\n", d.Trigger)
@@ -208,7 +208,7 @@ func writeRunDetail(w io.Writer, d pipeline.RunDetail, now time.Time) error {
 		fmt.Fprintf(tw, "run\t%s\n", d.RunID)
 		fmt.Fprintf(tw, "status\t%s (%s)\n", d.Status, d.Phase)
 		fmt.Fprintf(tw, "board\t%s\n", d.BoardKey)
-		fmt.Fprintf(tw, "duration\t%s so far\n", pipeline.FormatDuration(d.DurationSeconds))
+		fmt.Fprintf(tw, "duration\t%s so far\n", cli.FormatDuration(d.DurationSeconds))
 		if d.Progress != nil {
 			fmt.Fprintf(tw, "progress\t%s%s\n", d.Progress, lastSeen(d.RunStatus, now))
 		}
@@ -236,12 +236,12 @@ func writeRunDetail(w io.Writer, d pipeline.RunDetail, now time.Time) error {
 	return writeDeadLetters(w, d)
 }
 
-func writeDeadLetters(w io.Writer, d pipeline.RunDetail) error {
+func writeDeadLetters(w io.Writer, d runstatus.RunDetail) error {
 	if d.DeadLetterCount == 0 {
 		_, err := fmt.Fprintln(w, "\ndead letters: none")
 		return err
 	}
-	fmt.Fprintf(w, "\ndead letters (%d, on %s%s.*):\n", d.DeadLetterCount, pipeline.DeadLetterSubjectPrefix, d.RunID)
+	fmt.Fprintf(w, "\ndead letters (%d, on %s%s.*):\n", d.DeadLetterCount, runstatus.DeadLetterSubjectPrefix, d.RunID)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, l := range d.DeadLetters {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", l.Offer, l.Stage, oneLine(l.Reason))
@@ -253,11 +253,11 @@ func writeDeadLetters(w io.Writer, d pipeline.RunDetail) error {
 }
 
 // lastSeen says when a run in flight last showed a sign of life.
-func lastSeen(st pipeline.RunStatus, now time.Time) string {
+func lastSeen(st runstatus.RunStatus, now time.Time) string {
 	if st.LastSignOfLife == nil {
 		return ""
 	}
-	return ", last sign of life " + pipeline.FormatDuration(now.Sub(*st.LastSignOfLife).Seconds()) + " ago"
+	return ", last sign of life " + cli.FormatDuration(now.Sub(*st.LastSignOfLife).Seconds()) + " ago"
 }
 
 func shortBoard(key string) string { return key[:min(len(key), 8)] }

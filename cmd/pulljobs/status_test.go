@@ -8,27 +8,27 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/natsembed"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 var statusNow = time.Date(2026, 11, 28, 18, 10, 0, 0, time.UTC)
 
 // statusRuns are a finished run, a refused sync and a run in flight.
-func statusRuns() []pipeline.RunStatus {
+func statusRuns() []runstatus.RunStatus {
 	finished := statusNow.Add(-time.Minute)
 	seen := statusNow.Add(-3 * time.Second)
-	return []pipeline.RunStatus{
-		{RunID: "20261128T180900000Z-0000000c", Status: pipeline.StatusRunning, Phase: pipeline.PhaseProcessing, Trigger: pipeline.TriggerSchedule,
+	return []runstatus.RunStatus{
+		{RunID: "20261128T180900000Z-0000000c", Status: runstatus.StatusRunning, Phase: runstatus.PhaseProcessing, Trigger: runstatus.TriggerSchedule,
 			Profile: "annecy", BoardKey: "0123456789abcdef0123456789abcdef01234567", StartedAt: statusNow.Add(-time.Minute), DurationSeconds: 60,
-			Progress: &pipeline.RunProgress{Fetched: 120, Sealed: true, Expected: 120, Done: 80}, LastSignOfLife: &seen},
-		{RunID: "20261128T180000000Z-0000000b", Status: pipeline.StatusSuccessWithFailures, Trigger: pipeline.TriggerEvent, Profile: "chambery",
+			Progress: &runstatus.RunProgress{Fetched: 120, Sealed: true, Expected: 120, Done: 80}, LastSignOfLife: &seen},
+		{RunID: "20261128T180000000Z-0000000b", Status: runstatus.StatusSuccessWithFailures, Trigger: runstatus.TriggerEvent, Profile: "chambery",
 			BoardKey: "0123456789abcdef0123456789abcdef01234567", DurationSeconds: 12.4, FinishedAt: &finished,
-			Events: &pipeline.Events{ReadSuccess: 40, Created: 30, Updated: 2, Skipped: 7, WriteFailure: 1},
-			Sync:   &pipeline.SyncReport{RefusedReason: "1 offer failed"}, DeadLetterCount: 1},
-		{RunID: "20261128T170000000Z-0000000a", Status: pipeline.StatusSuccess, Trigger: pipeline.TriggerCLI,
+			Events: &runstatus.Events{ReadSuccess: 40, Created: 30, Updated: 2, Skipped: 7, WriteFailure: 1},
+			Sync:   &runstatus.SyncReport{RefusedReason: "1 offer failed"}, DeadLetterCount: 1},
+		{RunID: "20261128T170000000Z-0000000a", Status: runstatus.StatusSuccess, Trigger: runstatus.TriggerCLI,
 			BoardKey: "0123456789abcdef0123456789abcdef01234567", DurationSeconds: 3.2, FinishedAt: &finished,
-			Events: &pipeline.Events{ReadSuccess: 25, Created: 20, Skipped: 5, Archived: 3},
-			Sync:   &pipeline.SyncReport{Performed: true, Archived: 3}},
+			Events: &runstatus.Events{ReadSuccess: 25, Created: 20, Skipped: 5, Archived: 3},
+			Sync:   &runstatus.SyncReport{Performed: true, Archived: 3}},
 	}
 }
 
@@ -64,9 +64,9 @@ func TestWriteRunList(t *testing.T) {
 }
 
 func TestWriteRefused(t *testing.T) {
-	var letters []pipeline.DeadLetter
+	var letters []runstatus.DeadLetter
 	for i := range 7 {
-		letters = append(letters, pipeline.DeadLetter{Subject: "pulljobs.dlq.trigger.p" + string(rune('a'+i)), Stage: "trigger",
+		letters = append(letters, runstatus.DeadLetter{Subject: "pulljobs.dlq.trigger.p" + string(rune('a'+i)), Stage: "trigger",
 			Reason: "reason " + string(rune('a'+i)), At: statusNow.Add(time.Duration(i-10) * time.Minute)})
 	}
 	var b bytes.Buffer
@@ -87,11 +87,11 @@ func TestWriteRefused(t *testing.T) {
 
 func TestWriteRunDetail(t *testing.T) {
 	runs := statusRuns()
-	done := pipeline.RunDetail{RunStatus: runs[1],
-		Report: &pipeline.Report{RunID: runs[1].RunID, Status: runs[1].Status, BoardKey: runs[1].BoardKey, Events: *runs[1].Events,
+	done := runstatus.RunDetail{RunStatus: runs[1],
+		Report: &runstatus.Report{RunID: runs[1].RunID, Status: runs[1].Status, BoardKey: runs[1].BoardKey, Events: *runs[1].Events,
 			Sync:     *runs[1].Sync,
-			Failures: []pipeline.ItemFailure{{Offer: "184XKLM", Failure: pipeline.WriteFailure, Reason: "HrFlow 400:\n  invalid location"}}},
-		DeadLetters: []pipeline.DeadLetter{{Offer: "184XKLM", Stage: "push", Reason: "HrFlow 400: invalid location"}}}
+			Failures: []runstatus.ItemFailure{{Offer: "184XKLM", Failure: runstatus.WriteFailure, Reason: "HrFlow 400:\n  invalid location"}}},
+		DeadLetters: []runstatus.DeadLetter{{Offer: "184XKLM", Stage: "push", Reason: "HrFlow 400: invalid location"}}}
 	var b bytes.Buffer
 	if err := writeRunDetail(&b, done, statusNow); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestWriteRunDetail(t *testing.T) {
 		}
 	}
 	b.Reset()
-	if err := writeRunDetail(&b, pipeline.RunDetail{RunStatus: runs[0]}, statusNow); err != nil {
+	if err := writeRunDetail(&b, runstatus.RunDetail{RunStatus: runs[0]}, statusNow); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"status    running (processing)", "progress  80/120 items done (66%), last sign of life 3.0s ago", "dead letters: none"} {
@@ -123,7 +123,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	defer srv.Shutdown()
 	code, out, errOut := pulljobs(t, "status", "--nats", srv.ClientURL(), "--json")
-	var list pipeline.RunList
+	var list runstatus.RunList
 	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || list.Runs == nil || len(list.Runs) != 0 {
 		t.Errorf("status --json on an empty system: exit %d, %q %q; want {\"runs\": []}", code, out, errOut)
 	}

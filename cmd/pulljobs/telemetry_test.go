@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/telemetry/telemetrytest"
 )
 
@@ -58,7 +58,7 @@ func TestTracesSandbox(t *testing.T) {
 		t.Fatalf("pulljobs run --sandbox: %v\n%s", err, tail(dir, "pulljobs"))
 	}
 	rep := readReport(t, report)
-	if rep.Status != pipeline.StatusSuccess {
+	if rep.Status != runstatus.StatusSuccess {
 		t.Fatalf("run ended %s (%s)", rep.Status, rep.Reason)
 	}
 	count := map[string]int{}
@@ -170,7 +170,7 @@ func TestTelemetryMultiProcess(t *testing.T) {
 		t.Fatalf("fetcher --wait: %v\n%s", err, tail(dir, "fetcher"))
 	}
 	rep := readReport(t, report)
-	if rep.Status != pipeline.StatusSuccess || rep.Events.Created != offers {
+	if rep.Status != runstatus.StatusSuccess || rep.Events.Created != offers {
 		t.Fatalf("report: %s, events %+v; want success with %d created", rep.Status, rep.Events, offers)
 	}
 
@@ -215,7 +215,7 @@ func waitReady(t *testing.T, name, base string) {
 
 // checkPusherMetrics compares the pushers' metrics, summed, with the run's
 // report and with the creations the HrFlow emulator answered.
-func checkPusherMetrics(t *testing.T, pushers []telemetrytest.Metrics, rep pipeline.Report, emulatorCreated int64) {
+func checkPusherMetrics(t *testing.T, pushers []telemetrytest.Metrics, rep runstatus.Report, emulatorCreated int64) {
 	t.Helper()
 	sum := func(name string, labels ...string) float64 {
 		var v float64
@@ -236,13 +236,13 @@ func checkPusherMetrics(t *testing.T, pushers []telemetrytest.Metrics, rep pipel
 	if got := sum("pulljobs_items_total", "outcome", "created"); got != created {
 		t.Errorf("pulljobs_items_total{outcome=created} = %v over the pushers, the report says %v (needs the pipeline's instruments)", got, created)
 	}
-	if got := sum("pulljobs_runs_total", "status", rep.Status); got != 1 {
+	if got := sum("pulljobs_runs_total", "status", string(rep.Status)); got != 1 {
 		t.Errorf("pulljobs_runs_total{status=%s} = %v over the pushers, want 1 (needs the pipeline's instruments)", rep.Status, got)
 	}
 	for _, m := range pushers {
 		for _, gauge := range []string{"pulljobs_consumer_pending", "pulljobs_consumer_ack_pending"} {
-			if v, found := m.Value(gauge, "consumer", pipeline.PusherConsumer); !found || v != 0 {
-				t.Errorf("%s{consumer=%q} = %v (found %v), want 0 once the run is over (needs the pipeline's instruments)", gauge, pipeline.PusherConsumer, v, found)
+			if v, found := m.Value(gauge, "consumer", runstatus.PusherConsumer); !found || v != 0 {
+				t.Errorf("%s{consumer=%q} = %v (found %v), want 0 once the run is over (needs the pipeline's instruments)", gauge, runstatus.PusherConsumer, v, found)
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
 func main() {
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := common.LoadConfig(config.RolePusher)
+	cfg, err := worker.LoadConfig(common.ConfigPath, config.RolePusher)
 	if err != nil {
 		return err
 	}
@@ -67,12 +68,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := cli.Open(ctx, common.NATSURL, "pulljobs-pusher", true, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-pusher", true, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	hr, err := cli.HrFlow(ctx, cfg, nc, logger)
+	hr, err := worker.HrFlow(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}

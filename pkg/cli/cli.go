@@ -1,8 +1,10 @@
-// Package cli is the command-line plumbing the four pulljobs binaries share:
-// common flags, logging, the NATS connection, the API clients built from a
-// configuration, signals, reports and exit codes. Each binary's main parses
-// its flags, builds its dependencies with this package, runs, and exits in
-// one place with ExitCode.
+// Package cli is the command-line plumbing the four pulljobs binaries
+// share: common flags, logging, the NATS connection, signals, reports,
+// durations as people read them, and exit codes. Each binary's main parses
+// its flags, builds its dependencies (with this package and pkg/worker),
+// runs, and exits in one place with ExitCode. It knows nothing of the APIs
+// or the formats, so that readers of run status (the status page) can use
+// it.
 package cli
 
 import (
@@ -13,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -21,15 +22,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
-	"github.com/pulljobs/pulljobs/pkg/config"
-	"github.com/pulljobs/pulljobs/pkg/francetravail"
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
-	"github.com/pulljobs/pulljobs/pkg/ratelimit"
-	"github.com/pulljobs/pulljobs/pkg/telemetry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // DefaultNATSURL is used when neither --nats nor $NATS_URL says otherwise.
@@ -96,21 +91,6 @@ func IsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// LoadConfig reads the configuration file and checks what role needs.
-func (c *Common) LoadConfig(role config.Role) (config.Config, error) {
-	if c.ConfigPath == "" {
-		if role == config.RoleFormatter {
-			return config.Config{}, nil
-		}
-		return config.Config{}, Usagef("--config is required")
-	}
-	cfg, err := config.Load(c.ConfigPath)
-	if err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate(role)
-}
-
 // Connect connects to NATS: it reconnects forever and logs the
 // connection's ups and downs. A long-lived worker (waitForServer) also
 // waits for a server that is not up yet, as when a fleet starts together; a
@@ -151,78 +131,6 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-// The APIs' names in metric labels, and the route templates of their calls
-// (see telemetry.NewTransport): literal ones before the wildcard ones.
-const (
-	apiHrFlow        = "hrflow"
-	apiFranceTravail = "francetravail"
-)
-
-var (
-	hrflowRoutes = []string{
-		"GET /job/indexing", "POST /job/indexing", "PUT /job/indexing", "PATCH /job/indexing/archive",
-		"GET /storing/jobs", "POST /text/parsing",
-	}
-	franceTravailRoutes = []string{
-		"GET /offres/search", "GET /offres/{id}", "GET /referentiel/{name}", "POST /connexion/oauth2/access_token",
-	}
-)
-
-// httpClient keeps enough idle connections for a pusher's concurrency, and
-// counts and times the calls to api.
-func httpClient(api string, routes []string) *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 256
-	t.MaxIdleConnsPerHost = 128
-	return &http.Client{Transport: telemetry.NewTransport(t, api, routes...)}
-}
-
-// FranceTravail builds the France Travail client of cfg.
-func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Client, error) {
-	fc := cfg.FranceTravail()
-	fc.Logger = logger
-	fc.HTTPClient = httpClient(apiFranceTravail, franceTravailRoutes)
-	fc.Retry.Name = apiFranceTravail
-	return francetravail.NewClient(fc)
-}
-
-// Open connects to NATS at url as name (see Connect), and opens the
-// pipeline with settings. close releases both, in order.
-func Open(ctx context.Context, url, name string, waitForServer bool, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
-	nc, err = Connect(url, name, waitForServer, logger)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	p, err = pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: logger})
-	if err != nil {
-		nc.Close()
-		return nil, nil, nil, err
-	}
-	return p, nc, func() { p.Close(); nc.Close() }, nil
-}
-
-// HrFlow builds the HrFlow client of cfg, with the rate limit that every
-// pusher connected to nc's NATS system shares (none when the configuration
-// sets 0).
-func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.Logger) (*hrflow.Client, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	hc := cfg.HrFlow()
-	hc.Logger = logger
-	hc.HTTPClient = httpClient(apiHrFlow, hrflowRoutes)
-	hc.Retry.Name = apiHrFlow
-	if perSecond := cfg.HrFlowRateLimit(); perSecond > 0 {
-		l, err := ratelimit.New(ctx, js, apiHrFlow, perSecond)
-		if err != nil {
-			return nil, err
-		}
-		hc.Limiter = l
-	}
-	return hrflow.NewClient(hc)
-}
-
 // UsageError is a misuse of a command: exit code 2.
 type UsageError struct{ msg string }
 
@@ -233,23 +141,33 @@ func Usagef(format string, args ...any) error { return &UsageError{fmt.Sprintf(f
 
 // StatusError carries a run's status to the exit code.
 type StatusError struct {
-	Status, Reason string
+	Status rs.Status
+	Reason string
 }
 
 func (e *StatusError) Error() string {
 	if e.Reason == "" {
-		return "run ended " + e.Status
+		return "run ended " + string(e.Status)
 	}
-	return "run ended " + e.Status + ": " + e.Reason
+	return "run ended " + string(e.Status) + ": " + e.Reason
 }
 
 // ForStatus returns nil for a successful run, a *StatusError otherwise.
-func ForStatus(r pipeline.Report) error {
-	if r.Status == pipeline.StatusSuccess {
+func ForStatus(r rs.Report) error {
+	if r.Status == rs.StatusSuccess {
 		return nil
 	}
 	return &StatusError{Status: r.Status, Reason: r.Reason}
 }
+
+// Exit codes of every command.
+const (
+	ExitSuccess             = 0
+	ExitFatal               = 1
+	ExitUsage               = 2 // invalid configuration or usage
+	ExitSuccessWithFailures = 3
+	ExitBoardBusy           = 75 // EX_TEMPFAIL: the board is busy with another run; try again later
+)
 
 // ExitCodes lists, for the --help of a command that runs or publishes a
 // run, the codes ExitCode returns and what a scheduler should make of them.
@@ -261,53 +179,75 @@ const ExitCodes = `  0   success
   75  the board is busy with a run of another configuration: try again later
 `
 
+// ExitCoder is an error that chooses its command's exit code: a
+// configuration error is a usage error (ExitUsage), a busy board asks to
+// try again later (ExitBoardBusy).
+type ExitCoder interface {
+	error
+	ExitCode() int
+}
+
 // ExitCode prints err on stderr, unless it only carries a status or help,
-// and returns the exit code for it: 0 success (and --help), 3 a run that
-// succeeded with failures (a sync refused by a guard among them), 2 invalid
-// configuration or usage, 75 a board busy with a run of another
-// configuration (EX_TEMPFAIL: try again later), 1 anything else.
+// and returns the exit code for it: ExitCodeOf the status of a
+// *StatusError (a warning for a run that succeeded with failures), 0 for
+// --help, 2 for a usage error, an ExitCoder's own code, 1 for anything
+// else.
 func ExitCode(err error, stderr io.Writer) int {
 	var se *StatusError
 	var ue *UsageError
-	var ce *config.Error
+	var ec ExitCoder
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
-		return pipeline.ExitSuccess
+		return ExitSuccess
 	case errors.As(err, &se):
-		if se.Status == pipeline.StatusSuccessWithFailures {
-			if se.Reason != "" {
-				fmt.Fprintln(stderr, "warning:", err)
-			}
-			return pipeline.ExitSuccessWithFailures
+		code := ExitCodeOf(se.Status)
+		switch {
+		case code == ExitSuccessWithFailures && se.Reason != "":
+			fmt.Fprintln(stderr, "warning:", err)
+		case code != ExitSuccessWithFailures:
+			fmt.Fprintln(stderr, "error:", err)
 		}
+		return code
+	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "error:", err)
-		return pipeline.ExitFatal
-	case errors.As(err, &ue), errors.As(err, &ce):
+		return ExitUsage
+	case errors.As(err, &ec):
 		fmt.Fprintln(stderr, "error:", err)
-		return pipeline.ExitUsage
-	case errors.Is(err, pipeline.ErrBoardBusy):
-		fmt.Fprintln(stderr, "error:", err)
-		return pipeline.ExitBoardBusy
+		return ec.ExitCode()
 	}
 	fmt.Fprintln(stderr, "error:", err)
-	return pipeline.ExitFatal
+	return ExitFatal
 }
 
-// ConfigReport is the report of a run refused before it started, for a
-// configuration error: status fatal, reason bad_origin_parameters and so on.
-func ConfigReport(err error, board string) pipeline.Report {
-	reason := "bad_configuration"
-	var ce *config.Error
-	if errors.As(err, &ce) {
-		reason = ce.Reason()
+// ExitCodeOf maps a run's status to the exit code of the command that ran
+// it.
+func ExitCodeOf(status rs.Status) int {
+	switch status {
+	case rs.StatusSuccess:
+		return ExitSuccess
+	case rs.StatusSuccessWithFailures:
+		return ExitSuccessWithFailures
 	}
-	now := time.Now().UTC()
-	return pipeline.Report{Status: pipeline.StatusFatal, Reason: reason, BoardKey: board, StartedAt: now, FinishedAt: now,
-		Sync: pipeline.SyncReport{RefusedReason: "the run did not start: " + err.Error()}}
+	return ExitFatal
+}
+
+// FormatDuration prints seconds as people read them: 0.4s, 12s, 3m04s or
+// 2h05m.
+func FormatDuration(seconds float64) string {
+	d := time.Duration(seconds * float64(time.Second))
+	switch {
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.0fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
 // WriteReport writes r as indented JSON to path; "-" is stdout.
-func WriteReport(path string, r pipeline.Report, stdout io.Writer) error {
+func WriteReport(path string, r rs.Report, stdout io.Writer) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -340,35 +280,4 @@ func Parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		return Usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return nil
-}
-
-// AwaitReport waits for run's report, showing progress on a terminal
-// stderr, then prints the report as a table on stdout, writes it as JSON to
-// reportPath when set, and returns ForStatus of it.
-func AwaitReport(ctx context.Context, p *pipeline.Pipeline, run, reportPath string, stdout, stderr io.Writer) error {
-	var onProgress func(pipeline.Progress)
-	var pr *Progress
-	if IsTerminal(stderr) {
-		pr = NewProgress(stderr)
-		onProgress = pr.Update
-	}
-	r, err := p.Wait(ctx, run, onProgress)
-	if pr != nil {
-		pr.Clear()
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("stopped waiting for run %s; it goes on without us (run the same command to follow it again): %w", run, err)
-		}
-		return err
-	}
-	if err := r.WriteTable(stdout); err != nil {
-		return err
-	}
-	if reportPath != "" {
-		if err := WriteReport(reportPath, r, stdout); err != nil {
-			return err
-		}
-	}
-	return ForStatus(r)
 }

@@ -8,9 +8,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulljobs/pulljobs/pkg/config"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
+
+// exitCoder is an error that chooses its exit code, as config.Error and
+// pipeline.BusyError do.
+type exitCoder struct {
+	msg  string
+	code int
+}
+
+func (e exitCoder) Error() string { return e.msg }
+func (e exitCoder) ExitCode() int { return e.code }
 
 func TestExitCode(t *testing.T) {
 	tests := []struct {
@@ -20,10 +29,11 @@ func TestExitCode(t *testing.T) {
 	}{
 		{nil, 0, ""},
 		{flag.ErrHelp, 0, ""},
-		{&StatusError{Status: pipeline.StatusSuccessWithFailures}, 3, ""},
-		{&StatusError{Status: pipeline.StatusFatal, Reason: "read_failure"}, 1, "read_failure"},
+		{&StatusError{Status: runstatus.StatusSuccessWithFailures}, 3, ""},
+		{&StatusError{Status: runstatus.StatusFatal, Reason: "read_failure"}, 1, "read_failure"},
 		{Usagef("no command"), 2, "no command"},
-		{fmt.Errorf("load: %w", &config.Error{Key: "origin_parameters.x", Err: errors.New("bad")}), 2, "origin_parameters.x"},
+		{fmt.Errorf("load: %w", exitCoder{"origin_parameters.x: bad", ExitUsage}), 2, "origin_parameters.x"},
+		{fmt.Errorf("start: %w", exitCoder{"board busy", ExitBoardBusy}), 75, "board busy"},
 		{errors.New("connect to nats: refused"), 1, "refused"},
 	}
 	for _, tt := range tests {
@@ -38,11 +48,11 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestForStatus(t *testing.T) {
-	if err := ForStatus(pipeline.Report{Status: pipeline.StatusSuccess}); err != nil {
+	if err := ForStatus(runstatus.Report{Status: runstatus.StatusSuccess}); err != nil {
 		t.Errorf("success: %v, want nil", err)
 	}
 	var se *StatusError
-	if err := ForStatus(pipeline.Report{Status: pipeline.StatusFatal, Reason: "write_failure"}); !errors.As(err, &se) || se.Reason != "write_failure" {
+	if err := ForStatus(runstatus.Report{Status: runstatus.StatusFatal, Reason: "write_failure"}); !errors.As(err, &se) || se.Reason != "write_failure" {
 		t.Errorf("fatal: %v, want a StatusError with the reason", err)
 	}
 }
@@ -105,16 +115,24 @@ func TestLogger(t *testing.T) {
 	}
 }
 
-func TestProgressLine(t *testing.T) {
-	var buf bytes.Buffer
-	p := NewProgress(&buf)
-	p.Update(pipeline.Progress{Fetched: 150, Formatted: 120, Pushed: 100, Done: 100})
-	p.Update(pipeline.Progress{Fetched: 300, Sealed: true, Expected: 300, Formatted: 300, Pushed: 250, Done: 250})
-	p.Clear()
-	got := buf.String()
-	for _, want := range []string{"fetched 150…", "fetched 300 · formatted 300 · pushed 250 · done 250/300", "ETA", "\r\x1b[K"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("progress output %q lacks %q", got, want)
+func TestFormatDuration(t *testing.T) {
+	for _, tc := range []struct {
+		seconds float64
+		want    string
+	}{{0.42, "0.4s"}, {12.4, "12s"}, {184, "3m04s"}, {7500, "2h05m"}} {
+		if got := FormatDuration(tc.seconds); got != tc.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tc.seconds, got, tc.want)
+		}
+	}
+}
+
+func TestExitCodeOf(t *testing.T) {
+	for status, want := range map[runstatus.Status]int{
+		runstatus.StatusSuccess: ExitSuccess, runstatus.StatusSuccessWithFailures: ExitSuccessWithFailures,
+		runstatus.StatusFatal: ExitFatal, runstatus.StatusRunning: ExitFatal,
+	} {
+		if got := ExitCodeOf(status); got != want {
+			t.Errorf("ExitCodeOf(%s) = %d, want %d", status, got, want)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
@@ -98,6 +99,10 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// ExitCode makes a command refused for a configuration error exit with
+// cli.ExitUsage, before any network call.
+func (e *Error) ExitCode() int { return cli.ExitUsage }
 
 // Reason returns the report's reason for a run refused because of this
 // error: bad_origin_parameters, bad_target_parameters,

@@ -2,9 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/cli"
 )
 
 const board = "0123456789abcdef0123456789abcdef01234567"
@@ -129,6 +133,9 @@ func TestErrorsNameTheirKey(t *testing.T) {
 			}
 			if got := ce.Reason(); got != tt.reason {
 				t.Errorf("reason = %q, want %q", got, tt.reason)
+			}
+			if got := cli.ExitCode(fmt.Errorf("load: %w", err), io.Discard); got != cli.ExitUsage {
+				t.Errorf("exit code %d, want %d (usage)", got, cli.ExitUsage)
 			}
 		})
 	}

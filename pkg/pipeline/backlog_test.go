@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/emulator"
@@ -34,7 +36,7 @@ func TestFormatterHoldsForPushers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := p.l.jobs.Consumer(ctx, PusherConsumer)
+	jobs, err := p.ledger.jobs.Consumer(ctx, rs.PusherConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestFormatterHoldsForPushers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: offers, Created: offers})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: offers, Created: offers})
 }
 
 // TestFetchGoesOnWithoutFormatters fetches far more offers than the
@@ -93,7 +95,7 @@ func TestFetchGoesOnWithoutFormatters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fetch with no formatter: %v", err)
 	}
-	cons, err := p.l.offers.Consumer(ctx, FormatterConsumer)
+	cons, err := p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestFetchGoesOnWithoutFormatters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: offers, Created: offers})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: offers, Created: offers})
 }
 
 // TestBacklogHoldsWhileTaken drives a fetcher's backlog on a real
@@ -123,11 +125,11 @@ func TestBacklogHoldsWhileTaken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for i := range waiting {
-		if _, err := p.l.js.Publish(ctx, OffersSubjectPrefix+"held", []byte(strconv.Itoa(i))); err != nil {
+		if _, err := p.ledger.js.Publish(ctx, rs.OffersSubjectPrefix+"held", []byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cons, err := p.l.offers.Consumer(ctx, FormatterConsumer)
+	cons, err := p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}

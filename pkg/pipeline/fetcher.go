@@ -16,6 +16,8 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Searcher is what the fetcher needs of France Travail;
@@ -70,7 +72,7 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 	if spec.CreatedAt.IsZero() {
 		spec.CreatedAt = now
 	}
-	if !ValidRunID(spec.ID) {
+	if !rs.ValidRunID(spec.ID) {
 		return "", fmt.Errorf("run id %q: want letters, digits, - and _", spec.ID)
 	}
 	if err := spec.Validate(); err != nil {
@@ -79,7 +81,7 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 	if spec.ReplayOf == "" && src == nil {
 		return "", errors.New("fetch: no France Travail client for a run that is not a replay")
 	}
-	run, resumed, err := p.l.acquire(ctx, spec, acquireOptions{holder: p.holder, wait: o.WaitBoard, assumeStale: p.exclusive, logger: p.logger})
+	run, resumed, err := p.ledger.acquire(ctx, spec, acquireOptions{holder: p.holder, wait: o.WaitBoard, assumeStale: p.exclusive, logger: p.logger})
 	if err != nil {
 		return "", err
 	}
@@ -87,7 +89,7 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 		o.OnStarted(run, resumed)
 	}
 	if resumed {
-		if spec, err = p.l.spec(ctx, run); err != nil {
+		if spec, err = p.ledger.spec(ctx, run); err != nil {
 			return run, err
 		}
 	} else {
@@ -95,7 +97,7 @@ func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o Fetc
 		runCtx, sp := tracer.Start(ctx, "pulljobs.run", trace.WithAttributes(runAttr.String(run), boardAttr.String(spec.BoardKey)))
 		defer sp.End()
 		spec.TraceParent = traceParent(runCtx)
-		if _, err := createJSON(ctx, p.l.runs, specKey(run), spec); err != nil {
+		if _, err := store.Create(ctx, p.ledger.runs, rs.SpecKey(run), spec); err != nil {
 			return run, err
 		}
 	}
@@ -124,10 +126,10 @@ func (f *fetch) run(ctx context.Context) error {
 	defer wg.Wait()
 	defer stopBeat()
 	wg.Go(func() {
-		t := time.NewTicker(f.p.l.settings.LeaseTTL / 8)
+		t := time.NewTicker(f.p.ledger.settings.LeaseTTL / 8)
 		defer t.Stop()
 		for {
-			f.p.hb.touch(f.spec.BoardKey, run)
+			f.p.heartbeat.touch(f.spec.BoardKey, run)
 			select {
 			case <-beatCtx.Done():
 				return
@@ -136,14 +138,14 @@ func (f *fetch) run(ctx context.Context) error {
 		}
 	})
 	for joined := false; ; joined = true {
-		if _, sealed, err := f.p.l.seal(ctx, run); err != nil || sealed {
+		if _, sealed, err := f.p.ledger.seal(ctx, run); err != nil || sealed {
 			if sealed && f.resumed {
 				f.log.Info("joined a run whose fetch is complete")
 			}
 			return err
 		}
 		owner := f.p.holder + "/" + randomHex()
-		won, _, err := claim(ctx, f.p.l.runs, fetchKey(run), fetchClaim{Owner: owner, Heartbeat: time.Now().UTC()}, fetchClaimTTL)
+		won, _, err := store.Claim(ctx, f.p.ledger.runs, rs.FetchKey(run), fetchClaim{Owner: owner, Heartbeat: time.Now().UTC()}, fetchClaimTTL)
 		if err != nil {
 			return err
 		}
@@ -167,7 +169,7 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	wg.Go(func() {
-		keepClaim(ctx, cancel, f.p.l.runs, fetchKey(run), owner, fetchClaimTTL, func(c *fetchClaim) { c.Heartbeat = time.Now().UTC() })
+		store.KeepClaim(ctx, cancel, f.p.ledger.runs, rs.FetchKey(run), owner, fetchClaimTTL, func(c *fetchClaim) { c.Heartbeat = time.Now().UTC() })
 	})
 	seen, err := f.published(ctx)
 	if err != nil {
@@ -208,13 +210,13 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("fetch of run %s interrupted (run it again to resume): %w", run, context.Cause(ctx))
 	}
-	seal := Seal{Expected: seen.count, ReadSuccess: seen.count, Truncated: sum.Truncated, Total: sum.Total, Duplicates: sum.Duplicates + seen.duplicates,
+	seal := rs.Seal{Expected: seen.count, ReadSuccess: seen.count, Truncated: sum.Truncated, Total: sum.Total, Duplicates: sum.Duplicates + seen.duplicates,
 		Unreached: sum.Unreached, Windows: sum.Windows, Requests: sum.Requests, StartedAt: started, SealedAt: time.Now().UTC()}
 	if readErr != nil && !errors.Is(readErr, errPublish) {
 		seal.ReadFailure, seal.ReadError = true, readErr.Error()
 		f.log.Error("fetch failed; the run goes on with what was read, and will not sync", "err", readErr, "read", seen.count)
 	}
-	if _, err := createJSON(ctx, f.p.l.runs, sealKey(run), seal); err != nil {
+	if _, err := store.Create(ctx, f.p.ledger.runs, rs.SealKey(run), seal); err != nil {
 		return err
 	}
 	f.log.Info("fetch sealed", "offers", seal.Expected, "duplicates", seal.Duplicates, "truncated", seal.Truncated, "read_failure", seal.ReadFailure)
@@ -225,11 +227,11 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 // when the settings bound nothing or NATS cannot show the formatters'
 // consumer: backpressure never stops a fetch.
 func (f *fetch) hold(ctx context.Context) *backlog {
-	high := f.p.l.settings.OffersBacklog
+	high := f.p.ledger.settings.OffersBacklog
 	if high <= 0 {
 		return nil
 	}
-	cons, err := f.p.l.offers.Consumer(ctx, FormatterConsumer)
+	cons, err := f.p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
 	if err != nil {
 		f.log.Warn("fetching without backpressure: the formatters' consumer is out of reach", "err", err)
 		return nil
@@ -265,16 +267,16 @@ func (f *fetch) published(ctx context.Context) (*offerSet, error) {
 	if !f.resumed {
 		return s, nil
 	}
-	err := readStream(ctx, f.p.l.offers, []string{OffersSubjectPrefix + f.spec.ID}, true, func(m jetstream.Msg) error {
-		s.add(m.Headers().Get(HeaderOfferID))
+	err := store.ReadStream(ctx, f.p.ledger.offers, []string{rs.OffersSubjectPrefix + f.spec.ID}, true, func(m jetstream.Msg) error {
+		s.add(m.Headers().Get(rs.HeaderOfferID))
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the offers already published: %w", err)
 	}
 	// Offers that failed at the fetch have a record and no message.
-	err = f.p.l.readRecords(ctx, f.spec.ID, 0, func(r Record) error {
-		if r.Stage == fetcherStage {
+	err = f.p.ledger.readRecords(ctx, f.spec.ID, 0, func(r rs.Record) error {
+		if r.Stage == rs.FetcherStage {
 			s.add(r.Offer)
 		}
 		return nil
@@ -285,9 +287,6 @@ func (f *fetch) published(ctx context.Context) (*offerSet, error) {
 	s.duplicates = 0
 	return s, nil
 }
-
-// fetcherStage names the fetcher on the records and dead letters it writes.
-const fetcherStage = "fetcher"
 
 // offerID returns the offer's id, or a stable stand-in for an offer without
 // one, so that it still flows to the formatter and ends as a format failure.
@@ -302,7 +301,7 @@ func offerID(o francetravail.Offer) string {
 // replay yields the offers stored by an earlier run.
 func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
 	var sum francetravail.Summary
-	err := readStream(ctx, p.l.offers, []string{OffersSubjectPrefix + from}, false, func(m jetstream.Msg) error {
+	err := store.ReadStream(ctx, p.ledger.offers, []string{rs.OffersSubjectPrefix + from}, false, func(m jetstream.Msg) error {
 		data, err := decodePayload(m.Headers(), m.Data())
 		if err != nil {
 			return err
@@ -345,7 +344,7 @@ type pendingPub struct {
 
 func newPublisher(ctx context.Context, p *Pipeline) *publisher {
 	pb := &publisher{ctx: ctx, p: p, pending: make(chan pendingPub, asyncPending), done: make(chan struct{}),
-		ender: &ender{l: p.l, stage: fetcherStage, kind: PublishFailure, carry: p.carrier, logger: p.logger}}
+		ender: &ender{ledger: p.ledger, stage: rs.FetcherStage, kind: rs.PublishFailure, carry: p.carrier, logger: p.logger}}
 	go pb.check()
 	return pb
 }
@@ -359,8 +358,8 @@ func (pb *publisher) publish(ctx context.Context, run, id string, offer francetr
 	}
 	octx, sp := offerSpan(ctx, run, id)
 	defer sp.End()
-	m := nats.NewMsg(OffersSubjectPrefix + run)
-	m.Header.Set(HeaderOfferID, id)
+	m := nats.NewMsg(rs.OffersSubjectPrefix + run)
+	m.Header.Set(rs.HeaderOfferID, id)
 	inject(octx, m.Header)
 	it := &Item{Run: run, Offer: id, Data: offer, Header: m.Header, Delivery: 1}
 	var tooLarge *tooLargeError
@@ -381,7 +380,7 @@ func (pb *publisher) publish(ctx context.Context, run, id string, offer francetr
 
 // fail ends an offer that cannot be carried: a failed record, a dead letter.
 func (pb *publisher) fail(ctx context.Context, it *Item, cause error) error {
-	if err := pb.ender.end(ctx, it, failed(fetcherStage, PublishFailure, fmt.Errorf("offer %s: %w", it.Offer, cause))); err != nil {
+	if err := pb.ender.end(ctx, it, failed(rs.FetcherStage, rs.PublishFailure, fmt.Errorf("offer %s: %w", it.Offer, cause))); err != nil {
 		return fmt.Errorf("%w: %w", errPublish, err)
 	}
 	return nil

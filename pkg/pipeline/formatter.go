@@ -10,6 +10,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // formatOffer is the formatter stage: it applies the run's format and
@@ -17,8 +18,8 @@ import (
 // item (discarded, or failed with the format's or logic's message). It
 // needs nothing but the item: a redelivered offer is formatted again, and
 // the job published again is harmless (the pusher finds it done).
-func formatOffer(ctx context.Context, it *Item) Outcome {
-	chain, err := it.info.compiled()
+func formatOffer(ctx context.Context, run *runInfo, it *Item) Outcome {
+	chain, err := run.compiled()
 	if err != nil {
 		// This worker lacks what the run needs (a Go format registered in
 		// another binary): another replica may have it.
@@ -33,19 +34,19 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 		delete(job, "board_key")
 		b, err := hrflow.AppendJSON(make([]byte, 0, jobSizeHint(len(it.Data))), job)
 		if err != nil {
-			return formatFailed(FormatFailure, fmt.Errorf("encode job: %w", err))
+			return formatFailed(rs.FormatFailure, fmt.Errorf("encode job: %w", err))
 		}
-		next := nats.NewMsg(jobsPrefix + it.Run)
-		next.Header.Set(HeaderOfferID, it.Offer)
+		next := nats.NewMsg(rs.JobsSubjectPrefix + it.Run)
+		next.Header.Set(rs.HeaderOfferID, it.Offer)
 		inject(ctx, next.Header)
 		next.Data = b
 		return Outcome{Next: next}
 	case format.Discarded:
-		return ended(Record{State: Discarded})
+		return ended(rs.Record{State: rs.Discarded})
 	case format.FormatFailed:
-		return formatFailed(FormatFailure, err)
+		return formatFailed(rs.FormatFailure, err)
 	}
-	return formatFailed(LogicsFailure, err)
+	return formatFailed(rs.LogicsFailure, err)
 }
 
 // jobSizeHint is the buffer to encode a job formatted from an offer of
@@ -55,11 +56,11 @@ func formatOffer(ctx context.Context, it *Item) Outcome {
 func jobSizeHint(offerSize int) int { return offerSize + offerSize/4 }
 
 // formatFailed ends an item failed with the format's or logic's message.
-func formatFailed(kind string, cause error) Outcome {
+func formatFailed(kind rs.FailureKind, cause error) Outcome {
 	reason := cause.Error()
 	var ae *format.ApplyError
 	if errors.As(cause, &ae) {
 		reason = ae.Message()
 	}
-	return ended(Record{State: Failed, Failure: kind, Reason: reason})
+	return ended(rs.Record{State: rs.Failed, Failure: kind, Reason: reason})
 }

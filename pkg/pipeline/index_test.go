@@ -3,16 +3,15 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
@@ -79,7 +78,7 @@ func TestBoardIndex(t *testing.T) {
 
 	before := e.callSnapshot()
 	r := e.run(p, update, nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 60, Created: 60})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 60, Created: 60})
 	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 60}) {
 		t.Errorf("first run: calls %v, want one create per offer", got)
 	}
@@ -87,9 +86,9 @@ func TestBoardIndex(t *testing.T) {
 	for _, s := range []RunSpec{update, spec()} {
 		before = e.callSnapshot()
 		r = e.run(p, s, nil)
-		want := Events{ReadSuccess: 60, Unchanged: 60}
+		want := rs.Events{ReadSuccess: 60, Unchanged: 60}
 		if !s.UpdateContent {
-			want = Events{ReadSuccess: 60, Skipped: 60}
+			want = rs.Events{ReadSuccess: 60, Skipped: 60}
 		}
 		checkEvents(t, r.Events, want)
 		if got := e.perOfferCalls(before); len(got) != 0 {
@@ -106,7 +105,7 @@ func TestBoardIndex(t *testing.T) {
 	e.ft.SetCorpus(corpus)
 	before = e.callSnapshot()
 	r = e.run(p, update, nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 60, Updated: 5, Unchanged: 55})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 60, Updated: 5, Unchanged: 55})
 	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"PUT /job/indexing": 5}) {
 		t.Errorf("after 5 offers changed: calls %v, want 5 replaces", got)
 	}
@@ -126,7 +125,7 @@ func TestBoardIndex(t *testing.T) {
 		}
 	}
 	r = e.run(p, update, nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 60, Updated: 3, Unchanged: 57})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 60, Updated: 3, Unchanged: 57})
 	for _, ref := range edited {
 		job, err := e.hrc.GetJob(ctx, board, ref)
 		if err != nil {
@@ -154,14 +153,14 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	run := NewRunID(time.Now())
 	sp := spec(func(s *RunSpec) { s.ID, s.UpdateContent = run, true })
 	info := &runInfo{spec: sp, index: indexState{Status: indexReady}}
-	s := &pusher{l: p.l, index: boardIndex{l: p.l}, board: e.hrc}
+	s := &pusher{ledger: p.ledger, index: p.ledger.index, board: e.hrc}
 	item := func(o francetravail.Offer, delivery int) *Item {
 		job, err := format.PoleEmploi(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := hrflow.AppendJSON(nil, job)
-		return &Item{Run: run, Offer: job.Reference(), Data: b, Delivery: delivery, info: info}
+		return &Item{Run: run, Offer: job.Reference(), Data: b, Delivery: delivery}
 	}
 
 	// Someone created the first job after the listing, with content of
@@ -171,8 +170,8 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	if _, err := e.hr.SeedJob(board, job0, false); err != nil {
 		t.Fatal(err)
 	}
-	o := s.push(ctx, item(offers[0], 1))
-	if o.Record == nil || o.Record.Action != hrflow.ActionUpdated {
+	o := s.push(ctx, info, item(offers[0], 1))
+	if o.Record == nil || o.Record.Action != rs.Updated {
 		t.Errorf("refused create: outcome %+v, want the job read, then replaced (updated)", o)
 	}
 
@@ -190,8 +189,8 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.callSnapshot()
-	o = s.push(ctx, item(offers[2], 1))
-	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
+	o = s.push(ctx, info, item(offers[2], 1))
+	if o.Record == nil || o.Record.Action != rs.Created {
 		t.Errorf("duplicate of a created item: outcome %+v (record %+v), want created", o, o.Record)
 	}
 	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
@@ -206,8 +205,8 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	creations := e.creations()
-	o = s.push(ctx, it)
-	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
+	o = s.push(ctx, info, it)
+	if o.Record == nil || o.Record.Action != rs.Created {
 		t.Errorf("redelivered after a crash: outcome %+v (record %+v), want created", o, o.Record)
 	}
 	if got := e.creations(); got != creations {
@@ -217,8 +216,8 @@ func TestPushWithoutTrustingTheIndex(t *testing.T) {
 	// as created, at the cost of the refused create and a read (the run's
 	// snapshot predates its writes), and still not created twice.
 	before = e.callSnapshot()
-	o = s.push(ctx, it)
-	if o.Record == nil || o.Record.Action != hrflow.ActionCreated {
+	o = s.push(ctx, info, it)
+	if o.Record == nil || o.Record.Action != rs.Created {
 		t.Errorf("second redelivery: outcome %+v, want created", o)
 	}
 	if got := e.perOfferCalls(before); !maps.Equal(got, map[string]int64{"POST /job/indexing": 1, "GET /job/indexing": 1}) {
@@ -253,8 +252,8 @@ func TestOversizedOffers(t *testing.T) {
 	p := e.pipeline(testSettings)
 	e.workers(p, e.hrc)
 	r := e.run(p, spec(), &fakeSearch{offers: all})
-	checkEvents(t, r.Events, Events{ReadSuccess: 30, Created: 29, PublishFailure: 1, Archived: 5})
-	if r.Status != StatusSuccessWithFailures || !r.Sync.Performed {
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 30, Created: 29, PublishFailure: 1, Archived: 5})
+	if r.Status != rs.StatusSuccessWithFailures || !r.Sync.Performed {
 		t.Errorf("report: %s, sync %+v; want success_with_failures, synced", r.Status, r.Sync)
 	}
 	id := ids(t, all[1:2])[0]
@@ -300,7 +299,7 @@ func TestFetcherJoinsItsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 50, Created: 50})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 50, Created: 50})
 	// Once the run ended, the same configuration starts a new run.
 	if next := e.run(p, spec(), nil); next.RunID == first {
 		t.Errorf("a fetch after the run ended joined it; want a new run")
@@ -333,28 +332,28 @@ func TestSyncTakeoverCounts(t *testing.T) {
 		if _, err := e.hr.SeedJob(board, job, false); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.l.record(ctx, run, Record{Offer: job.Reference(), State: Written, Action: hrflow.ActionCreated, Stage: PusherConsumer}); err != nil {
+		if err := p.ledger.record(ctx, run, rs.Record{Offer: job.Reference(), State: rs.Written, Action: rs.Created, Stage: rs.PusherStage}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	x := boardIndex{l: p.l}
-	st, err := x.refresh(ctx, board, run, e.hrc)
+	listing, err := p.ledger.index.Refresh(ctx, board, e.hrc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.Status = indexReady
-	if err := putJSON(ctx, p.l.runs, indexKey(run), st); err != nil {
+	st := indexState{Status: indexReady, Listing: listing}
+	if err := store.Put(ctx, p.ledger.runs, rs.IndexKey(run), st); err != nil {
 		t.Fatal(err)
 	}
 	// The dead owner archived 4 jobs, and was archiving 2 more: one call
 	// reached the board, the other did not.
 	staleRefs := ids(t, stale)
+	sy := &syncer{ledger: p.ledger}
 	for i, ref := range staleRefs[:6] {
-		entry, ok, err := x.lookup(ctx, board, st.snapshot, ref)
+		entry, ok, err := p.ledger.index.Lookup(ctx, board, st.Snapshot, ref)
 		if err != nil || !ok {
 			t.Fatalf("index entry of %s: %v %v", ref, ok, err)
 		}
-		if err := x.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchiving); err != nil {
+		if err := sy.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchiving); err != nil {
 			t.Fatal(err)
 		}
 		if i < 5 {
@@ -363,12 +362,12 @@ func TestSyncTakeoverCounts(t *testing.T) {
 			}
 		}
 		if i < 4 {
-			if err := x.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchived); err != nil {
+			if err := sy.mark(ctx, spec(func(s *RunSpec) { s.ID = run }), entry, actionArchived); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := putJSON(ctx, p.l.runs, finalKey(run), final{Owner: "dead-process", Heartbeat: time.Now().Add(-time.Hour)}); err != nil {
+	if err := store.Put(ctx, p.ledger.runs, rs.FinalKey(run), final{Owner: "dead-process", Heartbeat: time.Now().Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	archiveCalls := e.hr.Stats().Count("PATCH /job/indexing/archive", 200)
@@ -409,11 +408,11 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 		t.Fatal(err)
 	}
 	refs := ids(t, offers)
-	created := Record{State: Written, Action: hrflow.ActionCreated, Stage: PusherConsumer}
+	created := rs.Record{State: rs.Written, Action: rs.Created, Stage: rs.PusherStage}
 	for _, ref := range []string{refs[0], refs[0], refs[1]} {
 		rec := created
 		rec.Offer = ref
-		if err := p.l.record(ctx, run, rec); err != nil {
+		if err := p.ledger.record(ctx, run, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -431,218 +430,5 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 3, Created: 3})
-}
-
-// TestShardCache checks that a pusher's lookups read each snapshot shard
-// once: a shard gone from the stream still answers from the cache, and
-// the cache stays within its bound.
-func TestShardCache(t *testing.T) {
-	const jobs = 40
-	e := newEnv(t, nil)
-	p := e.pipeline(testSettings)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	keys := map[string]string{} // reference → key
-	for _, o := range synthetic(jobs, 31) {
-		job, _ := format.PoleEmploi(o)
-		seeded, err := e.hr.SeedJob(board, job, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys[job.Reference()] = seeded.Key()
-	}
-	x := boardIndex{l: p.l, shardEntries: 2}
-	st, err := x.refresh(ctx, board, "R1", e.hrc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := boardIndex{l: p.l, shards: new(shardCache)}
-	lookAll := func(name string, x boardIndex, want int) {
-		t.Helper()
-		found := 0
-		for ref, key := range keys {
-			got, ok, err := x.lookup(ctx, board, st.snapshot, ref)
-			if err != nil {
-				t.Fatalf("%s: lookup(%s): %v", name, ref, err)
-			}
-			if ok {
-				found++
-				if got.Key != key {
-					t.Errorf("%s: lookup(%s) key %s, want %s", name, ref, got.Key, key)
-				}
-			}
-		}
-		if _, ok, err := x.lookup(ctx, board, st.snapshot, "GONE000"); err != nil || ok {
-			t.Errorf("%s: lookup of a job not on the board: %v, %v; want none", name, ok, err)
-		}
-		if found != want {
-			t.Errorf("%s: found %d jobs, want %d", name, found, want)
-		}
-	}
-	lookAll("first lookups", cached, jobs)
-	if err := x.purge(ctx, indexSubject(board, "snap."+st.Gen+".>"), 0); err != nil {
-		t.Fatal(err)
-	}
-	lookAll("without a cache, once the snapshot is gone", boardIndex{l: p.l}, 0)
-	lookAll("from the cache, once the snapshot is gone", cached, jobs)
-
-	var c shardCache
-	for i := range shardCacheSize + 10 {
-		c.put(strconv.Itoa(i), []byte("[]"))
-	}
-	if got := len(c.shards); got != shardCacheSize {
-		t.Errorf("cache of %d shards after %d puts, want %d", got, shardCacheSize+10, shardCacheSize)
-	}
-}
-
-// TestIndexRefresh builds snapshots of a board in many shards and passes,
-// then in few, and checks each holds every job of the board once, as the
-// listing saw it, with what pulljobs wrote; that the journal is merged
-// once; that a job gone from the board leaves the index; and that a
-// refresh leaves nothing behind but the head and its snapshot.
-func TestIndexRefresh(t *testing.T) {
-	const jobs, written = 300, 50
-	e := newEnv(t, nil)
-	p := e.pipeline(testSettings)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	want := map[string]boardEntry{} // by reference
-	for i, o := range synthetic(jobs, 29) {
-		job, _ := format.PoleEmploi(o)
-		seeded, err := e.hr.SeedJob(board, job, i%7 == 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		state := boardLive
-		if i%7 == 0 {
-			state = boardArchived
-		}
-		want[job.Reference()] = boardEntry{Ref: job.Reference(), Key: seeded.Key(), State: state}
-	}
-	// What pulljobs wrote to some jobs, and to one no longer on the board.
-	x := boardIndex{l: p.l, shardEntries: 2, passEntries: 4}
-	refs := slices.Sorted(maps.Keys(want))
-	for _, ref := range append(refs[:written:written], "GONE000") {
-		w := boardEntry{Ref: ref, Key: want[ref].Key, State: boardLive, Hash: "h-" + ref, WroteAt: "w", Run: "R0", Action: "created"}
-		if err := x.log(ctx, board, w); err != nil {
-			t.Fatal(err)
-		}
-		if ref != "GONE000" {
-			e := want[ref]
-			e.Hash, e.WroteAt = w.Hash, w.WroteAt
-			want[ref] = e
-		}
-	}
-	check := func(name string, st indexState) {
-		t.Helper()
-		got := map[string]boardEntry{}
-		err := x.entries(ctx, board, st.snapshot, func(e boardEntry) (bool, error) {
-			if _, dup := got[e.Ref]; dup {
-				t.Errorf("%s: entry %s twice", name, e.Ref)
-			}
-			e.UpdatedAt = ""
-			got[e.Ref] = e
-			return true, nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(got, want) {
-			t.Errorf("%s: %d entries, want %d; first differences: %v", name, len(got), len(want), firstDiff(got, want))
-		}
-		for _, ref := range []string{refs[0], refs[written], refs[jobs-1]} {
-			if e, ok, err := x.lookup(ctx, board, st.snapshot, ref); err != nil || !ok || e.Key != want[ref].Key {
-				t.Errorf("%s: lookup(%s) = %+v, %v, %v; want key %s", name, ref, e, ok, err, want[ref].Key)
-			}
-		}
-		if _, ok, err := x.lookup(ctx, board, st.snapshot, "GONE000"); err != nil || ok {
-			t.Errorf("%s: lookup of a job gone from the board: %v, %v; want none", name, ok, err)
-		}
-		if st.Live+st.Archived != jobs {
-			t.Errorf("%s: listing saw %d live and %d archived, want %d in all", name, st.Live, st.Archived, jobs)
-		}
-		left, err := p.l.index.Info(ctx, jetstream.WithSubjectFilter(IndexSubjectPrefix+board+".>"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for subject, n := range left.State.Subjects {
-			rest := strings.TrimPrefix(subject, IndexSubjectPrefix+board+".")
-			if !(rest == "head" && n == 1) && !strings.HasPrefix(rest, "snap."+st.Gen+".") {
-				t.Errorf("%s: left %d messages on %s", name, n, subject)
-			}
-		}
-	}
-	for _, c := range []struct {
-		name                      string
-		shardEntries, passEntries int
-	}{
-		{"16 passes, 256 shards", 2, 4},
-		{"one pass, from shards narrower", 0, 0},
-		{"one pass, 8 shards", 64, 0},
-		{"16 passes, from shards wider", 2, 4},
-	} {
-		x.shardEntries, x.passEntries = c.shardEntries, c.passEntries
-		st, err := x.refresh(ctx, board, "R1", e.hrc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		check(c.name, st)
-	}
-}
-
-// firstDiff names a few keys where got and want differ.
-func firstDiff(got, want map[string]boardEntry) []string {
-	var out []string
-	for k, w := range want {
-		if g, ok := got[k]; !ok || g != w {
-			out = append(out, fmt.Sprintf("%s: got %+v, want %+v", k, g, w))
-		}
-		if len(out) == 3 {
-			break
-		}
-	}
-	for k := range got {
-		if _, ok := want[k]; !ok && len(out) < 5 {
-			out = append(out, "unexpected "+k)
-		}
-	}
-	return out
-}
-
-// TestFindInShard checks a lookup's decoding of a shard: the entry of the
-// reference asked for, whole, wherever it stands in the shard and whatever
-// its reference holds; none when absent; an error naming a shard that is
-// not one.
-func TestFindInShard(t *testing.T) {
-	entries := []boardEntry{
-		{Ref: "A1", Key: "k1", State: boardLive, UpdatedAt: "t1", Hash: "h1", WroteAt: "t1"},
-		{Ref: `quo"te\é`, Key: "k2", State: boardArchived},
-		{Key: "k3", State: boardLive}, // made by hand: no reference
-		{Ref: "Z9", Key: "k4", State: boardLive, Run: "R", Action: "created"},
-	}
-	shard, err := json.Marshal(entries)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		shard string
-		ref   string
-		want  boardEntry
-		ok    bool
-		err   bool
-	}{
-		{string(shard), "A1", entries[0], true, false},
-		{string(shard), `quo"te\é`, entries[1], true, false},
-		{string(shard), "Z9", entries[3], true, false},
-		{string(shard), "B2", boardEntry{}, false, false},
-		{"[]", "A1", boardEntry{}, false, false},
-		{`{"ref":"A1"}`, "A1", boardEntry{}, false, true},
-		{`[{"ref":"A1"`, "A1", boardEntry{}, false, true},
-	} {
-		got, ok, err := findInShard([]byte(c.shard), c.ref)
-		if got != c.want || ok != c.ok || (err != nil) != c.err {
-			t.Errorf("findInShard(%.30q, %q) = %+v, %v, %v; want %+v, %v, error %v", c.shard, c.ref, got, ok, err, c.want, c.ok, c.err)
-		}
-	}
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 3, Created: 3})
 }

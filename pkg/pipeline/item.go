@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // This file is how one item ends. A stage (the formatter, the pusher) is a
@@ -39,8 +41,6 @@ type Item struct {
 	Header nats.Header
 	// Delivery counts the deliveries of the message: 1 the first time.
 	Delivery int
-	// info is the run's spec and compiled format, set by requireRun.
-	info *runInfo
 }
 
 // Outcome is what a stage decided for an item. The zero Outcome acks the
@@ -50,7 +50,7 @@ type Outcome struct {
 	Next *nats.Msg
 	// Record ends the item. A Failed record also sends the item's payload
 	// to the dead-letter stream.
-	Record *Record
+	Record *rs.Record
 	// Retry asks for a later delivery; nothing else is done. On the last
 	// allowed delivery the item ends failed instead, with this cause.
 	Retry error
@@ -63,16 +63,17 @@ type Outcome struct {
 func retryLater(err error) Outcome { return Outcome{Retry: err} }
 
 // ended is the Outcome of an item that ends with rec.
-func ended(rec Record) Outcome { return Outcome{Record: &rec} }
+func ended(rec rs.Record) Outcome { return Outcome{Record: &rec} }
 
 // failed is the Outcome of an item that fails for good.
-func failed(stage, kind string, cause error) Outcome {
-	return ended(Record{State: Failed, Failure: kind, Reason: cause.Error(), Stage: stage})
+func failed(stage rs.Stage, kind rs.FailureKind, cause error) Outcome {
+	return ended(rs.Record{State: rs.Failed, Failure: kind, Reason: cause.Error(), Stage: stage})
 }
 
-// Handler is a stage: it decides what becomes of one item. It must be safe
-// for concurrent use; ctx ends when the worker stops hard.
-type Handler func(ctx context.Context, it *Item) Outcome
+// Handler is a stage: it decides what becomes of one item of run, a run
+// the worker knows (its spec read, not finished). It must be safe for
+// concurrent use; ctx ends when the worker stops hard.
+type Handler func(ctx context.Context, run *runInfo, it *Item) Outcome
 
 // Middleware wraps a Handler with a cross-cutting step.
 type Middleware func(Handler) Handler
@@ -87,9 +88,9 @@ func chain(h Handler, mws ...Middleware) Handler {
 
 // ender carries out outcomes: the pipeline's I/O for one item.
 type ender struct {
-	l      *ledger
-	stage  string // the stage's name, on records and dead letters
-	kind   string // the failure kind of an item that used up its deliveries
+	ledger *ledger
+	stage  rs.Stage       // on records and dead letters
+	kind   rs.FailureKind // of an item that used up its deliveries
 	carry  *carrier
 	logger *slog.Logger
 	done   *atomic.Int64 // counts the items passed on or ended; nil: none
@@ -103,7 +104,7 @@ func (e *ender) end(ctx context.Context, it *Item, o Outcome) error {
 		var tooLarge *tooLargeError
 		switch {
 		case errors.As(err, &tooLarge):
-			o = failed(e.stage, PublishFailure, err)
+			o = failed(e.stage, rs.PublishFailure, err)
 		case err != nil:
 			return fmt.Errorf("publish %s of run %s to the next stage: %w", it.Offer, it.Run, err)
 		}
@@ -119,15 +120,15 @@ func (e *ender) end(ctx context.Context, it *Item, o Outcome) error {
 	if rec.Stage == "" {
 		rec.Stage = e.stage
 	}
-	if rec.State == Failed {
+	if rec.State == rs.Failed {
 		if err := e.deadLetter(ctx, it, rec); err != nil {
 			return err
 		}
 	}
-	if err := e.l.record(ctx, it.Run, rec); err != nil {
+	if err := e.ledger.record(ctx, it.Run, rec); err != nil {
 		return err
 	}
-	countItem(ctx, e.stage, rec.outcome())
+	countItem(ctx, e.stage, rec.Outcome())
 	return nil
 }
 
@@ -139,11 +140,11 @@ func (e *ender) giveUp(ctx context.Context, it *Item, err error) error {
 // deadLetter publishes a failed item's payload, with its stage and reason
 // in headers, to pulljobs.dlq.<run>.<stage>. A payload too large even for
 // that is left out, its size in a header.
-func (e *ender) deadLetter(ctx context.Context, it *Item, rec Record) error {
-	m := nats.NewMsg(DeadLetterSubjectPrefix + it.Run + "." + rec.Stage)
-	m.Header.Set(HeaderOfferID, it.Offer)
-	m.Header.Set(HeaderStage, rec.Stage)
-	m.Header.Set(HeaderReason, oneLine(rec.Reason))
+func (e *ender) deadLetter(ctx context.Context, it *Item, rec rs.Record) error {
+	m := nats.NewMsg(rs.DeadLetterSubjectPrefix + it.Run + "." + string(rec.Stage))
+	m.Header.Set(rs.HeaderOfferID, it.Offer)
+	m.Header.Set(rs.HeaderStage, string(rec.Stage))
+	m.Header.Set(rs.HeaderReason, rs.OneLine(rec.Reason))
 	m.Data = it.Data
 	err := e.carry.publish(ctx, m)
 	var tooLarge *tooLargeError
@@ -156,7 +157,7 @@ func (e *ender) deadLetter(ctx context.Context, it *Item, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("dead-letter %s of run %s: %w", it.Offer, it.Run, err)
 	}
-	e.logger.Warn("item failed", "run", it.Run, "offer", it.Offer, "stage", rec.Stage, "failure", rec.Failure, "reason", oneLine(rec.Reason))
+	e.logger.Warn("item failed", "run", it.Run, "offer", it.Offer, "stage", rec.Stage, "failure", rec.Failure, "reason", rs.OneLine(rec.Reason))
 	return nil
 }
 
@@ -165,7 +166,7 @@ func (e *ender) deadLetter(ctx context.Context, it *Item, rec Record) error {
 // item can only fail.
 func itemOf(subject string, h nats.Header, data []byte, delivery int) (*Item, error) {
 	payload, err := decodePayload(h, data)
-	return &Item{Run: runOfSubject(subject), Offer: h.Get(HeaderOfferID), Data: payload, Header: h, Delivery: delivery}, err
+	return &Item{Run: runOfSubject(subject), Offer: h.Get(rs.HeaderOfferID), Data: payload, Header: h, Delivery: delivery}, err
 }
 
 // itemOfMsg is itemOf for a delivered message.

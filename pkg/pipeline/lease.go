@@ -12,19 +12,15 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
-// Lease says which run holds a board. One run per board at a time: two runs
-// must never interleave their syncs.
-type Lease struct {
-	Run      string    `json:"run_id"`
-	SpecHash string    `json:"spec_hash"`
-	Holder   string    `json:"holder"`
-	Acquired time.Time `json:"acquired_at"`
-	// Renewed is the last sign of life of any process working on the run.
-	Renewed time.Time `json:"renewed_at"`
-}
+// Lease is a board's lease, stored under the board's key in the leases
+// bucket.
+type Lease = rs.Lease
 
 // BusyError reports a board held by a live run of another configuration.
 type BusyError struct {
@@ -45,6 +41,10 @@ var ErrBoardBusy = errors.New("board busy")
 
 // Is makes errors.Is(err, ErrBoardBusy) true for a *BusyError.
 func (e *BusyError) Is(target error) bool { return target == ErrBoardBusy }
+
+// ExitCode makes a command that met a busy board exit with
+// cli.ExitBoardBusy: a scheduler tries again later.
+func (e *BusyError) ExitCode() int { return cli.ExitBoardBusy }
 
 // ErrLeaseLost reports a run whose board was taken by a later run after it
 // looked dead: it must not touch the board any more.
@@ -78,9 +78,9 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 		now := time.Now().UTC()
 		mine := Lease{Run: spec.ID, SpecHash: hash, Holder: holder, Acquired: now, Renewed: now}
 		var held Lease
-		rev, err := getJSON(ctx, t.leases, spec.BoardKey, &held)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			created, err := createJSON(ctx, t.leases, spec.BoardKey, mine)
+		rev, found, err := store.Get(ctx, t.leases, spec.BoardKey, &held)
+		if err == nil && !found {
+			created, err := store.Create(ctx, t.leases, spec.BoardKey, mine)
 			if err != nil {
 				return "", false, err
 			}
@@ -96,7 +96,7 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 			// Ours already: a write whose answer was lost, then retried.
 			return held.Run, held.Run != spec.ID, nil
 		}
-		done, err := t.exists(ctx, t.runs, reportKey(held.Run))
+		done, err := store.Exists(ctx, t.runs, rs.ReportKey(held.Run))
 		if err != nil {
 			return "", false, err
 		}
@@ -109,8 +109,8 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 			// The same run: resume it if it stopped, join it if it goes on.
 			// Same run id, so nothing is fetched or written twice.
 			mine.Run, mine.Acquired = held.Run, held.Acquired
-			if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
-				if isConflict(err) {
+			if err := store.Update(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+				if store.IsConflict(err) {
 					continue
 				}
 				return "", false, err
@@ -131,8 +131,8 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 			}
 			continue
 		default:
-			if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
-				if isConflict(err) {
+			if err := store.Update(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+				if store.IsConflict(err) {
 					continue
 				}
 				return "", false, err
@@ -141,8 +141,8 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 			t.abandon(ctx, held.Run, spec.ID, o.logger)
 			return spec.ID, false, nil
 		}
-		if err := updateJSON(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
-			if isConflict(err) {
+		if err := store.Update(ctx, t.leases, spec.BoardKey, mine, rev); err != nil {
+			if store.IsConflict(err) {
 				continue
 			}
 			return "", false, err
@@ -155,7 +155,7 @@ func (t *ledger) acquire(ctx context.Context, spec RunSpec, o acquireOptions) (r
 // report saying so. Best effort: the lease check in sync is the real guard.
 func (t *ledger) abandon(ctx context.Context, run, by string, logger *slog.Logger) {
 	why := "abandoned: run " + by + " took the board after this run stopped showing signs of life"
-	if _, err := createJSON(ctx, t.runs, finalKey(run), final{Abandoned: why, Heartbeat: time.Now().UTC()}); err != nil {
+	if _, err := store.Create(ctx, t.runs, rs.FinalKey(run), final{Abandoned: why, Heartbeat: time.Now().UTC()}); err != nil {
 		logger.Error("abandon run", "run", run, "err", err)
 	}
 	spec, err := t.spec(ctx, run)
@@ -163,10 +163,10 @@ func (t *ledger) abandon(ctx context.Context, run, by string, logger *slog.Logge
 		logger.Error("abandon run", "run", run, "err", err)
 		return
 	}
-	r := Report{RunID: run, Status: StatusFatal, Reason: why, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun,
-		Sync: SyncReport{RefusedReason: "run abandoned"}}
-	r.finish(time.Now())
-	if _, err := createJSON(ctx, t.runs, reportKey(run), r); err != nil {
+	r := rs.Report{RunID: run, Status: rs.StatusFatal, Reason: why, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun,
+		Sync: rs.SyncReport{RefusedReason: "run abandoned"}}
+	r.Finish(time.Now())
+	if _, err := store.Create(ctx, t.runs, rs.ReportKey(run), r); err != nil {
 		logger.Error("abandon run", "run", run, "err", err)
 	}
 }
@@ -174,19 +174,16 @@ func (t *ledger) abandon(ctx context.Context, run, by string, logger *slog.Logge
 // release frees board if run holds it.
 func (t *ledger) release(ctx context.Context, board, run string) error {
 	var held Lease
-	rev, err := getJSON(ctx, t.leases, board, &held)
+	rev, found, err := store.Get(ctx, t.leases, board, &held)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
 		return fmt.Errorf("read lease of board %s: %w", board, err)
 	}
-	if held.Run != run {
+	if !found || held.Run != run {
 		return nil
 	}
-	if err := withRetry(ctx, func(ctx context.Context) error {
+	if err := store.Retry(ctx, func(ctx context.Context) error {
 		return t.leases.Delete(ctx, board, jetstream.LastRevision(rev))
-	}); err != nil && !isConflict(err) {
+	}); err != nil && !store.IsConflict(err) {
 		return fmt.Errorf("release board %s: %w", board, err)
 	}
 	return nil
@@ -197,19 +194,16 @@ func (t *ledger) release(ctx context.Context, board, run string) error {
 func (t *ledger) renew(ctx context.Context, board, run string) error {
 	for {
 		var held Lease
-		rev, err := getJSON(ctx, t.leases, board, &held)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return ErrLeaseLost
-		}
+		rev, found, err := store.Get(ctx, t.leases, board, &held)
 		if err != nil {
 			return fmt.Errorf("read lease of board %s: %w", board, err)
 		}
-		if held.Run != run {
+		if !found || held.Run != run {
 			return ErrLeaseLost
 		}
 		held.Renewed = time.Now().UTC()
-		if err := updateJSON(ctx, t.leases, board, held, rev); err != nil {
-			if isConflict(err) {
+		if err := store.Update(ctx, t.leases, board, held, rev); err != nil {
+			if store.IsConflict(err) {
 				continue
 			}
 			return err
@@ -223,7 +217,7 @@ func (t *ledger) renew(ctx context.Context, board, run string) error {
 // every quarter TTL. It is owned by the worker that starts run, and stops
 // with run's context.
 type heartbeat struct {
-	l      *ledger
+	ledger *ledger
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -232,7 +226,7 @@ type heartbeat struct {
 }
 
 func newHeartbeat(l *ledger, logger *slog.Logger) *heartbeat {
-	return &heartbeat{l: l, logger: logger, touched: map[string]string{}, lost: map[string]bool{}}
+	return &heartbeat{ledger: l, logger: logger, touched: map[string]string{}, lost: map[string]bool{}}
 }
 
 func (h *heartbeat) touch(board, run string) {
@@ -249,7 +243,7 @@ func (h *heartbeat) isLost(run string) bool {
 }
 
 func (h *heartbeat) run(ctx context.Context) {
-	tick := time.NewTicker(h.l.settings.LeaseTTL / 4)
+	tick := time.NewTicker(h.ledger.settings.LeaseTTL / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -267,7 +261,7 @@ func (h *heartbeat) beat(ctx context.Context) {
 	h.touched = map[string]string{}
 	h.mu.Unlock()
 	for board, run := range touched {
-		err := h.l.renew(ctx, board, run)
+		err := h.ledger.renew(ctx, board, run)
 		switch {
 		case errors.Is(err, ErrLeaseLost):
 			h.mu.Lock()

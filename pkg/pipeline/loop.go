@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Redelivery delays of an item that failed for a reason that may pass: the
@@ -26,9 +28,8 @@ const (
 	// pullExpiry is how long one pull request waits at the server, and
 	// pullHeartbeat how often the server says it still holds it. The client
 	// notices a pull that went astray only when two heartbeats are missing:
-	// the stage stalls that long. With the heartbeat at half the expiry,
-	// nats.go's default, sandbox runs of 40 000 offers stalled 5 s a few
-	// times in thirty.
+	// the stage stalls that long, so the heartbeat is well under nats.go's
+	// default of half the expiry.
 	pullExpiry    = 5 * time.Second
 	pullHeartbeat = time.Second
 )
@@ -46,8 +47,11 @@ type consumeLoop struct {
 	maxDeliver   int
 	drainTimeout time.Duration
 	handle       Handler
-	ender        *ender
-	logger       *slog.Logger
+	// runs knows the runs the items belong to: decide drops the items of a
+	// finished or unknown run, and hands the others to handle with theirs.
+	runs   *runCache
+	ender  *ender
+	logger *slog.Logger
 	// held, when set, is the backpressure of the next stage (backlog.go):
 	// while it holds, the loop stops pulling, once the messages it has
 	// pulled are handed out, so that none waits on the hold.
@@ -98,8 +102,7 @@ func (l *consumeLoop) consume(ctx context.Context, d *dispatcher) error {
 //
 // The workers live as long as the loop, rather than a goroutine a message:
 // each keeps the stack its first message grew, where a fresh goroutine
-// copied its stack to a larger one for every message (a fortieth of a
-// sandbox run's CPU).
+// would copy its stack to a larger one for every message.
 type dispatcher struct {
 	msgs chan jetstream.Msg // unbuffered: a send waits for a free worker
 	wg   sync.WaitGroup
@@ -176,7 +179,7 @@ func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
 		o = failed(l.ender.stage, l.ender.kind, err)
 	} else {
 		stop := l.keepAlive(m)
-		o = l.handle(ctx, it)
+		o = l.decide(ctx, it)
 		stop()
 	}
 	if o.Retry == nil {
@@ -197,7 +200,7 @@ func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
 		// Stopping hard: let another worker have it soon.
 		_ = m.NakWithDelay(nakBase)
 	case it.Delivery >= l.maxDeliver:
-		gerr := retry.Do(ctx, retry.Policy{Name: natsRetries}, func(ctx context.Context) error {
+		gerr := retry.Do(ctx, retry.Policy{Name: store.RetryName}, func(ctx context.Context) error {
 			return l.ender.giveUp(ctx, it, fmt.Errorf("gave up after %d deliveries: %w", it.Delivery, err))
 		}, nil)
 		if gerr != nil {
@@ -211,6 +214,26 @@ func (l *consumeLoop) process(ctx context.Context, m jetstream.Msg) {
 		l.logger.Warn("item failed; will retry", "consumer", l.name, "run", it.Run, "offer", it.Offer, "delivery", it.Delivery, "retry_in", d.Round(time.Millisecond).String(), "err", err)
 		_ = m.NakWithDelay(d)
 	}
+}
+
+// decide hands it to the stage with its run. An item of a run that is
+// over (its sync started, or it was abandoned) is dropped: its stray
+// redeliveries must not touch the board any more, above all once a later
+// run owns it. So is an item of an unknown run (older than the retention,
+// or never started).
+func (l *consumeLoop) decide(ctx context.Context, it *Item) Outcome {
+	if l.runs.isFinished(it.Run) {
+		return Outcome{Dropped: "its run is finished"}
+	}
+	run, err := l.runs.get(ctx, it.Run)
+	switch {
+	case errors.Is(err, rs.ErrUnknownRun):
+		l.logger.Warn("item of an unknown run; dropped", "consumer", l.name, "run", it.Run, "offer", it.Offer)
+		return Outcome{Dropped: "its run is unknown"}
+	case err != nil:
+		return retryLater(err)
+	}
+	return l.handle(ctx, run, it)
 }
 
 // keepAlive tells the server, every third of the ack wait, that the message

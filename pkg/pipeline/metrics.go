@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // The pipeline's instruments, through the OpenTelemetry API: a binary that
@@ -61,22 +63,22 @@ var (
 )
 
 // countItem counts an item that ended in stage with outcome.
-func countItem(ctx context.Context, stage, outcome string) {
-	itemsEnded.Add(ctx, 1, metric.WithAttributes(stageKey.String(stage), outcomeKey.String(outcome)))
+func countItem(ctx context.Context, stage rs.Stage, outcome string) {
+	itemsEnded.Add(ctx, 1, metric.WithAttributes(stageKey.String(string(stage)), outcomeKey.String(outcome)))
 }
 
 // countRun counts a run this process synced.
-func countRun(ctx context.Context, r Report) {
+func countRun(ctx context.Context, r rs.Report) {
 	outcome := "performed"
 	switch {
-	case r.Sync.refused():
+	case r.Sync.Refused():
 		outcome = "refused"
-	case r.Sync.Guard == GuardDisabled:
+	case r.Sync.Guard == rs.GuardDisabled:
 		outcome = "disabled"
 	case r.DryRun:
 		outcome = "dry_run"
 	}
-	runsEnded.Add(ctx, 1, metric.WithAttributes(statusKey.String(r.Status), syncKey.String(outcome)))
+	runsEnded.Add(ctx, 1, metric.WithAttributes(statusKey.String(string(r.Status)), syncKey.String(outcome)))
 	if r.Sync.Archived > 0 {
 		archivedJobs.Add(ctx, int64(r.Sync.Archived))
 	}

@@ -2,55 +2,24 @@ package pipeline
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 
 	"go.opentelemetry.io/otel/codes"
+
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // The cross-cutting steps around a stage, in the order the workers compose
-// them (see RunFormatter and RunPusher).
-
-// skipFinished drops the items of a run that is over (its sync started, or
-// it was abandoned): their stray redeliveries must not touch the board any
-// more, above all once a later run owns it.
-func skipFinished(runs *runCache) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, it *Item) Outcome {
-			if runs.isFinished(it.Run) {
-				return Outcome{Dropped: "its run is finished"}
-			}
-			return next(ctx, it)
-		}
-	}
-}
-
-// requireRun gives the item its run's spec, or drops an item whose run is
-// unknown (older than the retention, or never started).
-func requireRun(runs *runCache, logger *slog.Logger) Middleware {
-	return func(next Handler) Handler {
-		return func(ctx context.Context, it *Item) Outcome {
-			info, err := runs.get(ctx, it.Run)
-			if errors.Is(err, ErrUnknownRun) {
-				logger.Warn("item of an unknown run; dropped", "run", it.Run, "offer", it.Offer)
-				return Outcome{Dropped: "its run is unknown"}
-			}
-			if err != nil {
-				return retryLater(err)
-			}
-			it.info = info
-			return next(ctx, it)
-		}
-	}
-}
+// them (see RunFormatter and RunPusher). Before any of them, the consume
+// loop drops the items of finished and unknown runs, and reads the run's
+// spec (consumeLoop.decide): a step always has its run.
 
 // touchLease tells the heartbeat that this process works on the run, so
 // that it keeps the run's board lease alive.
 func touchLease(hb *heartbeat) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, it *Item) Outcome {
-			hb.touch(it.info.spec.BoardKey, it.Run)
-			return next(ctx, it)
+		return func(ctx context.Context, run *runInfo, it *Item) Outcome {
+			hb.touch(run.spec.BoardKey, it.Run)
+			return next(ctx, run, it)
 		}
 	}
 }
@@ -59,11 +28,11 @@ func touchLease(hb *heartbeat) Middleware {
 // looked dead): it must not write to that board any more.
 func requireLease(hb *heartbeat) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, it *Item) Outcome {
+		return func(ctx context.Context, run *runInfo, it *Item) Outcome {
 			if hb.isLost(it.Run) {
 				return Outcome{Dropped: "its run lost its board to another run"}
 			}
-			return next(ctx, it)
+			return next(ctx, run, it)
 		}
 	}
 }
@@ -72,14 +41,14 @@ func requireLease(hb *heartbeat) Middleware {
 // message's trace context names (the offer's trace).
 func traced(name string) Middleware {
 	return func(next Handler) Handler {
-		return func(ctx context.Context, it *Item) Outcome {
+		return func(ctx context.Context, run *runInfo, it *Item) Outcome {
 			ctx, sp := span(extract(ctx, it.Header), name, it.Run, it.Offer)
 			defer sp.End()
-			o := next(ctx, it)
+			o := next(ctx, run, it)
 			switch {
 			case o.Retry != nil:
 				sp.SetStatus(codes.Error, o.Retry.Error())
-			case o.Record != nil && o.Record.State == Failed:
+			case o.Record != nil && o.Record.State == rs.Failed:
 				sp.SetStatus(codes.Error, o.Record.Reason)
 			}
 			return o

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Offers and jobs are JSON of a few kilobytes; a rare one is far larger
@@ -86,7 +87,7 @@ func permanentPublish(err error) bool {
 	if errors.Is(err, nats.ErrMaxPayload) {
 		return true
 	}
-	return errorsIsAPI(err, jsMessageExceedsMaximum) ||
+	return store.IsAPIError(err, jsMessageExceedsMaximum) ||
 		strings.Contains(err.Error(), "maximum payload exceeded") || strings.Contains(err.Error(), "message size exceeds maximum")
 }
 
@@ -104,7 +105,7 @@ type carrier struct {
 
 // publishRetry bounds the retries of one publish: NATS may be restarting or
 // electing a leader.
-var publishRetry = retry.Policy{Name: natsRetries, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
+var publishRetry = retry.Policy{Name: store.RetryName, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
 // publishTimeout bounds the wait for one publish's acknowledgement.
 const publishTimeout = 30 * time.Second
@@ -127,6 +128,6 @@ func (c *carrier) publish(ctx context.Context, m *nats.Msg) error {
 		case ctx.Err() != nil:
 			return err
 		}
-		return transient{err}
+		return store.Transient(err)
 	}, nil)
 }

@@ -41,6 +41,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Options configure a Pipeline.
@@ -69,7 +71,7 @@ type Pipeline struct {
 	holder    string // names this process in leases and claims
 	exclusive bool
 	dial      func() (*nats.Conn, error)
-	hb        *heartbeat
+	heartbeat *heartbeat
 	counts    *counts
 	events    *events
 
@@ -84,7 +86,7 @@ type Pipeline struct {
 type link struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
-	l       *ledger
+	ledger  *ledger
 	carrier *carrier
 }
 
@@ -108,11 +110,11 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	}
 	p := &Pipeline{link: *lk, logger: logger, holder: holderID(), exclusive: o.Exclusive, dial: o.Dial, counts: &counts{},
 		events: &events{nc: nc, logger: logger}}
-	p.hb = newHeartbeat(lk.l, logger)
+	p.heartbeat = newHeartbeat(lk.ledger, logger)
 	p.stopping, p.stopWorkers = context.WithCancel(context.Background())
 	beatCtx, stopBeat := context.WithCancel(context.WithoutCancel(ctx))
 	p.stopBeat = stopBeat
-	p.beat.Go(func() { p.hb.run(beatCtx) })
+	p.beat.Go(func() { p.heartbeat.run(beatCtx) })
 	return p, nil
 }
 
@@ -130,7 +132,7 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger)
 		defer cancel()
 		l, err = declareAll(dctx, js, s)
 		if err != nil && ctx.Err() == nil {
-			return transient{err}
+			return store.Transient(err)
 		}
 		return err
 	}, func(err error, wait time.Duration) {
@@ -139,14 +141,14 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &link{nc: nc, js: js, l: l, carrier: &carrier{js: js, nc: nc}}, nil
+	return &link{nc: nc, js: js, ledger: l, carrier: &carrier{js: js, nc: nc}}, nil
 }
 
 // declareTimeout bounds one attempt at declaring the topology.
 const declareTimeout = 5 * time.Second
 
 // declareRetry keeps a starting process trying while NATS comes up.
-var declareRetry = retry.Policy{Name: natsRetries, InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
+var declareRetry = retry.Policy{Name: store.RetryName, InitialInterval: 250 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
 // Shutdown stops the pipeline in order: the Run methods stop pulling and
 // finish the items they hold (each within the settings' DrainTimeout), the
@@ -188,7 +190,7 @@ func (p *Pipeline) ownLink(ctx context.Context) (lk *link, release func(), err e
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect a worker: %w", err)
 	}
-	lk, err = attach(ctx, nc, p.l.settings, p.logger)
+	lk, err = attach(ctx, nc, p.ledger.settings, p.logger)
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -208,12 +210,14 @@ func (p *Pipeline) enter(ctx context.Context) (context.Context, func()) {
 // finishes the offers it holds and returns.
 func (p *Pipeline) RunFormatter(ctx context.Context) error {
 	return p.runStage(ctx, stage{
-		name: FormatterConsumer, kind: FormatFailure, streamName: OffersStream,
-		stream: func(l *ledger) jetstream.Stream { return l.offers }, concurrency: p.l.settings.FormatConcurrency,
-		next: func(l *ledger) (jetstream.Stream, string, int) { return l.jobs, PusherConsumer, l.settings.JobsBacklog },
+		name: rs.FormatterConsumer, stage: rs.FormatterStage, kind: rs.FormatFailure, streamName: rs.OffersStream,
+		stream: func(l *ledger) jetstream.Stream { return l.offers }, concurrency: p.ledger.settings.FormatConcurrency,
+		next: func(l *ledger) (jetstream.Stream, string, int) {
+			return l.jobs, rs.PusherConsumer, l.settings.JobsBacklog
+		},
 		done: &p.counts.formatted,
-		handler: func(_ *link, runs *runCache) Handler {
-			return chain(formatOffer, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), traced("pulljobs.format"))
+		handler: func(*link) Handler {
+			return chain(formatOffer, touchLease(p.heartbeat), traced("pulljobs.format"))
 		},
 	})
 }
@@ -224,29 +228,30 @@ func (p *Pipeline) RunFormatter(ctx context.Context) error {
 // credentials and the shared rate limit.
 func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 	return p.runStage(ctx, stage{
-		name: PusherConsumer, kind: WriteFailure, streamName: JobsStream,
-		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.l.settings.Concurrency,
+		name: rs.PusherConsumer, stage: rs.PusherStage, kind: rs.WriteFailure, streamName: rs.JobsStream,
+		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.ledger.settings.Concurrency,
 		done: &p.counts.pushed,
-		handler: func(lk *link, runs *runCache) Handler {
-			s := &pusher{l: lk.l, index: boardIndex{l: lk.l, shards: new(shardCache)}, board: board}
-			return chain(s.push, skipFinished(runs), requireRun(runs, p.logger), touchLease(p.hb), requireLease(p.hb), traced("pulljobs.push"))
+		handler: func(lk *link) Handler {
+			s := &pusher{ledger: lk.ledger, index: lk.ledger.index.Cached(), board: board}
+			return chain(s.push, touchLease(p.heartbeat), requireLease(p.heartbeat), traced("pulljobs.push"))
 		},
 		tracker: func(lk *link) *tracker {
-			idx := boardIndex{l: lk.l}
-			return &tracker{l: lk.l, index: idx, lister: board, holder: p.holder, events: p.events, logger: p.logger, followed: map[string]bool{},
-				sync: &syncer{l: lk.l, index: idx, board: board, hb: p.hb, events: p.events, logger: p.logger}}
+			return &tracker{ledger: lk.ledger, lister: board, holder: p.holder, events: p.events, logger: p.logger, followed: map[string]bool{},
+				sync: &syncer{ledger: lk.ledger, board: board, heartbeat: p.heartbeat, events: p.events, logger: p.logger}}
 		},
 	})
 }
 
 // stage describes a worker.
 type stage struct {
-	name, kind  string // the consumer, and the failure kind of an item given up
+	name        string         // the consumer
+	stage       rs.Stage       // on records and dead letters
+	kind        rs.FailureKind // of an item given up
 	streamName  string
 	stream      func(*ledger) jetstream.Stream
 	concurrency int
 	done        *atomic.Int64 // counts the items the worker passed on or ended
-	handler     func(*link, *runCache) Handler
+	handler     func(*link) Handler
 	tracker     func(*link) *tracker // nil: the stage tracks no run
 	// next names the next stage's stream, consumer and bound of its
 	// backlog, which holds this stage (backlog.go); nil or a bound below 1:
@@ -265,13 +270,13 @@ func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
 	defer release()
-	stream := s.stream(lk.l)
+	stream := s.stream(lk.ledger)
 	cons, err := stream.Consumer(ctx, s.name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.name, err)
 	}
-	runs := newRunCache(lk.l)
-	en := &ender{l: lk.l, stage: s.name, kind: s.kind, carry: lk.carrier, logger: p.logger, done: s.done}
+	runs := newRunCache(lk.ledger)
+	en := &ender{ledger: lk.ledger, stage: s.stage, kind: s.kind, carry: lk.carrier, logger: p.logger, done: s.done}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bg, stopBg := context.WithCancel(ctx)
@@ -294,11 +299,11 @@ func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 			}
 		})
 	}
-	l := &consumeLoop{name: s.name, cons: cons, concurrency: s.concurrency, ackWait: lk.l.settings.AckWait,
-		maxDeliver: lk.l.settings.MaxDeliver, drainTimeout: lk.l.settings.DrainTimeout,
-		handle: s.handler(lk, runs), ender: en, logger: p.logger}
+	l := &consumeLoop{name: s.name, cons: cons, concurrency: s.concurrency, ackWait: lk.ledger.settings.AckWait,
+		maxDeliver: lk.ledger.settings.MaxDeliver, drainTimeout: lk.ledger.settings.DrainTimeout,
+		handle: s.handler(lk), runs: runs, ender: en, logger: p.logger}
 	if s.next != nil {
-		if stream, name, high := s.next(lk.l); high > 0 {
+		if stream, name, high := s.next(lk.ledger); high > 0 {
 			next, err := stream.Consumer(ctx, name)
 			if err != nil {
 				return fmt.Errorf("%s: the next stage's consumer: %w", s.name, err)
@@ -316,16 +321,19 @@ func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 // Event is a note about a run published on core NATS for whoever waits for
 // it (pulljobs.events.<run>). Events are best effort; the report is not.
 type Event struct {
-	Type     string `json:"type"`
-	Done     int    `json:"done"`
-	Expected int    `json:"expected"`
-	Message  string `json:"message,omitempty"`
+	Type     EventType `json:"type"`
+	Done     int       `json:"done"`
+	Expected int       `json:"expected"`
+	Message  string    `json:"message,omitempty"`
 }
+
+// EventType says what an Event is about.
+type EventType string
 
 // Event types.
 const (
-	EventStalled = "stalled"
-	EventDone    = "done"
+	EventStalled EventType = "stalled" // the watchdog saw no progress for stall_after
+	EventDone    EventType = "done"    // the report is written
 )
 
 // events publishes Events.
@@ -336,7 +344,7 @@ type events struct {
 
 func (e *events) send(run string, ev Event) {
 	b, _ := json.Marshal(ev) // an Event always marshals
-	if err := e.nc.Publish(eventsPrefix+run, b); err != nil {
+	if err := e.nc.Publish(rs.EventsSubjectPrefix+run, b); err != nil {
 		e.logger.Debug("publish event", "run", run, "err", err)
 	}
 }
@@ -360,16 +368,16 @@ type Progress struct {
 // Wait waits for run's report and returns it. Every second it calls
 // progress (when not nil) from its goroutine. Stall warnings of the
 // watchdog are logged.
-func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)) (Report, error) {
-	reports, err := watch(ctx, p.l.runs, reportKey(run))
+func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)) (rs.Report, error) {
+	reports, err := store.Watch(ctx, p.ledger.runs, rs.ReportKey(run))
 	if err != nil {
-		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
+		return rs.Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
 	defer reports.Stop()
 	evs := make(chan *nats.Msg, 16)
-	sub, err := p.nc.ChanSubscribe(eventsPrefix+run, evs)
+	sub, err := p.nc.ChanSubscribe(rs.EventsSubjectPrefix+run, evs)
 	if err != nil {
-		return Report{}, fmt.Errorf("wait for run %s: %w", run, err)
+		return rs.Report{}, fmt.Errorf("wait for run %s: %w", run, err)
 	}
 	defer sub.Unsubscribe()
 	tick := time.NewTicker(time.Second)
@@ -378,17 +386,17 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 	for {
 		select {
 		case <-ctx.Done():
-			return Report{}, ctx.Err()
+			return rs.Report{}, ctx.Err()
 		case e, ok := <-reports.Updates():
 			if !ok {
-				return Report{}, fmt.Errorf("wait for run %s: watcher closed", run)
+				return rs.Report{}, fmt.Errorf("wait for run %s: watcher closed", run)
 			}
 			if e == nil {
 				continue
 			}
-			var r Report
+			var r rs.Report
 			if err := json.Unmarshal(e.Value(), &r); err != nil {
-				return Report{}, fmt.Errorf("report of run %s: %w", run, err)
+				return rs.Report{}, fmt.Errorf("report of run %s: %w", run, err)
 			}
 			return r, nil
 		case m := <-evs:
@@ -410,17 +418,17 @@ func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)
 
 func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 	if !pr.Sealed {
-		seal, ok, err := p.l.seal(ctx, pr.Run)
+		seal, ok, err := p.ledger.seal(ctx, pr.Run)
 		if err != nil {
 			return err
 		}
 		if ok {
 			pr.Sealed, pr.Expected, pr.Fetched = true, seal.Expected, seal.Expected
-		} else if pr.Fetched, err = countSubjectMsgs(ctx, p.l.offers, OffersSubjectPrefix+pr.Run); err != nil {
+		} else if pr.Fetched, err = store.Count(ctx, p.ledger.offers, rs.OffersSubjectPrefix+pr.Run); err != nil {
 			return err
 		}
 	}
-	done, err := p.l.countRecords(ctx, pr.Run)
+	done, err := p.ledger.countRecords(ctx, pr.Run)
 	if err != nil {
 		return err
 	}
@@ -430,6 +438,6 @@ func (p *Pipeline) progress(ctx context.Context, pr *Progress) error {
 }
 
 // Report returns the report of a finished run; ok is false while it runs.
-func (p *Pipeline) Report(ctx context.Context, run string) (r Report, ok bool, err error) {
-	return p.l.report(ctx, run)
+func (p *Pipeline) Report(ctx context.Context, run string) (r rs.Report, ok bool, err error) {
+	return p.ledger.report(ctx, run)
 }

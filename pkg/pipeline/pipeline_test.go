@@ -29,6 +29,8 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/natsembed"
 	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 func TestMain(m *testing.M) {
@@ -160,12 +162,12 @@ func spec(mod ...func(*RunSpec)) RunSpec {
 }
 
 // run fetches a run and waits for its report.
-func (e *env) run(p *Pipeline, s RunSpec, src Searcher) Report {
+func (e *env) run(p *Pipeline, s RunSpec, src Searcher) rs.Report {
 	e.t.Helper()
 	return e.runWith(p, s, src, FetchOptions{})
 }
 
-func (e *env) runWith(p *Pipeline, s RunSpec, src Searcher, o FetchOptions) Report {
+func (e *env) runWith(p *Pipeline, s RunSpec, src Searcher, o FetchOptions) rs.Report {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -217,7 +219,7 @@ func synthetic(n int, seed uint64) []francetravail.Offer {
 	return francetravailtest.SyntheticOffers(n, seed, francetravailtest.SyntheticOptions{Departements: []string{"74"}})
 }
 
-func checkEvents(t *testing.T, got Events, want Events) {
+func checkEvents(t *testing.T, got rs.Events, want rs.Events) {
 	t.Helper()
 	if got != want {
 		t.Errorf("events:\n got  %+v\n want %+v", got, want)
@@ -237,10 +239,10 @@ func TestRunLifecycle(t *testing.T) {
 	e.workers(p, e.hrc)
 
 	r := e.run(p, spec(), nil)
-	if r.Status != StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 0 {
+	if r.Status != rs.StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 0 {
 		t.Fatalf("first run: %+v", r)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 200, Created: 200})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 200, Created: 200})
 	if live, _ := e.boardState(); !slices.Equal(live, ids(t, first)) {
 		t.Fatalf("board after the first run: %d live jobs, want the %d offers", len(live), len(first))
 	}
@@ -251,8 +253,8 @@ func TestRunLifecycle(t *testing.T) {
 	e.ft.SetCorpus(corpus)
 	r = e.run(p, spec(func(s *RunSpec) { s.UpdateContent = true }), nil)
 	// The 180 jobs the first run wrote are as it wrote them: no call.
-	checkEvents(t, r.Events, Events{ReadSuccess: 210, Created: 30, Unchanged: 180, Archived: 20})
-	if r.Status != StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 20 {
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 210, Created: 30, Unchanged: 180, Archived: 20})
+	if r.Status != rs.StatusSuccess || !r.Sync.Performed || r.Sync.Archived != 20 {
 		t.Fatalf("second run: %+v", r)
 	}
 	live, archived := e.boardState()
@@ -265,7 +267,7 @@ func TestRunLifecycle(t *testing.T) {
 	corpus, _ = francetravailtest.Offers(third)
 	e.ft.SetCorpus(corpus)
 	r = e.run(p, spec(), nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 220, Unarchived: 10, Skipped: 210})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 220, Unarchived: 10, Skipped: 210})
 	live, _ = e.boardState()
 	if !slices.Equal(live, ids(t, third)) {
 		t.Fatalf("board after the third run: %d live, want %d", len(live), len(third))
@@ -304,22 +306,22 @@ func TestSyncGuards(t *testing.T) {
 		name       string
 		src        *fakeSearch
 		mod        func(*RunSpec)
-		wantStatus string
+		wantStatus rs.Status
 		wantReason string
-		guard      string
+		guard      rs.Guard
 		refused    string // in Sync.RefusedReason
 	}{
 		{"read failure", &fakeSearch{offers: offers[:10], err: errors.New("france travail: 503 after 10 attempts")}, nil,
-			StatusSuccessWithFailures, ReasonSyncRefused, GuardRead, "the fetch failed"},
+			rs.StatusSuccessWithFailures, rs.ReasonSyncRefused, rs.GuardRead, "the fetch failed"},
 		{"read failure before anything", &fakeSearch{err: errors.New("france travail: invalid_client")}, nil,
-			StatusFatal, "read_failure", GuardRead, "the fetch failed"},
+			rs.StatusFatal, "read_failure", rs.GuardRead, "the fetch failed"},
 		{"truncated", &fakeSearch{offers: offers[:10], truncated: true}, nil,
-			StatusSuccessWithFailures, ReasonSyncRefused, GuardTruncated, "truncated"},
+			rs.StatusSuccessWithFailures, rs.ReasonSyncRefused, rs.GuardTruncated, "truncated"},
 		{"everything discarded", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) {
 			s.Action.Logics = []format.LogicSpec{{Name: "none", JQ: "false"}}
-		}, StatusSuccessWithFailures, ReasonSyncRefused, GuardNoJob, "no job of this run"},
-		{"too large a share", &fakeSearch{offers: offers[:2]}, nil, StatusSuccessWithFailures, ReasonSyncRefused, GuardMaxShare, "more than the 50% allowed"},
-		{"sync off", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) { s.Sync = false }, StatusSuccess, "", GuardDisabled, "sync disabled"},
+		}, rs.StatusSuccessWithFailures, rs.ReasonSyncRefused, rs.GuardNoJob, "no job of this run"},
+		{"too large a share", &fakeSearch{offers: offers[:2]}, nil, rs.StatusSuccessWithFailures, rs.ReasonSyncRefused, rs.GuardMaxShare, "more than the 50% allowed"},
+		{"sync off", &fakeSearch{offers: offers[:10]}, func(s *RunSpec) { s.Sync = false }, rs.StatusSuccess, "", rs.GuardDisabled, "sync disabled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -394,7 +396,7 @@ func TestDryRun(t *testing.T) {
 	if !r.DryRun || r.Sync.Performed || r.Sync.WouldArchive != 10 {
 		t.Errorf("report = %+v, want a dry run that would archive 10", r)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 20, Created: 15, Skipped: 5})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 20, Created: 15, Skipped: 5})
 	st := e.hr.Stats()
 	for _, route := range st.Routes() {
 		if route != "GET /storing/jobs" {
@@ -432,9 +434,9 @@ func TestFailuresAreRecorded(t *testing.T) {
 	})
 	src := &fakeSearch{offers: append(append([]francetravail.Offer{}, offers...), noID)}
 	r := e.run(p, s, src)
-	checkEvents(t, r.Events, Events{ReadSuccess: 13, FormatFailure: 1, LogicsFailure: 1, WriteFailure: 3, Created: 8})
-	if r.Status != StatusSuccessWithFailures {
-		t.Errorf("status = %s, want %s", r.Status, StatusSuccessWithFailures)
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 13, FormatFailure: 1, LogicsFailure: 1, WriteFailure: 3, Created: 8})
+	if r.Status != rs.StatusSuccessWithFailures {
+		t.Errorf("status = %s, want %s", r.Status, rs.StatusSuccessWithFailures)
 	}
 	if len(r.Failures) != 5 {
 		t.Errorf("failures listed = %d, want 5: %+v", len(r.Failures), r.Failures)
@@ -451,11 +453,11 @@ func dlqCount(t *testing.T, p *Pipeline, run string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := p.js.Stream(ctx, DeadLetterStream)
+	st, err := p.js.Stream(ctx, rs.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter(DeadLetterSubjectPrefix+run+".>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(rs.DeadLetterSubjectPrefix+run+".>"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +490,7 @@ func TestWorkersRestartMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 300, Created: 300})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 300, Created: 300})
 	if got := e.creations(); got != 300 {
 		t.Errorf("creations = %d, want 300", got)
 	}
@@ -513,7 +515,7 @@ func TestFetchResumes(t *testing.T) {
 	}
 	// Which run holds the board? The interrupted one.
 	var held Lease
-	if _, err := getJSON(context.Background(), p.l.leases, board, &held); err != nil {
+	if _, _, err := store.Get(context.Background(), p.ledger.leases, board, &held); err != nil {
 		t.Fatal(err)
 	}
 	interrupted = held.Run
@@ -524,7 +526,7 @@ func TestFetchResumes(t *testing.T) {
 	if r.RunID != interrupted {
 		t.Errorf("run = %s, want the interrupted run %s resumed", r.RunID, interrupted)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 400, Created: 400})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 400, Created: 400})
 	if got := e.creations(); got != 400 {
 		t.Errorf("creations = %d, want 400", got)
 	}
@@ -570,7 +572,7 @@ func TestReplay(t *testing.T) {
 		s.UpdateContent = true
 		s.Action.Format = format.FormatSpec{Name: "rich"}
 	}), nil)
-	checkEvents(t, r.Events, Events{ReadSuccess: 40, Updated: 40})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 40, Updated: 40})
 	if got := e.ft.Stats().Total("GET /offres/search"); got != searches {
 		t.Errorf("replay searched France Travail %d times, want 0", got-searches)
 	}
@@ -579,46 +581,11 @@ func TestReplay(t *testing.T) {
 	}
 }
 
-// TestRunIDsAndTokens covers the names everything is filed under.
-func TestRunIDsAndTokens(t *testing.T) {
+// TestRunIDs covers the ids everything is filed under.
+func TestRunIDs(t *testing.T) {
 	id := NewRunID(time.Date(2026, 11, 28, 18, 3, 2, 123e6, time.UTC))
-	if !ValidRunID(id) || id[:19] != "20261128T180302123Z" {
+	if !rs.ValidRunID(id) || id[:19] != "20261128T180302123Z" {
 		t.Errorf("NewRunID = %q", id)
-	}
-	for _, offer := range []string{"193MWGT", "0659322", "a.b", "x y", "é", "noid-1f"} {
-		tok := token(offer)
-		back, err := untoken(tok)
-		if err != nil || back != offer {
-			t.Errorf("token(%q) = %q → %q, %v", offer, tok, back, err)
-		}
-		for _, r := range tok {
-			if r == '.' || r == '*' || r == '>' || r == ' ' {
-				t.Errorf("token(%q) = %q is not a subject token", offer, tok)
-			}
-		}
-	}
-}
-
-func TestStatusRules(t *testing.T) {
-	tests := []struct {
-		e           Events
-		status, why string
-	}{
-		{Events{}, StatusSuccess, ""},
-		{Events{ReadFailure: 1}, StatusFatal, "read_failure"},
-		{Events{ReadSuccess: 3, FormatFailure: 3}, StatusFatal, "format_failure"},
-		{Events{ReadSuccess: 3, FormatFailure: 1, LogicsFailure: 2}, StatusFatal, "logics_failure"},
-		{Events{ReadSuccess: 3, LogicsDiscard: 1, WriteFailure: 2}, StatusFatal, "write_failure"},
-		{Events{ReadSuccess: 3, LogicsDiscard: 3}, StatusSuccess, ""},
-		{Events{ReadSuccess: 3, WriteFailure: 1, Created: 2}, StatusSuccessWithFailures, ""},
-		{Events{ReadSuccess: 3, ReadFailure: 1, Created: 3}, StatusSuccessWithFailures, ""},
-		{Events{ReadSuccess: 1, Created: 1, ParsingFailure: 1}, StatusSuccessWithFailures, ""},
-	}
-	for _, tt := range tests {
-		status, why := tt.e.Status()
-		if status != tt.status || why != tt.why {
-			t.Errorf("%+v: got %s (%s), want %s (%s)", tt.e, status, why, tt.status, tt.why)
-		}
 	}
 }
 
@@ -655,7 +622,7 @@ func TestSealedRunResumes(t *testing.T) {
 	if r.RunID != first {
 		t.Errorf("run = %s, want %s resumed", r.RunID, first)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 200, Created: 200})
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 200, Created: 200})
 	if got := e.ft.Stats().Total("GET /offres/search"); got != searches {
 		t.Errorf("the resumed run searched again (%d calls); its fetch was complete", got-searches)
 	}
@@ -676,24 +643,24 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	defer cancel()
 	run := NewRunID(time.Now())
 	sp := spec(func(r *RunSpec) { r.ID = run })
-	if _, err := createJSON(ctx, p.l.runs, specKey(run), sp); err != nil {
+	if _, err := store.Create(ctx, p.ledger.runs, rs.SpecKey(run), sp); err != nil {
 		t.Fatal(err)
 	}
 	// The advisory listener of a pusher process, without its consume loop.
-	en := &ender{l: p.l, stage: PusherConsumer, kind: WriteFailure, carry: p.carrier, logger: p.logger}
-	sub, err := watchMaxDeliveries(ctx, p.nc, p.l.jobs, JobsStream, PusherConsumer, en, p.logger)
+	en := &ender{ledger: p.ledger, stage: rs.PusherStage, kind: rs.WriteFailure, carry: p.carrier, logger: p.logger}
+	sub, err := watchMaxDeliveries(ctx, p.nc, p.ledger.jobs, rs.JobsStream, rs.PusherConsumer, en, p.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Unsubscribe()
 
-	m := nats.NewMsg(jobsPrefix + run)
-	m.Header.Set(HeaderOfferID, "123ABCD")
+	m := nats.NewMsg(rs.JobsSubjectPrefix + run)
+	m.Header.Set(rs.HeaderOfferID, "123ABCD")
 	m.Data = []byte(`{"reference":"123ABCD","name":"x"}`)
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := p.l.jobs.Consumer(ctx, PusherConsumer)
+	cons, err := p.ledger.jobs.Consumer(ctx, rs.PusherConsumer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,11 +686,11 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	for range batch.Messages() {
 		t.Fatal("a message delivered past max_deliver")
 	}
-	var rec Record
-	if err := p.l.readRecords(ctx, run, 1, func(r Record) error { rec = r; return nil }); err != nil {
+	var rec rs.Record
+	if err := p.ledger.readRecords(ctx, run, 1, func(r rs.Record) error { rec = r; return nil }); err != nil {
 		t.Fatalf("no final record after the max-deliveries advisory: %v", err)
 	}
-	if rec.State != Failed || rec.Failure != WriteFailure || !strings.Contains(rec.Reason, "2 deliveries") {
+	if rec.State != rs.Failed || rec.Failure != rs.WriteFailure || !strings.Contains(rec.Reason, "2 deliveries") {
 		t.Errorf("record = %+v, want a write failure saying no worker acknowledged it", rec)
 	}
 	if got := dlqCount(t, p, run); got != 1 {
@@ -745,12 +712,12 @@ func TestHrFlowDownForGood(t *testing.T) {
 	p := e.pipeline(s)
 	e.workers(p, e.hrc)
 	r := e.run(p, spec(), nil)
-	if r.Status != StatusFatal || r.Reason != "write_failure" {
+	if r.Status != rs.StatusFatal || r.Reason != "write_failure" {
 		t.Errorf("status = %s (%s), want fatal (write_failure)", r.Status, r.Reason)
 	}
-	checkEvents(t, r.Events, Events{ReadSuccess: 3, WriteFailure: 3})
-	if r.Sync.Performed || r.Sync.Guard != GuardNoJob {
-		t.Errorf("sync = %+v, want refused by the %s guard", r.Sync, GuardNoJob)
+	checkEvents(t, r.Events, rs.Events{ReadSuccess: 3, WriteFailure: 3})
+	if r.Sync.Performed || r.Sync.Guard != rs.GuardNoJob {
+		t.Errorf("sync = %+v, want refused by the %s guard", r.Sync, rs.GuardNoJob)
 	}
 	for _, f := range r.Failures {
 		if !strings.Contains(f.Reason, "gave up after 2 deliveries") {
@@ -773,7 +740,7 @@ func TestWatchdogReportsStall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	events := make(chan *nats.Msg, 8)
-	sub, err := p.nc.ChanSubscribe(eventsPrefix+"*", events)
+	sub, err := p.nc.ChanSubscribe(rs.EventsSubjectPrefix+"*", events)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -793,7 +760,7 @@ func TestWatchdogReportsStall(t *testing.T) {
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if m.Subject != eventsPrefix+run || ev.Type != EventStalled || ev.Done != 0 || ev.Expected != 5 {
+		if m.Subject != rs.EventsSubjectPrefix+run || ev.Type != EventStalled || ev.Done != 0 || ev.Expected != 5 {
 			t.Errorf("event on %s: %+v, want run %s stalled at 0 of 5", m.Subject, ev, run)
 		}
 	case <-ctx.Done():

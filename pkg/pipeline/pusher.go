@@ -8,8 +8,10 @@ import (
 	"iter"
 	"reflect"
 
+	"github.com/pulljobs/pulljobs/pkg/boardindex"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Board is what the pusher and sync stages need of HrFlow; *hrflow.Client
@@ -46,15 +48,15 @@ type pushPlan struct {
 // decidePush decides what to do with the job whose content hashes to hash,
 // from its board index entry (ok false when the index has none). It makes
 // no call: it is the whole of the run semantics' upsert, on the index.
-func decidePush(e boardEntry, ok bool, hash string, updateContent bool) pushPlan {
+func decidePush(e boardindex.Entry, ok bool, hash string, updateContent bool) pushPlan {
 	switch {
 	case !ok:
 		return pushPlan{call: callCreate, action: hrflow.ActionCreated}
-	case e.State == boardArchived:
+	case e.State == boardindex.Archived:
 		return pushPlan{call: callReplaceUnarchive, action: hrflow.ActionUnarchived, key: e.Key}
 	case !updateContent:
 		return pushPlan{call: callNone, action: hrflow.ActionSkipped}
-	case e.unchanged(hash):
+	case e.Unchanged(hash):
 		return pushPlan{call: callNone, action: hrflow.ActionUnchanged}
 	}
 	return pushPlan{call: callReplace, action: hrflow.ActionUpdated, key: e.Key}
@@ -64,27 +66,29 @@ func decidePush(e boardEntry, ok bool, hash string, updateContent bool) pushPlan
 // the board index decides, remembers what it wrote in the index, and ends
 // the item.
 type pusher struct {
-	l     *ledger
-	index boardIndex
+	ledger *ledger
+	// index is the ledger's, with a cache of the shards it looked jobs up
+	// in.
+	index *boardindex.Index
 	board Board
 }
 
-func (s *pusher) push(ctx context.Context, it *Item) Outcome {
-	spec := it.info.spec
+func (s *pusher) push(ctx context.Context, run *runInfo, it *Item) Outcome {
+	spec := run.spec
 	// The job's reference is the offer id (format.Chain makes sure of it).
 	ref := it.Offer
 	if ref == "" {
-		return failed(PusherConsumer, WriteFailure, hrflow.ErrNoReference)
+		return failed(rs.PusherStage, rs.WriteFailure, hrflow.ErrNoReference)
 	}
-	st, err := it.info.awaitIndex(ctx, s.l)
+	st, err := run.awaitIndex(ctx, s.ledger)
 	if err != nil {
 		return retryLater(fmt.Errorf("wait for the board index: %w", err))
 	}
-	e, ok, err := s.index.lookup(ctx, spec.BoardKey, st.snapshot, ref)
+	e, ok, err := s.index.Lookup(ctx, spec.BoardKey, st.Snapshot, ref)
 	if err != nil {
 		return retryLater(err)
 	}
-	hash := jobHash(it.Data)
+	hash := boardindex.JobHash(it.Data)
 	plan := decidePush(e, ok, hash, spec.UpdateContent)
 	if st.Status != indexReady && plan.call != callNone {
 		// The listing failed: the index cannot tell what is on the board.
@@ -99,7 +103,7 @@ func (s *pusher) push(ctx context.Context, it *Item) Outcome {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
 			return retryLater(err) // the last try ends it failed
 		}
-		return failed(PusherConsumer, WriteFailure, err)
+		return failed(rs.PusherStage, rs.WriteFailure, err)
 	}
 	return ended(rec)
 }
@@ -109,7 +113,7 @@ func (s *pusher) plan(ctx context.Context, spec RunSpec, data []byte, plan pushP
 	if plan.call == callUpsert {
 		job, err := decodeJob(data)
 		if err != nil {
-			return failed(PusherConsumer, WriteFailure, err)
+			return failed(rs.PusherStage, rs.WriteFailure, err)
 		}
 		res, err := s.board.Upsert(ctx, spec.BoardKey, job, hrflow.UpsertOptions{UpdateContent: spec.UpdateContent, DryRun: true})
 		if err != nil {
@@ -136,7 +140,7 @@ type write struct {
 // index. A create refused because the reference exists falls back on
 // reading, then writing: someone wrote it since the listing (another
 // delivery of this very item, or a person).
-func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, error) {
+func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (rs.Record, error) {
 	board := w.spec.BoardKey
 	var ans hrflow.Written
 	var err error
@@ -154,10 +158,10 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 		return s.upsert(ctx, w)
 	}
 	if err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	if err := s.remember(ctx, w, ans.Key, ans.UpdatedAt, plan.action); err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	return pushRecord(plan.action, false, ans.ParsingError), nil
 }
@@ -168,20 +172,20 @@ func (s *pusher) write(ctx context.Context, w write, plan pushPlan) (Record, err
 // item (a redelivered offer, a publish retried after NATS lost its answer),
 // it counts as created: the board's job holds what this run sends. Made by
 // someone else, it is read, then written, as without an index.
-func (s *pusher) refused(ctx context.Context, w write) (Record, error) {
+func (s *pusher) refused(ctx context.Context, w write) (rs.Record, error) {
 	board := w.spec.BoardKey
 	found, err := s.board.GetJob(ctx, board, w.ref)
 	if err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	ours, err := decodeJob(w.job)
 	if err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	if !found.Archived() && holds(found, ours) {
 		updatedAt, _ := found["updated_at"].(string)
 		if err := s.remember(ctx, w, found.Key(), updatedAt, hrflow.ActionCreated); err != nil {
-			return Record{}, err
+			return rs.Record{}, err
 		}
 		return pushRecord(hrflow.ActionCreated, false, ""), nil
 	}
@@ -205,20 +209,20 @@ func holds(board, ours hrflow.Job) bool {
 
 // upsert writes the job after reading it from the board, as when there is
 // no index, and remembers what it wrote.
-func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
+func (s *pusher) upsert(ctx context.Context, w write) (rs.Record, error) {
 	job, err := decodeJob(w.job)
 	if err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	res, err := s.board.Upsert(ctx, w.spec.BoardKey, job, hrflow.UpsertOptions{
 		UpdateContent: w.spec.UpdateContent, EnrichWithParsing: w.spec.EnrichWithParsing, MayHaveCreated: w.again,
 	})
 	if err != nil {
-		return Record{}, err
+		return rs.Record{}, err
 	}
 	if res.UpdatedAt != "" {
 		if err := s.remember(ctx, w, res.Key, res.UpdatedAt, res.Action); err != nil {
-			return Record{}, err
+			return rs.Record{}, err
 		}
 	}
 	parsing := res.ParsingError
@@ -231,9 +235,9 @@ func (s *pusher) upsert(ctx context.Context, w write) (Record, error) {
 // remember records in the board index's journal what the board holds
 // after a write.
 func (s *pusher) remember(ctx context.Context, w write, key, updatedAt string, action hrflow.Action) error {
-	e := boardEntry{Ref: w.ref, Key: key, State: boardLive, UpdatedAt: updatedAt,
+	e := boardindex.Entry{Ref: w.ref, Key: key, State: boardindex.Live, UpdatedAt: updatedAt,
 		Hash: w.hash, WroteAt: updatedAt, Run: w.run, Action: string(action)}
-	return s.index.log(ctx, w.spec.BoardKey, e)
+	return s.index.Log(ctx, w.spec.BoardKey, e)
 }
 
 // decodeJob decodes a job the formatter published, for the paths that need
@@ -251,10 +255,10 @@ func decodeJob(data []byte) (hrflow.Job, error) {
 const boardStamped = "updated_at"
 
 // pushRecord is the final record of a job the pusher handled.
-func pushRecord(action hrflow.Action, planned bool, parsingErr string) Record {
-	rec := Record{State: Written, Action: action, Planned: planned, ParsingFailure: parsingErr}
+func pushRecord(action hrflow.Action, planned bool, parsingErr string) rs.Record {
+	rec := rs.Record{State: rs.Written, Action: rs.Action(action), Planned: planned, ParsingFailure: parsingErr}
 	if action == hrflow.ActionSkipped || action == hrflow.ActionUnchanged {
-		rec.State = Skipped
+		rec.State = rs.Skipped
 	}
 	return rec
 }

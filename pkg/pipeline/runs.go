@@ -2,16 +2,15 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
-	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // runInfo is what a worker needs to know about a run.
@@ -28,55 +27,6 @@ type runInfo struct {
 	polling chan struct{} // closed when the goroutine polling for the index is done
 }
 
-// indexPoll is the pause between two reads of a run's index state while
-// it is being built.
-const indexPoll = 100 * time.Millisecond
-
-// awaitIndex returns the run's index state once it is ready or failed.
-// Of the goroutines waiting at once, one reads the state and the others
-// wait for it.
-func (r *runInfo) awaitIndex(ctx context.Context, l *ledger) (indexState, error) {
-	for {
-		r.mu.Lock()
-		if r.index.done() {
-			st := r.index
-			r.mu.Unlock()
-			return st, nil
-		}
-		if wait := r.polling; wait != nil {
-			r.mu.Unlock()
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
-				return indexState{}, ctx.Err()
-			}
-		}
-		done := make(chan struct{})
-		r.polling = done
-		r.mu.Unlock()
-
-		var st indexState
-		_, err := getJSON(ctx, l.runs, indexKey(r.spec.ID), &st)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			err = nil
-		}
-		if err == nil && !st.done() {
-			err = retry.Sleep(ctx, indexPoll)
-		}
-		r.mu.Lock()
-		if st.done() {
-			r.index = st
-		}
-		r.polling = nil
-		close(done)
-		r.mu.Unlock()
-		if err != nil {
-			return indexState{}, err
-		}
-	}
-}
-
 // compiled returns the run's format and logics, compiled once per process.
 func (r *runInfo) compiled() (*format.Chain, error) {
 	r.once.Do(func() { r.chain, r.compileErr = r.spec.Action.Compile() })
@@ -87,7 +37,7 @@ func (r *runInfo) compiled() (*format.Chain, error) {
 // finished (sync triggered or run abandoned): their stray redeliveries must
 // not touch the board any more, above all once a later run owns it.
 type runCache struct {
-	l *ledger
+	ledger *ledger
 
 	mu       sync.Mutex
 	runs     map[string]*runInfo
@@ -95,7 +45,7 @@ type runCache struct {
 }
 
 func newRunCache(l *ledger) *runCache {
-	return &runCache{l: l, runs: map[string]*runInfo{}, finished: map[string]bool{}}
+	return &runCache{ledger: l, runs: map[string]*runInfo{}, finished: map[string]bool{}}
 }
 
 func (c *runCache) get(ctx context.Context, run string) (*runInfo, error) {
@@ -105,7 +55,7 @@ func (c *runCache) get(ctx context.Context, run string) (*runInfo, error) {
 	if ok {
 		return r, nil
 	}
-	spec, err := c.l.spec(ctx, run)
+	spec, err := c.ledger.spec(ctx, run)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +79,7 @@ func (c *runCache) isFinished(run string) bool {
 // the keys present at start are known, and keeps following in a goroutine
 // that wg waits for.
 func (c *runCache) watchFinished(ctx context.Context, wg *sync.WaitGroup, logger *slog.Logger) error {
-	w, err := watch(ctx, c.l.runs, "*.final", jetstream.MetaOnly(), jetstream.IgnoreDeletes())
+	w, err := store.Watch(ctx, c.ledger.runs, rs.FinalKey("*"), jetstream.MetaOnly(), jetstream.IgnoreDeletes())
 	if err != nil {
 		return err
 	}
@@ -152,7 +102,7 @@ func (c *runCache) watchFinished(ctx context.Context, wg *sync.WaitGroup, logger
 					}
 					continue
 				}
-				run := strings.TrimSuffix(e.Key(), ".final")
+				run := strings.TrimSuffix(e.Key(), rs.FinalKey(""))
 				c.mu.Lock()
 				c.finished[run] = true
 				delete(c.runs, run)

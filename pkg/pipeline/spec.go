@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // DefaultSyncMaxShare is the largest share of a board's live jobs one sync
@@ -35,9 +36,8 @@ type RunSpec struct {
 	DryRun            bool        `json:"dry_run,omitempty"`
 	Action            format.Spec `json:"action"`
 	CreatedAt         time.Time   `json:"created_at"`
-	// Trigger says what started the run: TriggerCLI, TriggerRequest,
-	// TriggerEvent or TriggerSchedule. Empty reads as TriggerCLI.
-	Trigger string `json:"trigger,omitempty"`
+	// Trigger says what started the run. Empty reads as rs.TriggerCLI.
+	Trigger rs.Trigger `json:"trigger,omitempty"`
 	// Profile names the configuration a service started the run from
 	// (the profile file's name without .yaml); empty for a --config run.
 	Profile string `json:"profile,omitempty"`
@@ -46,21 +46,13 @@ type RunSpec struct {
 	TraceParent string `json:"traceparent,omitempty"`
 }
 
-// trigger is the spec's Trigger, TriggerCLI when unset.
-func (s RunSpec) trigger() string {
+// trigger is the spec's Trigger, rs.TriggerCLI when unset.
+func (s RunSpec) trigger() rs.Trigger {
 	if s.Trigger == "" {
-		return TriggerCLI
+		return rs.TriggerCLI
 	}
 	return s.Trigger
 }
-
-// What can start a run (RunSpec.Trigger).
-const (
-	TriggerCLI      = "cli"      // a fetcher run or pulljobs run command
-	TriggerRequest  = "request"  // a NATS request to pulljobs.run.<profile>
-	TriggerEvent    = "event"    // a message on pulljobs.trigger.<profile>
-	TriggerSchedule = "schedule" // a profile's schedule
-)
 
 // Validate checks what every stage relies on, before anything is written.
 func (s RunSpec) Validate() error {
@@ -112,17 +104,4 @@ func NewRunID(now time.Time) string {
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
 	t := now.UTC()
 	return fmt.Sprintf("%s%03dZ-%s", t.Format("20060102T150405"), t.Nanosecond()/int(time.Millisecond), hex.EncodeToString(b[:]))
-}
-
-// ValidRunID reports whether id can name a run (it becomes a subject token).
-func ValidRunID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -10,8 +10,10 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/pulljobs/pulljobs/pkg/boardindex"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Sync ends a run in three steps: gather the facts (the seal, the records,
@@ -21,21 +23,10 @@ import (
 // syncs; if it dies, another takes over where it was: the index's marks say
 // which jobs this run archived already.
 
-// Guards that refuse a sync, as the report names them.
-const (
-	GuardDisabled   = "disabled"         // target_parameters.sync is false
-	GuardLeaseLost  = "lease_lost"       // a later run took the board
-	GuardRead       = "read_failure"     // the fetch failed
-	GuardTruncated  = "truncated"        // the API's cap hid offers
-	GuardUnreadable = "board_unreadable" // the board could not be listed
-	GuardNoJob      = "no_job_on_board"  // no job of the run is on the board
-	GuardMaxShare   = "max_share"        // too large a share of the board
-)
-
 // syncFacts is what sync decides from.
 type syncFacts struct {
 	spec RunSpec
-	seal Seal
+	seal rs.Seal
 	// onBoard counts the items whose job is on the board after the run.
 	onBoard int
 	// planned counts the run's creations and unarchivings (planned, in a dry
@@ -53,7 +44,8 @@ type syncPlan struct {
 	// archive: archive the doomed jobs.
 	archive bool
 	// guard and refused name the guard that refused the sync, and why.
-	guard, refused string
+	guard   rs.Guard
+	refused string
 	// wouldArchive is what a dry run would archive.
 	wouldArchive int
 }
@@ -63,21 +55,21 @@ func decideSync(f syncFacts) syncPlan {
 	s := f.spec
 	switch {
 	case !s.Sync:
-		return syncPlan{guard: GuardDisabled, refused: "sync disabled (target_parameters.sync is false)"}
+		return syncPlan{guard: rs.GuardDisabled, refused: "sync disabled (target_parameters.sync is false)"}
 	case f.leaseLost:
-		return syncPlan{guard: GuardLeaseLost, refused: "the board was taken by another run"}
+		return syncPlan{guard: rs.GuardLeaseLost, refused: "the board was taken by another run"}
 	case f.seal.ReadFailure:
-		return syncPlan{guard: GuardRead, refused: "the fetch failed, so the run does not know every live offer: " + f.seal.ReadError}
+		return syncPlan{guard: rs.GuardRead, refused: "the fetch failed, so the run does not know every live offer: " + f.seal.ReadError}
 	case f.seal.Truncated:
-		return syncPlan{guard: GuardTruncated, refused: fmt.Sprintf("the fetch was truncated by the API's result cap, so the run does not know every live offer (%d offers unreachable)", f.seal.Unreached)}
+		return syncPlan{guard: rs.GuardTruncated, refused: fmt.Sprintf("the fetch was truncated by the API's result cap, so the run does not know every live offer (%d offers unreachable)", f.seal.Unreached)}
 	case f.onBoard == 0:
-		return syncPlan{guard: GuardNoJob, refused: "no job of this run is on the board (nothing written or skipped)"}
+		return syncPlan{guard: rs.GuardNoJob, refused: "no job of this run is on the board (nothing written or skipped)"}
 	case f.boardErr != nil:
-		return syncPlan{guard: GuardUnreadable, refused: "could not list the board: " + f.boardErr.Error()}
+		return syncPlan{guard: rs.GuardUnreadable, refused: "could not list the board: " + f.boardErr.Error()}
 	}
 	live := f.live + f.planned
 	if share := float64(f.doomed) / float64(max(live, 1)); share > s.SyncMaxShare && !s.ForceSync {
-		return syncPlan{guard: GuardMaxShare, refused: fmt.Sprintf("it would archive %d of the board's %d live jobs (%.0f%%), more than the %.0f%% allowed (target_parameters.sync_max_share); run again with force_sync to confirm",
+		return syncPlan{guard: rs.GuardMaxShare, refused: fmt.Sprintf("it would archive %d of the board's %d live jobs (%.0f%%), more than the %.0f%% allowed (target_parameters.sync_max_share); run again with force_sync to confirm",
 			f.doomed, live, 100*share, 100*s.SyncMaxShare)}
 	}
 	if s.DryRun {
@@ -88,12 +80,11 @@ func decideSync(f syncFacts) syncPlan {
 
 // syncer runs sync for the runs whose final key this process won.
 type syncer struct {
-	l      *ledger
-	index  boardIndex
-	board  Board
-	hb     *heartbeat
-	events *events
-	logger *slog.Logger
+	ledger    *ledger
+	board     Board
+	heartbeat *heartbeat
+	events    *events
+	logger    *slog.Logger
 }
 
 // tailTimeout bounds writing the report and releasing the board.
@@ -101,7 +92,7 @@ const tailTimeout = 10 * time.Second
 
 // run syncs run as owner, the holder of its final key.
 func (s *syncer) run(ctx context.Context, run, owner string) {
-	spec, err := s.l.spec(ctx, run)
+	spec, err := s.ledger.spec(ctx, run)
 	if err != nil {
 		s.logger.Error("sync", "run", run, "err", err)
 		return
@@ -125,25 +116,26 @@ func (s *syncer) run(ctx context.Context, run, owner string) {
 	// worker.
 	tail, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
 	defer cancelTail()
-	if _, err := createJSON(tail, s.l.runs, reportKey(run), r); err != nil {
+	if _, err := store.Create(tail, s.ledger.runs, rs.ReportKey(run), r); err != nil {
 		s.logger.Error("write report", "run", run, "err", err)
 		return
 	}
-	if err := s.l.release(tail, spec.BoardKey, run); err != nil {
+	if err := s.ledger.release(tail, spec.BoardKey, run); err != nil {
 		s.logger.Warn("release board", "run", run, "err", err)
 	}
-	s.events.send(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: r.Status})
+	s.dropMarks(tail, spec, run)
+	s.events.send(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: string(r.Status)})
 	s.finished(tail, r)
-	sp.SetAttributes(attribute.String("pulljobs.status", r.Status))
+	sp.SetAttributes(attribute.String("pulljobs.status", string(r.Status)))
 }
 
 // finished logs the end of a run and counts it.
-func (s *syncer) finished(ctx context.Context, r Report) {
+func (s *syncer) finished(ctx context.Context, r rs.Report) {
 	log := s.logger.Info
-	if r.Sync.Guard != "" && r.Sync.Guard != GuardDisabled {
+	if r.Sync.Guard != "" && r.Sync.Guard != rs.GuardDisabled {
 		s.logger.Warn("sync refused", "run", r.RunID, "guard", r.Sync.Guard, "reason", r.Sync.RefusedReason)
 	}
-	if r.Status != StatusSuccess {
+	if r.Status != rs.StatusSuccess {
 		log = s.logger.Warn
 	}
 	e := r.Events
@@ -159,9 +151,9 @@ func (s *syncer) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, 
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		keepClaim(ctx, cancel, s.l.runs, finalKey(spec.ID), owner, s.l.settings.LeaseTTL, func(f *final) { f.Heartbeat = time.Now().UTC() })
+		store.KeepClaim(ctx, cancel, s.ledger.runs, rs.FinalKey(spec.ID), owner, s.ledger.settings.LeaseTTL, func(f *final) { f.Heartbeat = time.Now().UTC() })
 	})
-	tick := time.NewTicker(s.l.settings.LeaseTTL / 4)
+	tick := time.NewTicker(s.ledger.settings.LeaseTTL / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -169,7 +161,7 @@ func (s *syncer) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, 
 			return
 		case <-tick.C:
 		}
-		if err := s.l.renew(ctx, spec.BoardKey, spec.ID); errors.Is(err, ErrLeaseLost) {
+		if err := s.ledger.renew(ctx, spec.BoardKey, spec.ID); errors.Is(err, ErrLeaseLost) {
 			cancel(ErrLeaseLost)
 			return
 		}
@@ -179,57 +171,57 @@ func (s *syncer) keepAlive(ctx context.Context, cancel context.CancelCauseFunc, 
 // sync gathers the facts, decides and archives, and returns the report.
 // It fails only when the run's records cannot be read or sync was taken
 // over.
-func (s *syncer) sync(ctx context.Context, spec RunSpec) (Report, error) {
-	seal, ok, err := s.l.seal(ctx, spec.ID)
+func (s *syncer) sync(ctx context.Context, spec RunSpec) (rs.Report, error) {
+	seal, ok, err := s.ledger.seal(ctx, spec.ID)
 	if err != nil {
-		return Report{}, err
+		return rs.Report{}, err
 	}
 	if !ok {
-		return Report{}, fmt.Errorf("run %s has no seal", spec.ID)
+		return rs.Report{}, fmt.Errorf("run %s has no seal", spec.ID)
 	}
 	r := newReport(spec, seal)
-	f := syncFacts{spec: spec, seal: seal, leaseLost: s.hb.isLost(spec.ID)}
+	f := syncFacts{spec: spec, seal: seal, leaseLost: s.heartbeat.isLost(spec.ID)}
 	kept, err := s.readRecords(ctx, spec.ID, seal.Expected, &r, &f)
 	if err != nil {
-		return Report{}, err
+		return rs.Report{}, err
 	}
 	f.planned = r.Events.Created + r.Events.Unarchived
-	var snap snapshot
+	var snap boardindex.Snapshot
 	if spec.Sync {
 		// Even a refused sync says what it would archive: the status says
 		// whether the board drifts.
 		if snap, f.live, f.doomed, f.boardErr = s.measure(ctx, spec, kept); f.boardErr != nil && ctx.Err() != nil {
-			return Report{}, context.Cause(ctx)
+			return rs.Report{}, context.Cause(ctx)
 		}
 	}
 	plan := decideSync(f)
-	r.Sync = SyncReport{Guard: plan.guard, RefusedReason: plan.refused, Performed: plan.guard == "" && !spec.DryRun}
+	r.Sync = rs.SyncReport{Guard: plan.guard, RefusedReason: plan.refused, Performed: plan.guard == "" && !spec.DryRun}
 	if !r.Sync.Performed {
 		r.Sync.WouldArchive = f.doomed
 	}
 	if plan.archive {
 		if err := s.archive(ctx, spec, snap, kept, &r); err != nil {
-			return Report{}, err
+			return rs.Report{}, err
 		}
 	}
-	r.finish(time.Now())
+	r.Finish(time.Now())
 	return r, nil
 }
 
 // readRecords counts the run's records into r and f, and returns the
 // references the run keeps on the board.
-func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *Report, f *syncFacts) (*keptSet, error) {
+func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *rs.Report, f *syncFacts) (*keptSet, error) {
 	kept := &keptSet{}
-	err := s.l.readRecords(ctx, run, expected, func(rec Record) error {
-		r.Events.add(rec)
-		if rec.keepsJob() {
+	err := s.ledger.readRecords(ctx, run, expected, func(rec rs.Record) error {
+		r.Events.Add(rec)
+		if rec.KeepsJob() {
 			kept.Add(rec.Offer)
 		}
-		if rec.onBoard() {
+		if rec.OnBoard() {
 			f.onBoard++
 		}
-		if rec.State == Failed && len(r.Failures) < maxReportedFailures {
-			r.Failures = append(r.Failures, ItemFailure{Offer: rec.Offer, Failure: rec.Failure, Reason: rec.Reason})
+		if rec.State == rs.Failed && len(r.Failures) < rs.MaxReportedFailures {
+			r.Failures = append(r.Failures, rs.ItemFailure{Offer: rec.Offer, Failure: rec.Failure, Reason: rec.Reason})
 		}
 		return nil
 	})
@@ -245,19 +237,22 @@ type keptSet = francetravail.IDSet
 // if the run's listing failed; it returns the snapshot it read. The
 // snapshot is the board before the run's writes and sync: a sync taken
 // over decides as the first did.
-func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (snap snapshot, live, doomed int, err error) {
+func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (snap boardindex.Snapshot, live, doomed int, err error) {
 	var st indexState
-	if _, err := getJSON(ctx, s.l.runs, indexKey(spec.ID), &st); err != nil {
-		return snap, 0, 0, fmt.Errorf("read the board index state: %w", err)
+	if _, found, err := store.Get(ctx, s.ledger.runs, rs.IndexKey(spec.ID), &st); err != nil || !found {
+		if err == nil {
+			err = fmt.Errorf("run %s has no index state", spec.ID)
+		}
+		return snap, 0, 0, err
 	}
 	if st.Status != indexReady {
-		if st, err = s.index.refresh(ctx, spec.BoardKey, spec.ID, s.board); err != nil {
+		if st.Listing, err = s.ledger.index.Refresh(ctx, spec.BoardKey, s.board); err != nil {
 			return snap, 0, 0, err
 		}
 	}
-	snap = st.snapshot
-	err = s.index.entries(ctx, spec.BoardKey, snap, func(e boardEntry) (bool, error) {
-		if e.State == boardLive {
+	snap = st.Snapshot
+	err = s.ledger.index.Entries(ctx, spec.BoardKey, snap, func(e boardindex.Entry) (bool, error) {
+		if e.State == boardindex.Live {
 			live++
 			if !kept.Has(e.Ref) {
 				doomed++
@@ -268,105 +263,15 @@ func (s *syncer) measure(ctx context.Context, spec RunSpec, kept *keptSet) (snap
 	return snap, live, doomed, err
 }
 
-// archiveTally counts what archive did, from its goroutines.
-type archiveTally struct {
-	mu       sync.Mutex
-	archived int
-	failed   int
-	failures []ItemFailure
-}
-
-func (t *archiveTally) done() {
-	t.mu.Lock()
-	t.archived++
-	t.mu.Unlock()
-}
-
-func (t *archiveTally) fail(e boardEntry, err error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.failed++
-	if len(t.failures) < maxReportedFailures {
-		t.failures = append(t.failures, ItemFailure{Offer: e.Ref, Failure: "archive_failure", Reason: err.Error()})
+// newReport starts the report of a sealed run.
+func newReport(spec RunSpec, seal rs.Seal) rs.Report {
+	r := rs.Report{RunID: spec.ID, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun, Truncated: seal.Truncated,
+		Trigger: spec.trigger(), Profile: spec.Profile,
+		Fetch: &rs.FetchSummary{Total: seal.Total, Unreached: seal.Unreached, Duplicates: seal.Duplicates, Windows: seal.Windows,
+			Requests: seal.Requests, Error: seal.ReadError, ReplayOf: spec.ReplayOf}}
+	r.Events.ReadSuccess = seal.ReadSuccess
+	if seal.ReadFailure {
+		r.Events.ReadFailure = 1
 	}
-}
-
-// archive archives the live jobs of snapshot snap that the run does not
-// keep, and counts those it archived before a takeover. It stops early,
-// with the context's cause, when sync is taken over or the board lease is
-// lost.
-func (s *syncer) archive(ctx context.Context, spec RunSpec, snap snapshot, kept *keptSet, r *Report) error {
-	marks, err := s.index.marks(ctx, spec.BoardKey, spec.ID)
-	if err != nil {
-		return err
-	}
-	var t archiveTally
-	for _, action := range marks {
-		if action == actionArchived {
-			t.done() // by this run, before a takeover
-		}
-	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.l.settings.Concurrency)
-	err = s.index.entries(ctx, spec.BoardKey, snap, func(e boardEntry) (bool, error) {
-		mark := marks[e.id()]
-		if mark == actionArchived || e.State != boardLive || kept.Has(e.Ref) {
-			return true, nil
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			s.hb.touch(spec.BoardKey, spec.ID)
-			if err := s.archiveOne(ctx, spec, e, mark == actionArchiving); err != nil {
-				if ctx.Err() == nil {
-					t.fail(e, err)
-				}
-				return
-			}
-			t.done()
-		})
-		return ctx.Err() == nil, nil
-	})
-	wg.Wait()
-	if ctx.Err() != nil {
-		if errors.Is(context.Cause(ctx), ErrLeaseLost) {
-			// Stop touching the board, and say so: the archives made stay.
-			r.Sync.Guard, r.Sync.RefusedReason = GuardLeaseLost, "the board was taken by another run while archiving"
-			err = nil
-		} else {
-			return context.Cause(ctx)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	r.Sync.Performed = r.Sync.Guard == ""
-	r.Sync.Archived, r.Events.Archived = t.archived, t.archived
-	r.Events.ArchiveFailure += t.failed
-	r.Failures = append(r.Failures, t.failures[:min(len(t.failures), maxReportedFailures-len(r.Failures))]...)
-	return nil
-}
-
-// archiveOne archives one job, its intent and its end marked in the index
-// around the call. An intent left by a predecessor that died (intent) is
-// checked on the board first: the call is not made twice.
-func (s *syncer) archiveOne(ctx context.Context, spec RunSpec, e boardEntry, intent bool) error {
-	if intent {
-		job, err := s.board.GetJobByKey(ctx, spec.BoardKey, e.Key)
-		switch {
-		case errors.Is(err, hrflow.ErrNotFound):
-			return s.index.mark(ctx, spec, e, actionArchived)
-		case err != nil:
-			return err
-		case job.Archived():
-			return s.index.mark(ctx, spec, e, actionArchived)
-		}
-	}
-	if err := s.index.mark(ctx, spec, e, actionArchiving); err != nil {
-		return err
-	}
-	if err := s.board.SetArchivedKey(ctx, spec.BoardKey, e.Key, true); err != nil {
-		return err
-	}
-	return s.index.mark(ctx, spec, e, actionArchived)
+	return r
 }

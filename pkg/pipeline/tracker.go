@@ -9,7 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/boardindex"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // tracker follows every run from its spec to its report, in every process
@@ -25,9 +28,8 @@ import (
 // It also reports sealed runs that stall. run follows each run in a
 // goroutine of its own, and waits for them all before returning.
 type tracker struct {
-	l      *ledger
-	index  boardIndex
-	lister boardLister
+	ledger *ledger
+	lister boardindex.Lister
 	sync   *syncer
 	holder string // this process, in claims
 	events *events
@@ -48,7 +50,7 @@ const (
 )
 
 func (tr *tracker) run(ctx context.Context) error {
-	w, err := watch(ctx, tr.l.runs, "*.spec", jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	w, err := store.Watch(ctx, tr.ledger.runs, rs.SpecKey("*"), jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 	if err != nil {
 		return err
 	}
@@ -66,7 +68,7 @@ func (tr *tracker) run(ctx context.Context) error {
 			if e == nil {
 				continue
 			}
-			run := strings.TrimSuffix(e.Key(), ".spec")
+			run := strings.TrimSuffix(e.Key(), rs.SpecKey(""))
 			tr.mu.Lock()
 			seen := tr.followed[run]
 			tr.followed[run] = true
@@ -101,20 +103,18 @@ func (tr *tracker) follow(ctx context.Context, run string) {
 
 // over reports a run that needs nothing more: reported, or abandoned.
 func (tr *tracker) over(ctx context.Context, run string) (bool, error) {
-	if done, err := tr.l.exists(ctx, tr.l.runs, reportKey(run)); err != nil || done {
+	if done, err := store.Exists(ctx, tr.ledger.runs, rs.ReportKey(run)); err != nil || done {
 		return done, err
 	}
 	var f final
-	if _, err := getJSON(ctx, tr.l.runs, finalKey(run), &f); err == nil && f.Abandoned != "" {
-		return true, nil
-	}
-	return false, nil
+	_, _, err := store.Get(ctx, tr.ledger.runs, rs.FinalKey(run), &f)
+	return f.Abandoned != "", err
 }
 
 // step runs the three steps of follow; it returns nil once the run is
 // synced or over.
 func (tr *tracker) step(ctx context.Context, run string) error {
-	spec, err := tr.l.spec(ctx, run)
+	spec, err := tr.ledger.spec(ctx, run)
 	if err != nil {
 		return err
 	}
@@ -131,69 +131,11 @@ func (tr *tracker) step(ctx context.Context, run string) error {
 	return tr.finalize(ctx, run)
 }
 
-// ensureIndex returns once the run's board index is ready or failed,
-// building it if no live process is.
-func (tr *tracker) ensureIndex(ctx context.Context, spec RunSpec) error {
-	ttl := tr.l.settings.LeaseTTL
-	for {
-		owner := tr.holder + "/" + randomHex()
-		won, cur, err := claim(ctx, tr.l.runs, indexKey(spec.ID), indexState{Owner: owner, Heartbeat: time.Now().UTC(), Status: indexBuilding}, ttl)
-		switch {
-		case err != nil:
-			return err
-		case won:
-			return tr.buildIndex(ctx, spec, owner)
-		case cur.done():
-			return nil
-		}
-		if over, err := tr.over(ctx, spec.ID); err != nil || over {
-			return err
-		}
-		if err := retry.Sleep(ctx, indexPoll); err != nil {
-			return err
-		}
-	}
-}
-
-// buildIndex refreshes the board index for run as owner of its claim, and
-// says in <run>.index whether it is ready or failed.
-func (tr *tracker) buildIndex(ctx context.Context, spec RunSpec, owner string) error {
-	ttl := tr.l.settings.LeaseTTL
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel, below
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	wg.Go(func() {
-		keepClaim(ctx, cancel, tr.l.runs, indexKey(spec.ID), owner, ttl, func(s *indexState) { s.Heartbeat = time.Now().UTC() })
-	})
-	start := time.Now()
-	st, err := tr.index.refresh(ctx, spec.BoardKey, spec.ID, tr.lister)
-	if ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	st.Owner, st.Heartbeat, st.Status = owner, time.Now().UTC(), indexReady
-	if err != nil {
-		st.Status, st.Error = indexFailed, err.Error()
-		tr.logger.Error("board index: the listing failed; the pushers read each job before writing it", "run", spec.ID, "board", spec.BoardKey, "err", err)
-	} else {
-		tr.logger.Info("board index ready", "run", spec.ID, "board", spec.BoardKey, "live", st.Live, "archived", st.Archived, "took", time.Since(start).Round(time.Millisecond).String())
-	}
-	var held indexState
-	rev, gerr := getJSON(ctx, tr.l.runs, indexKey(spec.ID), &held)
-	if gerr != nil {
-		return gerr
-	}
-	if held.Owner != owner {
-		return nil // taken over: the new owner says when it is ready
-	}
-	return updateJSON(ctx, tr.l.runs, indexKey(spec.ID), st, rev)
-}
-
 // awaitSeal returns the run's seal once the fetch is over; ok is false if
 // the run ended without one (abandoned).
-func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal Seal, ok bool, err error) {
+func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal rs.Seal, ok bool, err error) {
 	for i := 0; ; i++ {
-		seal, ok, err = tr.l.seal(ctx, run)
+		seal, ok, err = tr.ledger.seal(ctx, run)
 		if err != nil || ok {
 			return seal, ok, err
 		}
@@ -214,16 +156,16 @@ func (tr *tracker) awaitSeal(ctx context.Context, run string) (seal Seal, ok boo
 // as the seal expects, it reads them to check that each item has one: an
 // item may have two (a redelivery after a crash), and the run must not
 // end, its stray items dropped, while another has none.
-func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) error {
-	stall := tr.l.settings.StallAfter
+func (tr *tracker) awaitRecords(ctx context.Context, run string, seal rs.Seal) error {
+	stall := tr.ledger.settings.StallAfter
 	last, lastChange := -1, time.Now()
 	for {
-		n, err := tr.l.countRecords(ctx, run)
+		n, err := tr.ledger.countRecords(ctx, run)
 		if err != nil {
 			return err
 		}
 		if n >= seal.Expected {
-			return tr.l.readRecords(ctx, run, seal.Expected, func(Record) error { return nil })
+			return tr.ledger.readRecords(ctx, run, seal.Expected, func(rs.Record) error { return nil })
 		}
 		now := time.Now()
 		if n != last {
@@ -244,10 +186,10 @@ func (tr *tracker) awaitRecords(ctx context.Context, run string, seal Seal) erro
 // finalize claims the run's sync, or takes over one whose owner stopped
 // its heartbeat, and runs it if it won.
 func (tr *tracker) finalize(ctx context.Context, run string) error {
-	ttl := tr.l.settings.LeaseTTL
+	ttl := tr.ledger.settings.LeaseTTL
 	for {
 		owner := tr.holder + "/" + randomHex()
-		won, cur, err := claim(ctx, tr.l.runs, finalKey(run), final{Owner: owner, Heartbeat: time.Now().UTC()}, ttl)
+		won, cur, err := store.Claim(ctx, tr.ledger.runs, rs.FinalKey(run), final{Owner: owner, Heartbeat: time.Now().UTC()}, ttl)
 		switch {
 		case err != nil:
 			return err
@@ -257,7 +199,7 @@ func (tr *tracker) finalize(ctx context.Context, run string) error {
 			}
 			tr.sync.run(ctx, run, owner)
 			return nil
-		case cur.settled():
+		case cur.Settled():
 			return nil
 		}
 		if over, err := tr.over(ctx, run); err != nil || over {

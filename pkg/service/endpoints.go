@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Names of the NATS micro service and of its subjects.
@@ -74,7 +75,7 @@ func (s *Service) addMicro(ctx context.Context) (micro.Service, error) {
 // replies once the run holds its board; the fetch goes on after the reply.
 func (s *Service) handleRun(ctx context.Context, r micro.Request) {
 	profile := strings.TrimPrefix(r.Subject(), RunSubjectPrefix)
-	log := s.log.With("profile", profile, "trigger", pipeline.TriggerRequest)
+	log := s.log.With("profile", profile, "trigger", runstatus.TriggerRequest)
 	st, err := s.startRequest(ctx, profile, r.Data())
 	if err != nil {
 		re := asRefusal(err)
@@ -95,7 +96,7 @@ func (s *Service) startRequest(ctx context.Context, profile string, body []byte)
 	if err != nil {
 		return started{}, err
 	}
-	spec, err := p.RunSpec(req, pipeline.TriggerRequest)
+	spec, err := p.RunSpec(req, runstatus.TriggerRequest)
 	if err != nil {
 		return started{}, err
 	}
@@ -128,19 +129,19 @@ func (s *Service) handleList(ctx context.Context, r micro.Request) {
 	if lr.Limit == 0 {
 		lr.Limit = defaultListLimit
 	}
-	runs, err := pipeline.ListRuns(ctx, s.js, lr.Limit)
+	runs, err := runstatus.ListRuns(ctx, s.js, lr.Limit)
 	if err != nil {
 		_ = r.Error(CodeInternal, err.Error(), nil)
 		return
 	}
-	_ = r.RespondJSON(pipeline.RunList{Runs: runs})
+	_ = r.RespondJSON(runstatus.RunList{Runs: runs})
 }
 
 func (s *Service) handleGet(ctx context.Context, r micro.Request) {
 	run := strings.TrimSpace(string(r.Data()))
-	d, err := pipeline.GetRun(ctx, s.js, run, maxDeadLetters)
+	d, err := runstatus.GetRun(ctx, s.js, run, maxDeadLetters)
 	switch {
-	case errors.Is(err, pipeline.ErrUnknownRun):
+	case errors.Is(err, runstatus.ErrUnknownRun):
 		_ = r.Error(CodeNotFound, err.Error(), nil)
 	case err != nil:
 		_ = r.Error(CodeInternal, err.Error(), nil)

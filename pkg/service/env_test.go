@@ -18,6 +18,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service/servicetest"
 )
 
@@ -139,7 +140,7 @@ func request(t *testing.T, nc *nats.Conn, subject, body string) (reply RunReply,
 }
 
 // waitReport waits for run's report.
-func waitReport(t *testing.T, p *pipeline.Pipeline, run string) pipeline.Report {
+func waitReport(t *testing.T, p *pipeline.Pipeline, run string) runstatus.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -163,11 +164,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // deadLetters returns the refused triggers on the dead-letter stream.
-func deadLetters(t *testing.T, js jetstream.JetStream) []pipeline.DeadLetter {
+func deadLetters(t *testing.T, js jetstream.JetStream) []runstatus.DeadLetter {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, _, err := pipeline.ReadDeadLetters(ctx, js, pipeline.DeadLetterSubjectPrefix+TriggerStage+".*", 0)
+	l, _, err := runstatus.ReadDeadLetters(ctx, js, runstatus.DeadLetterSubjectPrefix+TriggerStage+".*", 0)
 	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatal(err)
 	}

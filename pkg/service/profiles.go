@@ -14,6 +14,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // ProfileExt is the extension of the profile files of a profiles directory.
@@ -133,4 +134,4 @@ func loadProfile(name, path string, logger *slog.Logger) (*Profile, error) {
 
 // validProfileName reports whether name can name a profile: like a run id,
 // it becomes a subject token (pulljobs.run.<profile>) and a key token.
-func validProfileName(name string) bool { return pipeline.ValidRunID(name) }
+func validProfileName(name string) bool { return runstatus.ValidRunID(name) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Request is the body of a request to pulljobs.run.<profile> and of a
@@ -87,7 +88,7 @@ func ParseRequest(body []byte) (Request, error) {
 				return req, refuse(CodeBadRequest, "dry_run: want true or false")
 			}
 		case k == "replay_of":
-			if err := json.Unmarshal(v, &req.ReplayOf); err != nil || (req.ReplayOf != "" && !pipeline.ValidRunID(req.ReplayOf)) {
+			if err := json.Unmarshal(v, &req.ReplayOf); err != nil || (req.ReplayOf != "" && !runstatus.ValidRunID(req.ReplayOf)) {
 				return req, refuse(CodeBadRequest, "replay_of: want a run id (letters, digits, - and _)")
 			}
 		case k == "origin_parameters":
@@ -105,7 +106,7 @@ func ParseRequest(body []byte) (Request, error) {
 // RunSpec returns the spec of a run of the profile as req asks for it,
 // started by trigger. Criteria are checked as the configuration is, with
 // the same messages; a credential or endpoint is refused (CodeForbidden).
-func (p *Profile) RunSpec(req Request, trigger string) (pipeline.RunSpec, error) {
+func (p *Profile) RunSpec(req Request, trigger runstatus.Trigger) (pipeline.RunSpec, error) {
 	cfg := p.Config
 	if len(req.Origin) > 0 {
 		var err error

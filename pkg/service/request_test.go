@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -58,17 +58,17 @@ func TestProfileRunSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := ps.valid["annecy"]
-	spec, err := p.RunSpec(Request{DryRun: true, Origin: []byte(`{"departement": "73", "motsCles": "comptable"}`)}, pipeline.TriggerEvent)
+	spec, err := p.RunSpec(Request{DryRun: true, Origin: []byte(`{"departement": "73", "motsCles": "comptable"}`)}, runstatus.TriggerEvent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !spec.DryRun || spec.Query.Departement != "73" || spec.Query.MotsCles != "comptable" || spec.Trigger != pipeline.TriggerEvent || spec.Profile != "annecy" {
+	if !spec.DryRun || spec.Query.Departement != "73" || spec.Query.MotsCles != "comptable" || spec.Trigger != runstatus.TriggerEvent || spec.Profile != "annecy" {
 		t.Errorf("spec = %+v", spec)
 	}
 	if p.Config.Origin.Departement != "" {
 		t.Error("a request changed the profile")
 	}
-	_, err = p.RunSpec(Request{Origin: []byte(`{"client_secret": "stolen-secret"}`)}, pipeline.TriggerRequest)
+	_, err = p.RunSpec(Request{Origin: []byte(`{"client_secret": "stolen-secret"}`)}, runstatus.TriggerRequest)
 	var re *RequestError
 	if !errors.As(err, &re) || re.Code != CodeForbidden || strings.Contains(re.Description, "stolen-secret") {
 		t.Errorf("secret override: %v, want a %s refusal that quotes no secret", err, CodeForbidden)

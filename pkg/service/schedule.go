@@ -18,6 +18,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // SchedulesBucket holds, for each scheduled profile, the claim of every
@@ -214,7 +215,7 @@ func (sc *scheduler) fire(ctx context.Context, profile string, tick time.Time, c
 	m.Header.Set(HeaderTick, strconv.FormatInt(tick.Unix(), 10))
 	m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("schedule.%s.%d", profile, tick.Unix()))
 	m.Data = []byte("{}")
-	if err := pipeline.Retry(ctx, func(ctx context.Context) error { _, err := sc.js.PublishMsg(ctx, m); return err }); err != nil {
+	if err := store.Retry(ctx, func(ctx context.Context) error { _, err := sc.js.PublishMsg(ctx, m); return err }); err != nil {
 		return fmt.Errorf("publish the trigger of tick %s: %w", tick.Format(time.RFC3339), err)
 	}
 	log.Info("schedule tick", "tick", tick, "run", claim.RunID, "claimed_here", won, "claimed_by", claim.By, "catch_up", claim.CatchUp)
@@ -244,7 +245,7 @@ func (sc *scheduler) resumedBy(ctx context.Context, profile string, tick int64, 
 		c.RunID, c.Resumed = run, true
 		var b []byte
 		if b, err = json.Marshal(c); err == nil {
-			err = pipeline.Retry(ctx, func(ctx context.Context) error {
+			err = store.Retry(ctx, func(ctx context.Context) error {
 				_, err := sc.kv.Update(ctx, tickKey(profile, tick), b, rev)
 				return err
 			})
@@ -267,7 +268,7 @@ func (sc *scheduler) setLast(ctx context.Context, profile string, tick time.Time
 			return nil
 		}
 		b, _ := json.Marshal(lastTick{Tick: tick.UTC()}) // always marshals
-		err = pipeline.Retry(ctx, func(ctx context.Context) error {
+		err = store.Retry(ctx, func(ctx context.Context) error {
 			if !found {
 				_, err := sc.kv.Create(ctx, lastKey(profile), b)
 				return err
@@ -290,7 +291,7 @@ func isWrongLast(err error) bool {
 // get reads key into v.
 func (sc *scheduler) get(ctx context.Context, key string, v any) (rev uint64, found bool, err error) {
 	var e jetstream.KeyValueEntry
-	err = pipeline.Retry(ctx, func(ctx context.Context) error {
+	err = store.Retry(ctx, func(ctx context.Context) error {
 		var gerr error
 		e, gerr = sc.kv.Get(ctx, key)
 		return gerr
@@ -319,7 +320,7 @@ func (sc *scheduler) create(ctx context.Context, key string, v any, ttl time.Dur
 	if ttl > 0 {
 		opts = append(opts, jetstream.KeyTTL(ttl))
 	}
-	err = pipeline.Retry(ctx, func(ctx context.Context) error { _, err := sc.kv.Create(ctx, key, b, opts...); return err })
+	err = store.Retry(ctx, func(ctx context.Context) error { _, err := sc.kv.Create(ctx, key, b, opts...); return err })
 	switch {
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return false, nil

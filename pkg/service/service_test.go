@@ -16,6 +16,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 func TestRunOnRequest(t *testing.T) {
@@ -34,10 +35,10 @@ func TestRunOnRequest(t *testing.T) {
 		t.Error("a first run says it resumed")
 	}
 	r := waitReport(t, p, reply.RunID)
-	if r.Status != pipeline.StatusSuccess || r.Events.ReadSuccess != 20 || r.Events.Created != 20 {
+	if r.Status != runstatus.StatusSuccess || r.Events.ReadSuccess != 20 || r.Events.Created != 20 {
 		t.Errorf("report: %s, events %+v; want success with 20 created", r.Status, r.Events)
 	}
-	if r.Trigger != pipeline.TriggerRequest || r.Profile != "annecy" {
+	if r.Trigger != runstatus.TriggerRequest || r.Profile != "annecy" {
 		t.Errorf("report says trigger %q, profile %q; want request, annecy", r.Trigger, r.Profile)
 	}
 
@@ -47,7 +48,7 @@ func TestRunOnRequest(t *testing.T) {
 		t.Fatalf("request refused: %s %s", code, desc)
 	}
 	r = waitReport(t, p, reply.RunID)
-	if !r.DryRun || r.Trigger != pipeline.TriggerRequest {
+	if !r.DryRun || r.Trigger != runstatus.TriggerRequest {
 		t.Errorf("report = dry run %v, trigger %q; want a dry run on request", r.DryRun, r.Trigger)
 	}
 
@@ -213,9 +214,9 @@ func TestBusyBoard(t *testing.T) {
 	if err := release(); err != nil {
 		t.Fatalf("the run holding the board: %v", err)
 	}
-	waitFor(t, "the waiting trigger's run", func() bool { return len(runsBy(t, js, pipeline.TriggerEvent)) == 1 })
-	run := runsBy(t, js, pipeline.TriggerEvent)[0]
-	if r := waitReport(t, p, run.RunID); r.Status != pipeline.StatusSuccess {
+	waitFor(t, "the waiting trigger's run", func() bool { return len(runsBy(t, js, runstatus.TriggerEvent)) == 1 })
+	run := runsBy(t, js, runstatus.TriggerEvent)[0]
+	if r := waitReport(t, p, run.RunID); r.Status != runstatus.StatusSuccess {
 		t.Errorf("the waiting trigger's run ended %s", r.Status)
 	}
 }
@@ -238,15 +239,15 @@ func publish(t *testing.T, nc *nats.Conn, profile, body, msgID string) {
 }
 
 // runsBy lists the runs that trigger started.
-func runsBy(t *testing.T, js jetstream.JetStream, trigger string) []pipeline.RunStatus {
+func runsBy(t *testing.T, js jetstream.JetStream, trigger runstatus.Trigger) []runstatus.RunStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	runs, err := pipeline.ListRuns(ctx, js, 0)
+	runs, err := runstatus.ListRuns(ctx, js, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []pipeline.RunStatus
+	var out []runstatus.RunStatus
 	for _, r := range runs {
 		if r.Trigger == trigger {
 			out = append(out, r)
@@ -277,14 +278,14 @@ func TestTriggers(t *testing.T) {
 	p, _ := e.workers()
 	e.serve(Options{})
 	waitFor(t, "four dead letters", func() bool { return len(deadLetters(t, js)) == 4 })
-	waitFor(t, "the trigger's run", func() bool { return len(runsBy(t, js, pipeline.TriggerEvent)) > 0 })
-	run := runsBy(t, js, pipeline.TriggerEvent)[0]
+	waitFor(t, "the trigger's run", func() bool { return len(runsBy(t, js, runstatus.TriggerEvent)) > 0 })
+	run := runsBy(t, js, runstatus.TriggerEvent)[0]
 	r := waitReport(t, p, run.RunID)
-	if r.Status != pipeline.StatusSuccess || r.Events.Created != 12 || r.Trigger != pipeline.TriggerEvent || r.Profile != "annecy" {
+	if r.Status != runstatus.StatusSuccess || r.Events.Created != 12 || r.Trigger != runstatus.TriggerEvent || r.Profile != "annecy" {
 		t.Errorf("trigger's run: %s, %+v, trigger %q, profile %q", r.Status, r.Events, r.Trigger, r.Profile)
 	}
 	time.Sleep(time.Second) // a second run of the duplicate would show by now
-	if n := len(runsBy(t, js, pipeline.TriggerEvent)); n != 1 {
+	if n := len(runsBy(t, js, runstatus.TriggerEvent)); n != 1 {
 		t.Errorf("%d runs by trigger, want 1: Nats-Msg-Id dedupes", n)
 	}
 
@@ -318,7 +319,7 @@ func assertWithheld(t *testing.T, e *env, secret string) {
 	defer sub.Unsubscribe()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := e.JetStream().Stream(ctx, pipeline.DeadLetterStream)
+	s, err := e.JetStream().Stream(ctx, runstatus.DeadLetterStream)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,7 @@ func assertWithheld(t *testing.T, e *env, secret string) {
 		if err != nil {
 			continue
 		}
-		if strings.Contains(string(m.Data), secret) || strings.Contains(strings.Join(m.Header.Values(pipeline.HeaderReason), ""), secret) {
+		if strings.Contains(string(m.Data), secret) || strings.Contains(strings.Join(m.Header.Values(runstatus.HeaderReason), ""), secret) {
 			t.Errorf("dead letter %d on %s carries the refused secret", seq, m.Subject)
 		}
 	}
@@ -371,7 +372,7 @@ func TestDrainInterruptsAndTheNextAttemptResumes(t *testing.T) {
 	if again.RunID != first.RunID || !again.Resumed {
 		t.Errorf("second request: %+v, want run %s resumed", again, first.RunID)
 	}
-	if r := waitReport(t, p, first.RunID); r.Status != pipeline.StatusSuccess || r.Events.Created != 10 {
+	if r := waitReport(t, p, first.RunID); r.Status != runstatus.StatusSuccess || r.Events.Created != 10 {
 		t.Errorf("resumed run: %s, %+v", r.Status, r.Events)
 	}
 }

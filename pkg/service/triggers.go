@@ -17,6 +17,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Durable triggers: a message on pulljobs.trigger.<profile>, with a
@@ -170,7 +171,7 @@ func (s *Service) readTrigger(ctx context.Context, profile string, m jetstream.M
 		return triggerJob{}, err
 	}
 	job := triggerJob{profile: p}
-	trigger, runID := pipeline.TriggerEvent, eventRunID(meta)
+	trigger, runID := runstatus.TriggerEvent, eventRunID(meta)
 	if h := m.Headers().Get(HeaderTick); h != "" {
 		if job.tick, err = strconv.ParseInt(h, 10, 64); err != nil {
 			return job, refuse(CodeBadRequest, "%s %q: want Unix seconds", HeaderTick, h)
@@ -179,7 +180,7 @@ func (s *Service) readTrigger(ctx context.Context, profile string, m jetstream.M
 		if err != nil {
 			return job, err
 		}
-		trigger, runID = pipeline.TriggerSchedule, c.RunID
+		trigger, runID = runstatus.TriggerSchedule, c.RunID
 	}
 	if job.spec, err = p.RunSpec(req, trigger); err != nil {
 		return job, err
@@ -204,7 +205,7 @@ func (s *Service) runTrigger(ctx context.Context, m jetstream.Msg, meta *jetstre
 	deadline := time.Now().Add(s.o.WaitBoard)
 	waiting := false
 	for {
-		fetched, err := pipeline.FetchDone(ctx, s.js, job.spec.ID)
+		fetched, err := runstatus.FetchDone(ctx, s.js, job.spec.ID)
 		if err != nil {
 			s.retryTrigger(ctx, m, meta, job.profile.Name, err, log)
 			return
@@ -321,9 +322,9 @@ func (s *Service) deadLetter(ctx context.Context, m jetstream.Msg, meta *jetstre
 }
 
 func (s *Service) publishDeadLetter(ctx context.Context, profile string, seq uint64, h nats.Header, data []byte, re *RequestError) error {
-	dm := nats.NewMsg(pipeline.DeadLetterSubjectPrefix + TriggerStage + "." + profile)
-	dm.Header.Set(pipeline.HeaderStage, TriggerStage)
-	dm.Header.Set(pipeline.HeaderReason, re.Description)
+	dm := nats.NewMsg(runstatus.DeadLetterSubjectPrefix + TriggerStage + "." + profile)
+	dm.Header.Set(runstatus.HeaderStage, TriggerStage)
+	dm.Header.Set(runstatus.HeaderReason, re.Description)
 	dm.Header.Set(HeaderProfile, profile)
 	dm.Header.Set(HeaderCode, re.Code)
 	if id := h.Get(jetstream.MsgIDHeader); id != "" {

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // browser returns the path of a Chromium or Chrome, or skips the test:
@@ -38,7 +37,7 @@ func browser(t *testing.T) string {
 func TestPageInBrowser(t *testing.T) {
 	exe := browser(t)
 	f := newFleet(t, 8)
-	first := f.run("annecy", pipeline.TriggerRequest, `no salary range in "Selon profil"`)
+	first := f.run("annecy", runstatus.TriggerRequest, `no salary range in "Selon profil"`)
 	f.deadTrigger("nosuch", `unknown profile "nosuch" (profiles: annecy, chambery)`)
 
 	// The flags a root process needs on a machine without network: no
@@ -73,7 +72,7 @@ func TestPageInBrowser(t *testing.T) {
 	}
 
 	// A run that ends while the page is open appears by itself.
-	second := f.run("chambery", pipeline.TriggerSchedule, "no job for an offer without a title")
+	second := f.run("chambery", runstatus.TriggerSchedule, "no job for an offer without a title")
 	waitShown(t, ctx, second)
 
 	// Open the first run's dead letters, as a user would: a refresh keeps
@@ -89,7 +88,7 @@ func TestPageInBrowser(t *testing.T) {
 	screenshot(t, ctx)
 
 	// Markup in what the page shows stays text.
-	hostileRun := f.run(`<b>savoie</b>`, pipeline.TriggerEvent, hostile)
+	hostileRun := f.run(`<b>savoie</b>`, runstatus.TriggerEvent, hostile)
 	waitShown(t, ctx, hostileRun)
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#dl-`+hostileRun.RunID+`").open = true`)); err != nil {
 		t.Fatal(err)
@@ -107,9 +106,9 @@ func TestPageInBrowser(t *testing.T) {
 
 // waitShown waits for the page to show r with its final status, without
 // a reload.
-func waitShown(t *testing.T, ctx context.Context, r pipeline.Report) {
+func waitShown(t *testing.T, ctx context.Context, r runstatus.Report) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#run-`+r.RunID+`")?.dataset.status === "`+r.Status+`"`,
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#run-`+r.RunID+`")?.dataset.status === "`+string(r.Status)+`"`,
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("run %s, which ended after the page opened, is not shown %s without a reload: %v", r.RunID, r.Status, err)
 	}

@@ -2,7 +2,7 @@
 // newest first, with what started them, their live progress, counters and
 // sync outcome, their dead letters and reasons, and the triggers refused.
 //
-// The page reads NATS directly (pipeline.ListRuns and friends), so any
+// The page reads NATS directly (runstatus.ListRuns and friends), so any
 // replica shows the same. It loads nothing from outside — its CSS and
 // script are inline, and its Content-Security-Policy forbids anything else
 // — so it works offline; everything it shows goes through html/template,
@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // Options tune the page.
@@ -89,15 +89,15 @@ type view struct {
 	Error     string
 	// The list.
 	Runs         []runView
-	Triggers     []pipeline.DeadLetter
+	Triggers     []runstatus.DeadLetter
 	TriggerCount int
 	// One run, when ?run= is set.
-	Run *pipeline.RunDetail
+	Run *runstatus.RunDetail
 }
 
 type runView struct {
-	pipeline.RunStatus
-	Letters []pipeline.DeadLetter
+	runstatus.RunStatus
+	Letters []runstatus.DeadLetter
 }
 
 func (pg *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +108,7 @@ func (pg *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if id := r.URL.Query().Get("run"); id != "" {
 		err = pg.readRun(ctx, id, &v)
-		if errors.Is(err, pipeline.ErrUnknownRun) {
+		if errors.Is(err, runstatus.ErrUnknownRun) {
 			code = http.StatusNotFound
 		}
 	} else {
@@ -143,20 +143,20 @@ func (pg *page) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // readRuns reads the runs, the dead letters of those that have some, and
 // the latest refused triggers.
 func (pg *page) readRuns(ctx context.Context, v *view) error {
-	runs, err := pipeline.ListRuns(ctx, pg.js, pg.o.Limit)
+	runs, err := runstatus.ListRuns(ctx, pg.js, pg.o.Limit)
 	if err != nil {
 		return err
 	}
 	for _, st := range runs {
 		rv := runView{RunStatus: st}
 		if st.DeadLetterCount > 0 {
-			if rv.Letters, _, err = pipeline.ReadDeadLetters(ctx, pg.js, pipeline.DeadLetterSubjectPrefix+st.RunID+".*", lettersPerRun); err != nil {
+			if rv.Letters, _, err = runstatus.ReadDeadLetters(ctx, pg.js, runstatus.DeadLetterSubjectPrefix+st.RunID+".*", lettersPerRun); err != nil {
 				return err
 			}
 		}
 		v.Runs = append(v.Runs, rv)
 	}
-	letters, total, err := pipeline.ReadDeadLetters(ctx, pg.js, pipeline.DeadLetterSubjectPrefix+triggerStage+".*", triggerScan)
+	letters, total, err := runstatus.ReadDeadLetters(ctx, pg.js, runstatus.DeadLetterSubjectPrefix+triggerStage+".*", triggerScan)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func (pg *page) readRuns(ctx context.Context, v *view) error {
 }
 
 func (pg *page) readRun(ctx context.Context, id string, v *view) error {
-	d, err := pipeline.GetRun(ctx, pg.js, id, 0)
+	d, err := runstatus.GetRun(ctx, pg.js, id, 0)
 	if err != nil {
 		return err
 	}
@@ -175,19 +175,19 @@ func (pg *page) readRun(ctx context.Context, id string, v *view) error {
 }
 
 var templates = template.Must(template.New("page").Funcs(template.FuncMap{
-	"duration": pipeline.FormatDuration,
-	"ago":      func(now, t time.Time) string { return pipeline.FormatDuration(now.Sub(t).Seconds()) + " ago" },
+	"duration": cli.FormatDuration,
+	"ago":      func(now, t time.Time) string { return cli.FormatDuration(now.Sub(t).Seconds()) + " ago" },
 	"short":    func(s string) string { return s[:min(len(s), 8)] },
 	"report":   reportTable,
 	"since":    func(t *time.Time) time.Time { return *t },
 	"seconds":  func(ms int64) float64 { return float64(ms) / 1000 },
 	"triggerProfile": func(subject string) string {
-		return strings.TrimPrefix(subject, pipeline.DeadLetterSubjectPrefix+triggerStage+".")
+		return strings.TrimPrefix(subject, runstatus.DeadLetterSubjectPrefix+triggerStage+".")
 	},
 }).Parse(pageTemplate))
 
 // reportTable is the report as the terminal shows it.
-func reportTable(r *pipeline.Report) string {
+func reportTable(r *runstatus.Report) string {
 	var b strings.Builder
 	_ = r.WriteTable(&b)
 	return b.String()

@@ -16,6 +16,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service/servicetest"
 )
 
@@ -55,7 +56,7 @@ func newFleet(t *testing.T, n int) *fleet {
 
 // run runs one run of profile to its end; its first offer fails with
 // reason.
-func (f *fleet) run(profile, trigger, reason string) pipeline.Report {
+func (f *fleet) run(profile string, trigger runstatus.Trigger, reason string) runstatus.Report {
 	f.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -81,9 +82,9 @@ func (f *fleet) run(profile, trigger, reason string) pipeline.Report {
 // fetcher serve does.
 func (f *fleet) deadTrigger(profile, reason string) {
 	f.t.Helper()
-	m := nats.NewMsg(pipeline.DeadLetterSubjectPrefix + "trigger." + profile)
-	m.Header.Set(pipeline.HeaderStage, "trigger")
-	m.Header.Set(pipeline.HeaderReason, reason)
+	m := nats.NewMsg(runstatus.DeadLetterSubjectPrefix + "trigger." + profile)
+	m.Header.Set(runstatus.HeaderStage, "trigger")
+	m.Header.Set(runstatus.HeaderReason, reason)
 	if _, err := f.js.PublishMsg(context.Background(), m); err != nil {
 		f.t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func TestPage(t *testing.T) {
 	if !strings.Contains(body, "No run yet") {
 		t.Error("an empty fleet's page does not say there is no run")
 	}
-	r := f.run(`<b>annecy</b>`, pipeline.TriggerRequest, hostile)
+	r := f.run(`<b>annecy</b>`, runstatus.TriggerRequest, hostile)
 	f.deadTrigger("nosuch", `unknown profile "nosuch" <script>alert(1)</script>`)
 
 	resp, body := get(t, f.url)

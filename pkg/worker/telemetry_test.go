@@ -1,4 +1,4 @@
-package cli
+package worker
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
@@ -54,7 +55,7 @@ func TestTelemetry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	logger := slog.New(slog.DiscardHandler)
-	common := Common{HTTPAddr: "127.0.0.1:0"}
+	common := cli.Common{HTTPAddr: "127.0.0.1:0"}
 	tel, err := common.StartTelemetry(ctx, "test", logger)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package pipeline
+package runstatus
 
 import (
 	"fmt"
@@ -6,36 +6,48 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/pulljobs/pulljobs/pkg/hrflow"
 )
 
-// Statuses of a run, as the historic connector named them.
+// Status is a run's outcome: the historic connector's statuses, and
+// Running for a run without a report yet.
+type Status string
+
+// Statuses of a run.
 const (
-	StatusSuccess             = "success"
-	StatusSuccessWithFailures = "success_with_failures"
-	StatusFatal               = "fatal"
+	StatusSuccess             Status = "success"
+	StatusSuccessWithFailures Status = "success_with_failures"
+	StatusFatal               Status = "fatal"
+	StatusRunning             Status = "running"
 )
 
-// Exit codes of every command.
+// Trigger says what started a run.
+type Trigger string
+
+// What can start a run.
 const (
-	ExitSuccess             = 0
-	ExitFatal               = 1
-	ExitUsage               = 2 // invalid configuration or usage
-	ExitSuccessWithFailures = 3
-	ExitBoardBusy           = 75 // EX_TEMPFAIL: the board is busy with another run; try again later
+	TriggerCLI      Trigger = "cli"      // a fetcher run or pulljobs run command
+	TriggerRequest  Trigger = "request"  // a NATS request to pulljobs.run.<profile>
+	TriggerEvent    Trigger = "event"    // a message on pulljobs.trigger.<profile>
+	TriggerSchedule Trigger = "schedule" // a profile's schedule
 )
 
-// ExitCode maps a status to the process exit code.
-func ExitCode(status string) int {
-	switch status {
-	case StatusSuccess:
-		return ExitSuccess
-	case StatusSuccessWithFailures:
-		return ExitSuccessWithFailures
-	}
-	return ExitFatal
-}
+// Guard names the guard that refused a sync, as the report names it.
+type Guard string
+
+// Guards that refuse a sync.
+const (
+	GuardDisabled   Guard = "disabled"         // target_parameters.sync is false
+	GuardLeaseLost  Guard = "lease_lost"       // a later run took the board
+	GuardRead       Guard = "read_failure"     // the fetch failed
+	GuardTruncated  Guard = "truncated"        // the API's cap hid offers
+	GuardUnreadable Guard = "board_unreadable" // the board could not be listed
+	GuardNoJob      Guard = "no_job_on_board"  // no job of the run is on the board
+	GuardMaxShare   Guard = "max_share"        // too large a share of the board
+)
+
+// ReasonSyncRefused is the reason of a run that succeeded but whose sync a
+// guard refused.
+const ReasonSyncRefused = "sync_refused"
 
 // Events are the run's counters, in items unless said otherwise. The first
 // six are the historic connector's; the rest say what happened on the
@@ -72,18 +84,18 @@ type Events struct {
 	ParsingFailure int `json:"parsing_failure"`
 }
 
-// add counts one final record.
-func (e *Events) add(r Record) {
+// Add counts one item's final record.
+func (e *Events) Add(r Record) {
 	switch r.State {
 	case Written, Skipped:
 		switch r.Action {
-		case hrflow.ActionCreated:
+		case Created:
 			e.Created++
-		case hrflow.ActionUpdated:
+		case Updated:
 			e.Updated++
-		case hrflow.ActionUnarchived:
+		case Unarchived:
 			e.Unarchived++
-		case hrflow.ActionUnchanged:
+		case Unchanged:
 			e.Unchanged++
 		default:
 			e.Skipped++
@@ -107,25 +119,27 @@ func (e *Events) add(r Record) {
 	}
 }
 
-func (e Events) failures() int {
+// Failures counts the failures among the counters: items that failed at
+// any stage, failed archives and enrichments.
+func (e Events) Failures() int {
 	return e.ReadFailure + e.FormatFailure + e.LogicsFailure + e.WriteFailure + e.PublishFailure + e.ArchiveFailure + e.ParsingFailure
 }
 
 // Status applies the historic connector's rules to the counters and returns
 // the status and, for a fatal run, the reason.
-func (e Events) Status() (status, reason string) {
+func (e Events) Status() (status Status, reason string) {
 	formatted := e.ReadSuccess - e.FormatFailure - e.PublishFailure
 	reachedWrite := formatted - e.LogicsFailure - e.LogicsDiscard
 	switch {
 	case e.ReadSuccess == 0 && e.ReadFailure > 0:
 		return StatusFatal, "read_failure"
 	case e.ReadSuccess > 0 && e.FormatFailure == e.ReadSuccess:
-		return StatusFatal, "format_failure"
+		return StatusFatal, string(FormatFailure)
 	case formatted > 0 && e.LogicsFailure == formatted:
-		return StatusFatal, "logics_failure"
+		return StatusFatal, string(LogicsFailure)
 	case reachedWrite > 0 && e.WriteFailure == reachedWrite:
-		return StatusFatal, "write_failure"
-	case e.failures() > 0:
+		return StatusFatal, string(WriteFailure)
+	case e.Failures() > 0:
 		return StatusSuccessWithFailures, ""
 	}
 	return StatusSuccess, ""
@@ -137,18 +151,18 @@ type SyncReport struct {
 	Performed bool `json:"performed"`
 	// Archived counts the jobs archived.
 	Archived int `json:"archived"`
-	// Guard names the guard that refused the sync (GuardMaxShare…), and
-	// RefusedReason says why in words.
-	Guard         string `json:"guard,omitempty"`
+	// Guard names the guard that refused the sync, and RefusedReason says
+	// why in words.
+	Guard         Guard  `json:"guard,omitempty"`
 	RefusedReason string `json:"refused_reason,omitempty"`
 	// WouldArchive is what a dry run, or a refused sync, would have archived.
 	WouldArchive int `json:"would_archive,omitempty"`
 }
 
-// refused reports a sync refused by a guard while there was something to
+// Refused reports a sync refused by a guard while there was something to
 // archive: the board drifts from the search until a run can sync. A
 // disabled sync refuses nothing.
-func (s SyncReport) refused() bool {
+func (s SyncReport) Refused() bool {
 	switch s.Guard {
 	case "", GuardDisabled:
 		return false
@@ -158,20 +172,16 @@ func (s SyncReport) refused() bool {
 	return s.WouldArchive > 0
 }
 
-// ReasonSyncRefused is the reason of a run that succeeded but whose sync a
-// guard refused.
-const ReasonSyncRefused = "sync_refused"
-
 // ItemFailure is one failed item, as the report lists them.
 type ItemFailure struct {
-	Offer   string `json:"offer"`
-	Failure string `json:"failure"`
-	Reason  string `json:"reason"`
+	Offer   string      `json:"offer"`
+	Failure FailureKind `json:"failure"`
+	Reason  string      `json:"reason"`
 }
 
-// maxReportedFailures bounds the failures a report lists; the counters hold
+// MaxReportedFailures bounds the failures a report lists; the counters hold
 // the full count and the dead-letter stream every item.
-const maxReportedFailures = 50
+const MaxReportedFailures = 50
 
 // Report is the outcome of a run, stored as <run>.report and written by
 // --report. It is a wire format kept for the retention.
@@ -179,17 +189,17 @@ type Report struct {
 	RunID string `json:"run_id"`
 	// Status is success, success_with_failures or fatal; Reason says why
 	// for a fatal run (read_failure…) or a refused sync (sync_refused).
-	Status string `json:"status"`
+	Status Status `json:"status"`
 	Reason string `json:"reason"`
 	Events Events `json:"events"`
 	// Truncated is set when the API's result cap hid offers.
 	Truncated bool       `json:"truncated"`
 	Sync      SyncReport `json:"sync"`
 	BoardKey  string     `json:"board_key"`
-	// Trigger says what started the run (cli, request, event, schedule),
-	// Profile the service profile it ran ("" for a --config run).
-	Trigger string `json:"trigger,omitempty"`
-	Profile string `json:"profile,omitempty"`
+	// Trigger says what started the run, Profile the service profile it
+	// ran ("" for a --config run).
+	Trigger Trigger `json:"trigger,omitempty"`
+	Profile string  `json:"profile,omitempty"`
 	// StartedAt is when the run was created, FinishedAt when it ended
 	// (UTC); DurationSeconds is the time between, in seconds, and
 	// OffersPerSecond is ReadSuccess over it.
@@ -200,8 +210,8 @@ type Report struct {
 	// DryRun marks a run that wrote nothing: its counters are a plan.
 	DryRun bool          `json:"dry_run,omitempty"`
 	Fetch  *FetchSummary `json:"fetch,omitempty"`
-	// Failures lists the first failed items (at most 50) with the API's or
-	// the format's message; the counters count them all.
+	// Failures lists the first failed items (at most MaxReportedFailures)
+	// with the API's or the format's message; the counters count them all.
 	Failures []ItemFailure `json:"failures,omitempty"`
 }
 
@@ -223,23 +233,10 @@ type FetchSummary struct {
 	ReplayOf string `json:"replay_of,omitempty"`
 }
 
-// newReport starts the report of a sealed run.
-func newReport(spec RunSpec, seal Seal) Report {
-	r := Report{RunID: spec.ID, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun, Truncated: seal.Truncated,
-		Trigger: spec.trigger(), Profile: spec.Profile,
-		Fetch: &FetchSummary{Total: seal.Total, Unreached: seal.Unreached, Duplicates: seal.Duplicates, Windows: seal.Windows,
-			Requests: seal.Requests, Error: seal.ReadError, ReplayOf: spec.ReplayOf}}
-	r.Events.ReadSuccess = seal.ReadSuccess
-	if seal.ReadFailure {
-		r.Events.ReadFailure = 1
-	}
-	return r
-}
-
-// finish fills the derived fields from the times and counters: the status
-// of the historic rules, and sync_refused for a run that succeeded but
-// whose sync a guard refused.
-func (r *Report) finish(now time.Time) {
+// Finish fills the derived fields from the times and counters: the status
+// of the historic rules (unless Status is set already), and sync_refused
+// for a run that succeeded but whose sync a guard refused.
+func (r *Report) Finish(now time.Time) {
 	r.FinishedAt = now.UTC()
 	d := r.FinishedAt.Sub(r.StartedAt)
 	r.DurationSeconds = d.Seconds()
@@ -249,15 +246,19 @@ func (r *Report) finish(now time.Time) {
 	if r.Status == "" {
 		r.Status, r.Reason = r.Events.Status()
 	}
-	if r.Status != StatusFatal && r.Sync.refused() {
+	if r.Status != StatusFatal && r.Sync.Refused() {
 		r.Status, r.Reason = StatusSuccessWithFailures, ReasonSyncRefused
 	}
 }
 
+// shownFailures is how many failures the table shows; the JSON report has
+// the rest.
+const shownFailures = 5
+
 // WriteTable writes the report as the short table the terminal shows.
 func (r Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	status := r.Status
+	status := string(r.Status)
 	if r.Reason != "" {
 		status += " (" + r.Reason + ")"
 	}
@@ -269,7 +270,11 @@ func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "board\t%s\n", r.BoardKey)
 	fmt.Fprintf(tw, "duration\t%.1fs (%.0f offers/s)\n", r.DurationSeconds, r.OffersPerSecond)
 	e := r.Events
-	fmt.Fprintf(tw, "read\t%d ok, %d failed%s\n", e.ReadSuccess, e.ReadFailure, map[bool]string{true: ", TRUNCATED by the API's cap", false: ""}[r.Truncated])
+	truncated := ""
+	if r.Truncated {
+		truncated = ", TRUNCATED by the API's cap"
+	}
+	fmt.Fprintf(tw, "read\t%d ok, %d failed%s\n", e.ReadSuccess, e.ReadFailure, truncated)
 	fmt.Fprintf(tw, "format\t%d failed\n", e.FormatFailure)
 	fmt.Fprintf(tw, "logics\t%d discarded, %d failed\n", e.LogicsDiscard, e.LogicsFailure)
 	verb := ""
@@ -286,7 +291,7 @@ func (r Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "sync\t%d archived, %d archive failures\n", r.Sync.Archived, e.ArchiveFailure)
 	case r.DryRun && r.Sync.Guard == "":
 		fmt.Fprintf(tw, "sync\twould archive %d\n", r.Sync.WouldArchive)
-	case r.Sync.refused():
+	case r.Sync.Refused():
 		fmt.Fprintf(tw, "sync\tREFUSED by the %s guard: %s\n", r.Sync.Guard, r.Sync.RefusedReason)
 		if r.Sync.Archived > 0 {
 			fmt.Fprintf(tw, "\t%d archived before the refusal\n", r.Sync.Archived)
@@ -295,19 +300,24 @@ func (r Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "sync\tnot performed: %s\n", r.Sync.RefusedReason)
 	}
 	for i, f := range r.Failures {
-		if i == 5 {
-			fmt.Fprintf(tw, "\t… %d more in the JSON report\n", len(r.Failures)-5)
+		if i == shownFailures {
+			fmt.Fprintf(tw, "\t… %d more in the JSON report\n", len(r.Failures)-shownFailures)
 			break
 		}
-		fmt.Fprintf(tw, "failure\t%s %s: %s\n", f.Offer, f.Failure, oneLine(f.Reason))
+		fmt.Fprintf(tw, "failure\t%s %s: %s\n", f.Offer, f.Failure, OneLine(f.Reason))
 	}
 	return tw.Flush()
 }
 
-func oneLine(s string) string {
+// maxLine bounds a line OneLine returns.
+const maxLine = 160
+
+// OneLine folds s onto one line of at most 160 bytes, for a header or a
+// table cell.
+func OneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 160 {
-		s = s[:157] + "..."
+	if len(s) > maxLine {
+		s = s[:maxLine-3] + "..."
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package pipeline_test
+package runstatus_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service/servicetest"
 )
 
@@ -22,7 +23,7 @@ func newStatusFixture(t *testing.T, n int) (*servicetest.Fleet, jetstream.JetStr
 	f := servicetest.New(t, servicetest.Options{Offers: n, Seed: 3})
 	js := f.JetStream()
 	// Before any process declared anything: no run, and no error.
-	if runs, err := pipeline.ListRuns(context.Background(), js, 0); err != nil || runs == nil || len(runs) != 0 {
+	if runs, err := runstatus.ListRuns(context.Background(), js, 0); err != nil || runs == nil || len(runs) != 0 {
 		t.Errorf("ListRuns before any run = %v, %v; want an empty list", runs, err)
 	}
 	return f, js, f.Pipeline(pipeline.Options{})
@@ -39,7 +40,7 @@ func TestRunStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := pipeline.RunSpec{BoardKey: hrflowtest.DefaultBoardKey, Sync: true, SyncMaxShare: pipeline.DefaultSyncMaxShare,
-		Trigger: pipeline.TriggerRequest, Profile: "annecy",
+		Trigger: runstatus.TriggerRequest, Profile: "annecy",
 		Action: format.Spec{Logics: []format.LogicSpec{{Name: "picky", JQ: `if .reference == "` + failing + `" then error("no <thanks>") else . end`}}}}
 	stop := f.Workers(p)
 	finished, err := p.Fetch(ctx, spec, f.Search, pipeline.FetchOptions{})
@@ -50,18 +51,18 @@ func TestRunStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	if done, err := pipeline.FetchDone(ctx, js, finished); err != nil || !done {
+	if done, err := runstatus.FetchDone(ctx, js, finished); err != nil || !done {
 		t.Errorf("FetchDone(finished run) = %v, %v", done, err)
 	}
 
 	// A dry run that no worker processes: in flight.
-	spec.DryRun, spec.Trigger, spec.Profile = true, pipeline.TriggerSchedule, "chambery"
+	spec.DryRun, spec.Trigger, spec.Profile = true, runstatus.TriggerSchedule, "chambery"
 	inFlight, err := p.Fetch(ctx, spec, f.Search, pipeline.FetchOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	runs, err := pipeline.ListRuns(ctx, js, 0)
+	runs, err := runstatus.ListRuns(ctx, js, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestRunStatus(t *testing.T) {
 		t.Fatalf("runs = %+v, want the run in flight, then the finished one", runs)
 	}
 	fl, fin := runs[0], runs[1]
-	if fl.Status != pipeline.StatusRunning || fl.Phase != pipeline.PhaseProcessing || fl.Trigger != pipeline.TriggerSchedule || fl.Profile != "chambery" ||
+	if fl.Status != runstatus.StatusRunning || fl.Phase != runstatus.PhaseProcessing || fl.Trigger != runstatus.TriggerSchedule || fl.Profile != "chambery" ||
 		!fl.DryRun || fl.Events != nil || fl.Sync != nil || fl.LastSignOfLife == nil {
 		t.Errorf("run in flight: %+v", fl)
 	}
@@ -78,7 +79,7 @@ func TestRunStatus(t *testing.T) {
 	} else if got := pr.String(); got != "0/12 items done (0%)" {
 		t.Errorf("progress says %q", got)
 	}
-	if fin.Status != pipeline.StatusSuccessWithFailures || fin.Trigger != pipeline.TriggerRequest || fin.Profile != "annecy" ||
+	if fin.Status != runstatus.StatusSuccessWithFailures || fin.Trigger != runstatus.TriggerRequest || fin.Profile != "annecy" ||
 		fin.Events == nil || fin.Events.Created != 11 || fin.Events.LogicsFailure != 1 || fin.Failed() != 1 ||
 		fin.DeadLetterCount != 1 || fin.FinishedAt == nil || fin.Progress != nil {
 		t.Errorf("finished run: %+v, events %+v", fin, fin.Events)
@@ -87,7 +88,7 @@ func TestRunStatus(t *testing.T) {
 		t.Errorf("sync outcome %q, want 0 archived (a failed offer's job is kept)", got)
 	}
 
-	d, err := pipeline.GetRun(ctx, js, finished, 10)
+	d, err := runstatus.GetRun(ctx, js, finished, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,25 +99,14 @@ func TestRunStatus(t *testing.T) {
 		t.Errorf("dead letter %+v, want offer %s with its reason", l, failing)
 	}
 	for _, bad := range []string{"20261128T180302123Z-00000000", "not a run!"} {
-		if _, err := pipeline.GetRun(ctx, js, bad, 10); !errors.Is(err, pipeline.ErrUnknownRun) {
+		if _, err := runstatus.GetRun(ctx, js, bad, 10); !errors.Is(err, runstatus.ErrUnknownRun) {
 			t.Errorf("GetRun(%q) = %v, want ErrUnknownRun", bad, err)
 		}
 	}
-	if done, err := pipeline.FetchDone(ctx, js, "20261128T180302123Z-00000000"); err != nil || done {
+	if done, err := runstatus.FetchDone(ctx, js, "20261128T180302123Z-00000000"); err != nil || done {
 		t.Errorf("FetchDone(unknown run) = %v, %v; want false", done, err)
 	}
-	if runs, err := pipeline.ListRuns(ctx, js, 1); err != nil || len(runs) != 1 || runs[0].RunID != inFlight {
+	if runs, err := runstatus.ListRuns(ctx, js, 1); err != nil || len(runs) != 1 || runs[0].RunID != inFlight {
 		t.Errorf("ListRuns(limit 1) = %+v, %v; want the newest run", runs, err)
-	}
-}
-
-func TestFormatDuration(t *testing.T) {
-	for _, tc := range []struct {
-		seconds float64
-		want    string
-	}{{0.42, "0.4s"}, {12.4, "12s"}, {184, "3m04s"}, {7500, "2h05m"}} {
-		if got := pipeline.FormatDuration(tc.seconds); got != tc.want {
-			t.Errorf("FormatDuration(%v) = %q, want %q", tc.seconds, got, tc.want)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package pipeline
+package runstatus
 
 import (
 	"context"
@@ -9,31 +9,37 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
-// StatusRunning is the status of a run without a report yet.
-const StatusRunning = "running"
+// ErrUnknownRun reports a run id with no spec in the runs bucket: never
+// started, or older than the retention.
+var ErrUnknownRun = errors.New("unknown run")
 
-// Phases of a run in flight (RunStatus.Phase).
+// Phase says what a run in flight is doing.
+type Phase string
+
+// Phases of a run in flight.
 const (
-	PhaseFetching   = "fetching"   // not sealed: offers are being published
-	PhaseProcessing = "processing" // sealed: items are being formatted and pushed
-	PhaseSyncing    = "syncing"    // every item ended: sync is running
+	PhaseFetching   Phase = "fetching"   // not sealed: offers are being published
+	PhaseProcessing Phase = "processing" // sealed: items are being formatted and pushed
+	PhaseSyncing    Phase = "syncing"    // every item ended: sync is running
 )
 
 // RunStatus is where one run stands: what `pulljobs status` lists, what the
 // service's pulljobs.runs.list answers and what the status page shows.
 type RunStatus struct {
 	RunID  string `json:"run_id"`
-	Status string `json:"status"` // StatusRunning, or the report's status
+	Status Status `json:"status"` // StatusRunning, or the report's status
 	// Phase says what a run in flight is doing; empty once finished.
-	Phase    string `json:"phase,omitempty"`
-	Reason   string `json:"reason,omitempty"`
-	Trigger  string `json:"trigger"`
-	Profile  string `json:"profile,omitempty"`
-	BoardKey string `json:"board_key"`
-	DryRun   bool   `json:"dry_run,omitempty"`
-	ReplayOf string `json:"replay_of,omitempty"`
+	Phase    Phase   `json:"phase,omitempty"`
+	Reason   string  `json:"reason,omitempty"`
+	Trigger  Trigger `json:"trigger"`
+	Profile  string  `json:"profile,omitempty"`
+	BoardKey string  `json:"board_key"`
+	DryRun   bool    `json:"dry_run,omitempty"`
+	ReplayOf string  `json:"replay_of,omitempty"`
 	// StartedAt is when the run was created; FinishedAt when its report was
 	// written (nil while it runs). DurationSeconds runs until then.
 	StartedAt       time.Time  `json:"started_at"`
@@ -86,35 +92,34 @@ type DeadLetter struct {
 	At      time.Time `json:"at"`
 }
 
-// statusReader holds the handles the status functions read through.
-type statusReader struct {
+// specSummary is what a reader needs of a run's spec (<run>.spec): the
+// spec itself (pipeline.RunSpec) holds the query and the format, which
+// readers have no use for.
+type specSummary struct {
+	BoardKey  string    `json:"board_key"`
+	ReplayOf  string    `json:"replay_of,omitempty"`
+	DryRun    bool      `json:"dry_run,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Trigger   Trigger   `json:"trigger,omitempty"`
+	Profile   string    `json:"profile,omitempty"`
+}
+
+// reader holds the handles the status functions read through.
+type reader struct {
 	js     jetstream.JetStream
 	runs   jetstream.KeyValue
 	leases jetstream.KeyValue // nil before any board was taken
 }
 
-// openStatus opens the buckets; ok is false when the runs bucket does not
-// exist yet: no run ever started on this NATS system.
-func openStatus(ctx context.Context, js jetstream.JetStream) (r *statusReader, ok bool, err error) {
-	r = &statusReader{js: js}
-	for _, b := range []struct {
-		kv       *jetstream.KeyValue
-		name     string
-		required bool
-	}{{&r.runs, RunsBucket, true}, {&r.leases, LeasesBucket, false}} {
-		err := withRetry(ctx, func(ctx context.Context) error {
-			var err error
-			*b.kv, err = js.KeyValue(ctx, b.name)
-			return err
-		})
-		switch {
-		case errors.Is(err, jetstream.ErrBucketNotFound):
-			if b.required {
-				return nil, false, nil
-			}
-		case err != nil:
-			return nil, false, fmt.Errorf("open bucket %s: %w", b.name, err)
-		}
+// open opens the buckets; ok is false when the runs bucket does not exist
+// yet: no run ever started on this NATS system.
+func open(ctx context.Context, js jetstream.JetStream) (r *reader, ok bool, err error) {
+	r = &reader{js: js}
+	if r.runs, err = store.Bucket(ctx, js, RunsBucket); err != nil || r.runs == nil {
+		return nil, false, err
+	}
+	if r.leases, err = store.Bucket(ctx, js, LeasesBucket); err != nil {
+		return nil, false, err
 	}
 	return r, true, nil
 }
@@ -125,7 +130,7 @@ func openStatus(ctx context.Context, js jetstream.JetStream) (r *statusReader, o
 // run in flight gets a Progress instead of counters. A NATS system where no
 // run ever started has none: an empty list, never nil.
 func ListRuns(ctx context.Context, js jetstream.JetStream, limit int) ([]RunStatus, error) {
-	r, ok, err := openStatus(ctx, js)
+	r, ok, err := open(ctx, js)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +165,7 @@ func GetRun(ctx context.Context, js jetstream.JetStream, run string, maxLetters 
 	if !ValidRunID(run) {
 		return RunDetail{}, fmt.Errorf("run %q: %w (a run id holds letters, digits, - and _)", run, ErrUnknownRun)
 	}
-	r, ok, err := openStatus(ctx, js)
+	r, ok, err := open(ctx, js)
 	if err != nil {
 		return RunDetail{}, err
 	}
@@ -180,16 +185,16 @@ func GetRun(ctx context.Context, js jetstream.JetStream, run string, maxLetters 
 }
 
 // runIDs lists the runs with a spec, newest first: run ids sort by time.
-func (r *statusReader) runIDs(ctx context.Context) ([]string, error) {
+func (r *reader) runIDs(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := withRetry(ctx, func(ctx context.Context) error {
+	err := store.Retry(ctx, func(ctx context.Context) error {
 		ids = ids[:0]
-		l, err := r.runs.ListKeysFiltered(ctx, specKey("*"))
+		l, err := r.runs.ListKeysFiltered(ctx, SpecKey("*"))
 		if err != nil {
 			return err
 		}
 		for k := range l.Keys() {
-			ids = append(ids, strings.TrimSuffix(k, specKey("")))
+			ids = append(ids, strings.TrimSuffix(k, SpecKey("")))
 		}
 		return nil
 	})
@@ -202,24 +207,24 @@ func (r *statusReader) runIDs(ctx context.Context) ([]string, error) {
 }
 
 // status reads one run's keys; rep is its report, nil while it runs.
-func (r *statusReader) status(ctx context.Context, run string) (st RunStatus, rep *Report, err error) {
-	var spec RunSpec
-	if _, err := getJSON(ctx, r.runs, specKey(run), &spec); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return st, nil, fmt.Errorf("run %s: %w", run, ErrUnknownRun)
+func (r *reader) status(ctx context.Context, run string) (st RunStatus, rep *Report, err error) {
+	var spec specSummary
+	if _, found, err := store.Get(ctx, r.runs, SpecKey(run), &spec); err != nil || !found {
+		if err == nil {
+			err = fmt.Errorf("run %s: %w", run, ErrUnknownRun)
 		}
-		return st, nil, fmt.Errorf("read spec of run %s: %w", run, err)
+		return st, nil, err
 	}
 	st = RunStatus{RunID: run, Status: StatusRunning, Trigger: spec.Trigger, Profile: spec.Profile, BoardKey: spec.BoardKey,
 		DryRun: spec.DryRun, ReplayOf: spec.ReplayOf, StartedAt: spec.CreatedAt}
 	if st.Trigger == "" {
 		st.Trigger = TriggerCLI
 	}
-	if st.DeadLetterCount, err = countDeadLetters(ctx, r.js, run); err != nil {
+	if st.DeadLetterCount, err = store.CountIn(ctx, r.js, DeadLetterStream, DeadLetterSubjectPrefix+run+".*"); err != nil {
 		return st, nil, err
 	}
 	var report Report
-	found, err := getIfAny(ctx, r.runs, reportKey(run), &report)
+	_, found, err := store.Get(ctx, r.runs, ReportKey(run), &report)
 	if err != nil {
 		return st, nil, err
 	}
@@ -250,16 +255,15 @@ func (st *RunStatus) finished(r Report) {
 // progress fills the phase and progress of a run in flight: from its seal,
 // its final key, the count of its published offers and of its items' final
 // records (counted by the server, not read), and its lease.
-func (r *statusReader) progress(ctx context.Context, st *RunStatus) error {
+func (r *reader) progress(ctx context.Context, st *RunStatus) error {
 	pr := &RunProgress{}
 	st.Progress = pr
 	var seal Seal
-	sealed, err := getIfAny(ctx, r.runs, sealKey(st.RunID), &seal)
+	_, sealed, err := store.Get(ctx, r.runs, SealKey(st.RunID), &seal)
 	if err != nil {
 		return err
 	}
-	var fin struct{}
-	finalized, err := getIfAny(ctx, r.runs, finalKey(st.RunID), &fin)
+	finalized, err := store.Exists(ctx, r.runs, FinalKey(st.RunID))
 	if err != nil {
 		return err
 	}
@@ -273,12 +277,12 @@ func (r *statusReader) progress(ctx context.Context, st *RunStatus) error {
 	}
 	if sealed {
 		pr.Sealed, pr.Expected, pr.Fetched = true, seal.Expected, seal.Expected
-	} else if pr.Fetched, err = countSubject(ctx, r.js, OffersStream, OffersSubjectPrefix+st.RunID); err != nil {
+	} else if pr.Fetched, err = store.CountIn(ctx, r.js, OffersStream, OffersSubjectPrefix+st.RunID); err != nil {
 		return err
 	}
 	// An item may have more than one record (a redelivery after a crash):
 	// the count is an upper bound, capped at the expected count.
-	if pr.Done, err = countSubject(ctx, r.js, RecordsStream, RecordsSubjectPrefix+st.RunID); err != nil {
+	if pr.Done, err = store.CountIn(ctx, r.js, RecordsStream, RecordsSubjectPrefix+st.RunID); err != nil {
 		return err
 	}
 	if pr.Sealed {
@@ -286,7 +290,7 @@ func (r *statusReader) progress(ctx context.Context, st *RunStatus) error {
 	}
 	if r.leases != nil {
 		var held Lease
-		found, err := getIfAny(ctx, r.leases, st.BoardKey, &held)
+		_, found, err := store.Get(ctx, r.leases, st.BoardKey, &held)
 		if err != nil {
 			return err
 		}
@@ -298,46 +302,13 @@ func (r *statusReader) progress(ctx context.Context, st *RunStatus) error {
 	return nil
 }
 
-// countDeadLetters counts run's messages on the dead-letter stream.
-func countDeadLetters(ctx context.Context, js jetstream.JetStream, run string) (int, error) {
-	return countSubject(ctx, js, DeadLetterStream, DeadLetterSubjectPrefix+run+".*")
-}
-
-// countSubject counts the messages of stream on the subjects matching
-// filter; a stream that does not exist yet has none.
-func countSubject(ctx context.Context, js jetstream.JetStream, stream, filter string) (int, error) {
-	var n int
-	err := withRetry(ctx, func(ctx context.Context) error {
-		s, err := js.Stream(ctx, stream)
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(filter))
-		if err != nil {
-			return err
-		}
-		n = 0
-		for _, c := range info.State.Subjects {
-			n += int(c)
-		}
-		return nil
-	})
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("count %s on %s: %w", filter, stream, err)
-	}
-	return n, nil
-}
-
 // ReadDeadLetters returns the first limit messages (all when limit ≤ 0) of
 // the dead-letter stream on the subjects matching filter, oldest first,
 // with their headers and without their bodies, and how many match in all.
 // Items of a run are on pulljobs.dlq.<run>.*; refused triggers of
 // `fetcher serve` on pulljobs.dlq.trigger.*.
 func ReadDeadLetters(ctx context.Context, js jetstream.JetStream, filter string, limit int) ([]DeadLetter, int, error) {
-	total, err := countSubject(ctx, js, DeadLetterStream, filter)
+	total, err := store.CountIn(ctx, js, DeadLetterStream, filter)
 	if err != nil || total == 0 {
 		return []DeadLetter{}, 0, err
 	}
@@ -355,7 +326,7 @@ func ReadDeadLetters(ctx context.Context, js jetstream.JetStream, filter string,
 	}
 	out := make([]DeadLetter, 0, want)
 	for len(out) < want {
-		batch, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(kvCallTimeout))
+		batch, err := c.Fetch(want-len(out), jetstream.FetchMaxWait(store.CallTimeout))
 		if err != nil {
 			return nil, 0, fmt.Errorf("read dead letters: %w", err)
 		}
@@ -383,43 +354,21 @@ func deadLetter(m jetstream.Msg) DeadLetter {
 	return d
 }
 
-// getIfAny reads key into v; found is false when the key does not exist.
-func getIfAny(ctx context.Context, kv jetstream.KeyValue, key string, v any) (found bool, err error) {
-	if _, err := getJSON(ctx, kv, key, v); err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return false, nil
-		}
-		return false, fmt.Errorf("read %s: %w", key, err)
-	}
-	return true, nil
-}
-
 // FetchDone reports whether run needs no more fetching: it is sealed, or
 // over (an abandoned run has a report and no seal). A run unknown so far
 // is not done.
 func FetchDone(ctx context.Context, js jetstream.JetStream, run string) (bool, error) {
-	var kv jetstream.KeyValue
-	if err := withRetry(ctx, func(ctx context.Context) error {
-		var err error
-		kv, err = js.KeyValue(ctx, RunsBucket)
-		return err
-	}); err != nil {
-		return false, fmt.Errorf("open bucket %s: %w", RunsBucket, err)
+	kv, err := store.Bucket(ctx, js, RunsBucket)
+	if err != nil || kv == nil {
+		return false, err
 	}
-	for _, key := range []string{sealKey(run), reportKey(run)} {
-		var v struct{}
-		if found, err := getIfAny(ctx, kv, key, &v); err != nil || found {
+	for _, key := range []string{SealKey(run), ReportKey(run)} {
+		if found, err := store.Exists(ctx, kv, key); err != nil || found {
 			return found, err
 		}
 	}
 	return false, nil
 }
-
-// Retry runs op as the pipeline runs its own calls to NATS: again, with
-// backoff, for up to a minute, while the errors are those of a cluster
-// failing over (time-outs, no responders, no leader), each attempt bounded
-// by a time-out of its own.
-func Retry(ctx context.Context, op func(context.Context) error) error { return withRetry(ctx, op) }
 
 // SyncOutcome says in a few words what sync did for a finished run:
 // "5 archived", "refused: <reason>", "dry run: would archive 3"; "" while
@@ -445,11 +394,11 @@ func (st RunStatus) Failed() int {
 	if st.Events == nil {
 		return 0
 	}
-	return st.Events.failures()
+	return st.Events.Failures()
 }
 
 // String says where a run in flight stands: "fetching: 120 offers so
-// far", "processing: 80/120 items done (66%)".
+// far", "80/120 items done (66%)".
 func (p RunProgress) String() string {
 	if !p.Sealed {
 		return fmt.Sprintf("fetching: %d offers so far, %d items done", p.Fetched, p.Done)
@@ -463,19 +412,4 @@ func (p RunProgress) Percent() int {
 		return 0
 	}
 	return min(100, 100*p.Done/p.Expected)
-}
-
-// FormatDuration prints seconds as people read them: 0.4s, 12s, 3m04s or
-// 2h05m.
-func FormatDuration(seconds float64) string {
-	d := time.Duration(seconds * float64(time.Second))
-	switch {
-	case d < 10*time.Second:
-		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%.0fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
