@@ -24,8 +24,8 @@ var errSyntax = errors.New("malformed JSON")
 
 // splitResults returns the offers of a search answer body. They share its
 // memory, not a copy each (a run copies every offer it fetches into NATS
-// at once, and a copy here was a twentieth of a run's garbage); each is
-// capped, so that appending to one cannot overwrite the next.
+// at once: a copy here would be garbage for nothing); each is capped, so
+// that appending to one cannot overwrite the next.
 func splitResults(body []byte) ([]rawOffer, error) {
 	s := scanner{b: body}
 	s.ws()

@@ -390,8 +390,7 @@ func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) it
 }
 
 // keySet is a set of job keys. A key of the usual shape, 40 hex digits,
-// is kept as its 20 bytes: the set of a million-job board takes 48 MB
-// of heap, where a set of the keys as strings took 99 MB.
+// is kept as its 20 bytes, half what the key as a string costs.
 type keySet struct {
 	bin   map[[keyBytes]byte]struct{}
 	other map[string]struct{} // keys of another shape

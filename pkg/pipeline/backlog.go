@@ -20,11 +20,8 @@ import (
 // the slower one, and it costs: the next stage then reads blocks of its
 // stream far behind the one being written, which the server loads again
 // after every garbage collection of its process (its block caches are weak
-// references). A nationwide run on the embedded server spent 1.6 × the
-// CPU an offer of a 200 000-offer one so, once its jobs backlog passed a
-// few tens of thousands. With the jobs bounded and not the offers, its
-// fetch piled 800 000 offers ahead of the formatters, which ran at half
-// their pace while it lasted.
+// references), so that a nationwide run would cost more an offer than a
+// small one (the README's performance table measures it).
 type backlog struct {
 	cons jetstream.Consumer // the next stage's
 	high uint64

@@ -2,8 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -168,13 +166,13 @@ func (sc *scheduler) loop(ctx context.Context, profile string, s config.Schedule
 // it started instead, so that later starts know what was missed.
 func (sc *scheduler) catchUp(ctx context.Context, profile string, s config.Schedule, ticks cron.Schedule, log *slog.Logger) error {
 	var last lastTick
-	_, found, err := sc.get(ctx, lastKey(profile), &last)
+	_, found, err := store.Get(ctx, sc.kv, lastKey(profile), &last)
 	if err != nil {
 		return err
 	}
 	now := sc.now()
 	if !found {
-		_, err := sc.create(ctx, lastKey(profile), lastTick{Tick: now}, 0)
+		_, err := store.Create(ctx, sc.kv, lastKey(profile), lastTick{Tick: now})
 		return err
 	}
 	due, missed := latestTick(ticks, last.Tick, now)
@@ -202,7 +200,9 @@ func latestTick(ticks cron.Schedule, after, now time.Time) (latest time.Time, n 
 func (sc *scheduler) fire(ctx context.Context, profile string, tick time.Time, catchUp bool, log *slog.Logger) error {
 	tick = tick.UTC()
 	claim := tickClaim{RunID: pipeline.NewRunID(tick), Tick: tick, By: sc.holder, At: sc.now().UTC(), CatchUp: catchUp}
-	won, err := sc.create(ctx, tickKey(profile, tick.Unix()), claim, sc.ttl)
+	// A Create retried after its answer was lost finds its own write, and
+	// reports it as lost: the claim read next is then its own.
+	won, err := store.Create(ctx, sc.kv, tickKey(profile, tick.Unix()), claim, jetstream.KeyTTL(sc.ttl))
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (sc *scheduler) fire(ctx context.Context, profile string, tick time.Time, c
 // refused (CodeBadRequest): a trigger naming it is not a schedule's.
 func (sc *scheduler) claim(ctx context.Context, profile string, tick int64) (tickClaim, error) {
 	var c tickClaim
-	_, found, err := sc.get(ctx, tickKey(profile, tick), &c)
+	_, found, err := store.Get(ctx, sc.kv, tickKey(profile, tick), &c)
 	if err != nil {
 		return c, err
 	}
@@ -240,16 +240,10 @@ func (sc *scheduler) claim(ctx context.Context, profile string, tick int64) (tic
 // the run of its claim. Best effort: the log says it too.
 func (sc *scheduler) resumedBy(ctx context.Context, profile string, tick int64, run string, log *slog.Logger) {
 	var c tickClaim
-	rev, found, err := sc.get(ctx, tickKey(profile, tick), &c)
+	rev, found, err := store.Get(ctx, sc.kv, tickKey(profile, tick), &c)
 	if err == nil && found {
 		c.RunID, c.Resumed = run, true
-		var b []byte
-		if b, err = json.Marshal(c); err == nil {
-			err = store.Retry(ctx, func(ctx context.Context) error {
-				_, err := sc.kv.Update(ctx, tickKey(profile, tick), b, rev)
-				return err
-			})
-		}
+		err = store.Update(ctx, sc.kv, tickKey(profile, tick), c, rev)
 	}
 	if err != nil {
 		log.Warn("record the run a tick resumed", "err", err)
@@ -260,74 +254,27 @@ func (sc *scheduler) resumedBy(ctx context.Context, profile string, tick int64, 
 func (sc *scheduler) setLast(ctx context.Context, profile string, tick time.Time) error {
 	for {
 		var last lastTick
-		rev, found, err := sc.get(ctx, lastKey(profile), &last)
+		rev, found, err := store.Get(ctx, sc.kv, lastKey(profile), &last)
 		if err != nil {
 			return err
 		}
 		if found && !last.Tick.Before(tick) {
 			return nil
 		}
-		b, _ := json.Marshal(lastTick{Tick: tick.UTC()}) // always marshals
-		err = store.Retry(ctx, func(ctx context.Context) error {
-			if !found {
-				_, err := sc.kv.Create(ctx, lastKey(profile), b)
+		next := lastTick{Tick: tick.UTC()}
+		if !found {
+			created, err := store.Create(ctx, sc.kv, lastKey(profile), next)
+			if err != nil || created {
 				return err
 			}
-			_, err := sc.kv.Update(ctx, lastKey(profile), b, rev)
-			return err
-		})
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLast(err) {
+			continue // another replica created it: read again
+		}
+		err = store.Update(ctx, sc.kv, lastKey(profile), next, rev)
+		if store.IsConflict(err) {
 			continue // another replica moved it: read again
 		}
 		return err
 	}
-}
-
-func isWrongLast(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
-
-// get reads key into v.
-func (sc *scheduler) get(ctx context.Context, key string, v any) (rev uint64, found bool, err error) {
-	var e jetstream.KeyValueEntry
-	err = store.Retry(ctx, func(ctx context.Context) error {
-		var gerr error
-		e, gerr = sc.kv.Get(ctx, key)
-		return gerr
-	})
-	switch {
-	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return 0, false, nil
-	case err != nil:
-		return 0, false, fmt.Errorf("read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return 0, false, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return e.Revision(), true, nil
-}
-
-// create stores v under key unless it exists; a ttl > 0 expires it.
-// A Create retried after its answer was lost finds its own write, and
-// reports it as lost: the caller then reads the claim, which is its own.
-func (sc *scheduler) create(ctx context.Context, key string, v any, ttl time.Duration) (created bool, err error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false, err
-	}
-	var opts []jetstream.KVCreateOpt
-	if ttl > 0 {
-		opts = append(opts, jetstream.KeyTTL(ttl))
-	}
-	err = store.Retry(ctx, func(ctx context.Context) error { _, err := sc.kv.Create(ctx, key, b, opts...); return err })
-	switch {
-	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("write %s: %w", key, err)
-	}
-	return true, nil
 }
 
 func tickKey(profile string, tick int64) string { return profile + "." + strconv.FormatInt(tick, 10) }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // scheduled returns a profile set with one scheduled profile.
@@ -168,7 +169,7 @@ func TestCatchUp(t *testing.T) {
 			sc.now = func() time.Time { return hour.Add(5*time.Hour + 30*time.Minute) }
 			ctx := context.Background()
 			if tc.last != nil {
-				if _, err := sc.create(ctx, lastKey("daily"), lastTick{Tick: *tc.last}, 0); err != nil {
+				if _, err := store.Create(ctx, sc.kv, lastKey("daily"), lastTick{Tick: *tc.last}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -190,7 +191,7 @@ func TestCatchUp(t *testing.T) {
 				t.Errorf("%d triggers stored, want %d", n, len(tc.wantFired))
 			}
 			var last lastTick
-			if _, found, err := sc.get(ctx, lastKey("daily"), &last); err != nil || !found || !last.Tick.Equal(tc.wantLastAt) {
+			if _, found, err := store.Get(ctx, sc.kv, lastKey("daily"), &last); err != nil || !found || !last.Tick.Equal(tc.wantLastAt) {
 				t.Errorf("last = %v (found %v, %v), want %v", last.Tick, found, err, tc.wantLastAt)
 			}
 		})

@@ -155,9 +155,8 @@ func appendString(b []byte, s string) []byte {
 // listing costs O(log n) to find its first job, then its own length.
 //
 // The jobs live in a slab, and the indexes hold their slots: maps and
-// trees without pointers, which the collector does not scan. A board of a
-// million jobs made of pointers cost its process a fifth of its CPU in
-// collections, and more the larger it grew.
+// trees without pointers, which the collector does not scan: a board made
+// of pointers costs its process collections that grow with the board.
 type board struct {
 	key   string
 	json  []byte // the "board" object of job answers
