@@ -11,8 +11,10 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -230,6 +232,14 @@ func (f *Faults) Wrap(route func(*http.Request) string, next http.Handler) http.
 		name := route(r)
 		d := f.draw()
 		if d.latency > 0 {
+			// The server sees a client give up only once the request's
+			// body is read: read it first, or a POST would wait out the
+			// whole latency for a client long gone.
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			t := time.NewTimer(d.latency)
 			select {
 			case <-r.Context().Done():

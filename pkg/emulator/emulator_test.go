@@ -1,12 +1,14 @@
 package emulator
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -106,16 +108,76 @@ func TestInjectedReset(t *testing.T) {
 	}
 }
 
+// TestLatency checks that the latency holds each answer back: a request
+// whose client gives up during it never reaches the API and is not
+// counted, and the wait ends with the client, a request with a body (a
+// token's POST) included. Latency of an hour, so that only the client can
+// end it; a wait that outlived its client would hang the server's Close.
 func TestLatency(t *testing.T) {
-	_, srv := newServer(t, Config{Latency: Duration(20 * time.Millisecond)})
-	start := time.Now()
-	resp, err := http.Get(srv.URL + "/a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if d := time.Since(start); d < 20*time.Millisecond {
-		t.Errorf("answer after %v, want at least the 20ms latency", d)
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			f, err := NewFaults(Config{Latency: Duration(time.Hour)}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			arrived := make(chan struct{}, 1)
+			var reached atomic.Int64
+			route := func(r *http.Request) string {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+				return byPath(r)
+			}
+			api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reached.Add(1)
+				ok(w, r)
+			})
+			request := func(ctx context.Context, url string) (*http.Response, error) {
+				req, _ := http.NewRequestWithContext(ctx, method, url+"/a", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return http.DefaultClient.Do(req)
+			}
+
+			srv := httptest.NewServer(f.Wrap(route, api))
+			ctx, cancel := context.WithCancel(context.Background())
+			answered := make(chan error, 1)
+			go func() {
+				resp, err := request(ctx, srv.URL)
+				if err == nil {
+					resp.Body.Close()
+				}
+				answered <- err
+			}()
+			<-arrived
+			cancel()
+			if err := <-answered; !errors.Is(err, context.Canceled) {
+				t.Errorf("request given up during the latency: %v, want the client's context.Canceled", err)
+			}
+			srv.Close() // waits for the handler
+			if n := reached.Load(); n != 0 {
+				t.Errorf("the API answered %d requests during the latency, want none", n)
+			}
+			if got := f.Stats().Routes(); len(got) != 0 {
+				t.Errorf("counted %v, want nothing for a request given up during the latency", got)
+			}
+
+			// A latency that ends lets the request through, body and all.
+			if err := f.Set(Config{Latency: Duration(time.Millisecond)}); err != nil {
+				t.Fatal(err)
+			}
+			srv = httptest.NewServer(f.Wrap(route, api))
+			defer srv.Close()
+			resp, err := request(context.Background(), srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated || reached.Load() != 1 || f.Stats().Count(method+" /a", http.StatusCreated) != 1 {
+				t.Errorf("after the latency: status %d, %d reached the API, counted %v; want 201, 1, 1",
+					resp.StatusCode, reached.Load(), f.Stats().Requests)
+			}
+		})
 	}
 }
 
