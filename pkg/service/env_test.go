@@ -142,7 +142,7 @@ func request(t *testing.T, nc *nats.Conn, subject, body string) (reply RunReply,
 // waitReport waits for run's report.
 func waitReport(t *testing.T, p *pipeline.Pipeline, run string) runstatus.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stuckAfter)
 	defer cancel()
 	r, err := p.Wait(ctx, run, nil)
 	if err != nil {
@@ -151,13 +151,18 @@ func waitReport(t *testing.T, p *pipeline.Pipeline, run string) runstatus.Report
 	return r
 }
 
-// waitFor polls cond for up to 20 s.
+// stuckAfter bounds every wait of these tests: far beyond what any of them
+// needs on a loaded machine, so that passing it means a hang, not slowness.
+const stuckAfter = time.Minute
+
+// waitFor polls cond until it holds, and fails the test as stuck past
+// stuckAfter.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(stuckAfter)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("stuck: still waiting for %s after %v", what, stuckAfter)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

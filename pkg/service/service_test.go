@@ -192,7 +192,8 @@ func TestBusyBoard(t *testing.T) {
 	e.profile("annecy", "")
 	p, _ := e.workers()
 	holder, release := e.holdBoard(p)
-	e.serve(Options{WaitBoard: 2 * time.Second})
+	// A replica with a short bound, for the trigger that outlives it.
+	_, stopShort := e.serve(Options{WaitBoard: 200 * time.Millisecond})
 	nc := e.Conn()
 	js := e.JetStream()
 
@@ -207,10 +208,13 @@ func TestBusyBoard(t *testing.T) {
 	if l := deadLetters(t, js)[0]; !strings.Contains(l.Reason, "stayed busy with run "+holder) || l.Stage != TriggerStage {
 		t.Errorf("dead letter %+v, want the busy board's reason", l)
 	}
+	stopShort()
 
-	// Within the bound: it waits, then runs once the board is free.
+	// Within the bound: it waits, then runs once the board is free. The
+	// bound is one no release could outlast but a hang.
+	e.serve(Options{WaitBoard: stuckAfter})
 	publish(t, nc, "annecy", `{}`, "within-the-bound")
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, "a replica to hold the trigger while the board is busy", func() bool { return triggersHeld(t, js) == 1 })
 	if err := release(); err != nil {
 		t.Fatalf("the run holding the board: %v", err)
 	}
@@ -221,8 +225,9 @@ func TestBusyBoard(t *testing.T) {
 	}
 }
 
-// publish publishes a trigger and checks the stream stored it.
-func publish(t *testing.T, nc *nats.Conn, profile, body, msgID string) {
+// publish publishes a trigger, checks the stream took it, and returns its
+// acknowledgement (Duplicate says it was stored before).
+func publish(t *testing.T, nc *nats.Conn, profile, body, msgID string) jetstream.PubAck {
 	t.Helper()
 	m := nats.NewMsg(TriggerSubjectPrefix + profile)
 	m.Data = []byte(body)
@@ -233,9 +238,28 @@ func publish(t *testing.T, nc *nats.Conn, profile, body, msgID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(r.Data), TriggersStream) {
+	var ack jetstream.PubAck
+	if err := json.Unmarshal(r.Data, &ack); err != nil || ack.Stream != TriggersStream {
 		t.Fatalf("trigger not stored: %s", r.Data)
 	}
+	return ack
+}
+
+// triggersHeld is the number of triggers a replica took and has not yet
+// acknowledged.
+func triggersHeld(t *testing.T, js jetstream.JetStream) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, TriggersStream, TriggersConsumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.NumAckPending
 }
 
 // runsBy lists the runs that trigger started.
@@ -269,7 +293,9 @@ func TestTriggers(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, nc, "annecy", `{}`, "order-42")
-	publish(t, nc, "annecy", `{}`, "order-42") // a duplicate: stored once
+	if ack := publish(t, nc, "annecy", `{}`, "order-42"); !ack.Duplicate {
+		t.Errorf("the same Nats-Msg-Id again: %+v, want it taken as a duplicate", ack)
+	}
 	publish(t, nc, "nosuch", `{}`, "")
 	publish(t, nc, "annecy", `not json`, "")
 	publish(t, nc, "annecy", `{"origin_parameters": {"client_secret": "stolen-secret"}}`, "")
@@ -284,7 +310,6 @@ func TestTriggers(t *testing.T) {
 	if r.Status != runstatus.StatusSuccess || r.Events.Created != 12 || r.Trigger != runstatus.TriggerEvent || r.Profile != "annecy" {
 		t.Errorf("trigger's run: %s, %+v, trigger %q, profile %q", r.Status, r.Events, r.Trigger, r.Profile)
 	}
-	time.Sleep(time.Second) // a second run of the duplicate would show by now
 	if n := len(runsBy(t, js, runstatus.TriggerEvent)); n != 1 {
 		t.Errorf("%d runs by trigger, want 1: Nats-Msg-Id dedupes", n)
 	}
@@ -345,7 +370,9 @@ func TestDrainInterruptsAndTheNextAttemptResumes(t *testing.T) {
 	e := newEnv(t, 10)
 	e.profile("annecy", "")
 	p, _ := e.workers()
-	if err := e.FT.Faults().Set(emulator.Config{Latency: emulator.Duration(3 * time.Second)}); err != nil {
+	// Every France Travail call hangs: the fetch can end only by being
+	// interrupted (its own time-outs and retries would take minutes).
+	if err := e.FT.Faults().Set(emulator.Config{Latency: emulator.Duration(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	_, stop := e.serve(Options{DrainTimeout: 100 * time.Millisecond})
@@ -354,10 +381,16 @@ func TestDrainInterruptsAndTheNextAttemptResumes(t *testing.T) {
 	if code != "" {
 		t.Fatalf("refused: %s %s", code, desc)
 	}
-	begun := time.Now()
-	stop()
-	if took := time.Since(begun); took > 2*time.Second {
-		t.Errorf("stop took %v with a 100ms drain time-out", took)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		stop()
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(stuckAfter):
+		t.Errorf("stop still waiting after %v with a 100ms drain time-out: the fetch in flight was not interrupted", stuckAfter)
+		<-stopped
 	}
 	if err := e.FT.Faults().Set(emulator.Config{}); err != nil {
 		t.Fatal(err)
