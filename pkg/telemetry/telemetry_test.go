@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,29 +220,60 @@ func TestMetricsHandler(t *testing.T) {
 	}
 }
 
-// TestShutdownBounded: a collector that cannot be reached holds Shutdown
-// no longer than its context allows, and the failure is returned. (The
-// SDK's export goes on in the background until the exporter's own time-out,
-// shortened here so that goleak sees it end.)
+// TestShutdownBounded: a collector that does not answer holds Shutdown no
+// longer than its context allows, and the failure is returned. The
+// collector holds the export until the test ends, so only the context can
+// end Shutdown; the wait for it fails only on a hang.
 func TestShutdownBounded(t *testing.T) {
-	tel, err := start(t, Options{ServiceName: "test"}, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1",
-		"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "OTEL_EXPORTER_OTLP_TIMEOUT", "500")
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		// Accepted (an empty ExportTraceServiceResponse), so that the
+		// export, which goes on in the background, ends with the test.
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	// Release the export before the server closes: Close waits for it.
+	defer collector.Close()
+	defer close(release)
+	// The exporter's own time-out is far away: only Shutdown's context can
+	// end the wait.
+	tel, err := start(t, Options{ServiceName: "test"}, "OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL,
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", "OTEL_EXPORTER_OTLP_TIMEOUT", strconv.Itoa(int(time.Hour.Milliseconds())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, sp := otel.Tracer("test").Start(context.Background(), "lost")
 	sp.End()
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	begin := time.Now()
-	err = tel.Shutdown(ctx)
-	if err == nil {
-		t.Error("Shutdown with no collector reported no error")
+	shut := make(chan error, 1)
+	go func() { shut <- tel.Shutdown(ctx) }()
+	select {
+	case <-arrived:
+	case <-time.After(stuckAfter):
+		t.Fatalf("stuck: Shutdown sent no span to the collector in %v", stuckAfter)
 	}
-	if d := time.Since(begin); d > 5*time.Second {
-		t.Errorf("Shutdown took %v with a 200ms context", d)
+	cancel()
+	select {
+	case err = <-shut:
+	case <-time.After(stuckAfter):
+		t.Fatalf("stuck: Shutdown still waiting for the collector %v after its context ended", stuckAfter)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown = %v, want the context's error", err)
 	}
 	if again := tel.Shutdown(context.Background()); !errors.Is(again, err) && again.Error() != err.Error() {
 		t.Errorf("second Shutdown = %v, want the first's %v", again, err)
 	}
 }
+
+// stuckAfter bounds the waits of these tests: passing it means a hang, not
+// a slow machine.
+const stuckAfter = time.Minute
