@@ -70,8 +70,8 @@ var richMetadatas = [...]struct{ name, path string }{
 
 // Rich is the "rich" format: PoleEmploi's nine keys with the same meaning,
 // except that url is the offer's origineOffre.urlOrigine, plus everything
-// else the offer says that HrFlow can hold (the README's field table lists
-// each field):
+// else the offer says that HrFlow can hold (the package documentation lists
+// each field with its source):
 //
 //   - skills: competences[].libelle and outilsBureautiques[] as {name,
 //     type: "hard", value: exigence or null}, qualitesProfessionnelles[].libelle
