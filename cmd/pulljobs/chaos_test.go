@@ -30,7 +30,8 @@ import (
 // connection resets on both APIs; PULLJOBS_CHAOS_VICTIMS=a,b draws the
 // victims from that list only; PULLJOBS_CHAOS_LOGS=DIR keeps the logs of
 // failed trials there. Trial 00 is the control: no victim, which
-// checks the expectations against an undisturbed run.
+// checks the expectations against an undisturbed run. TESTING.md, beside
+// this file, tells how to read a failed trial.
 func TestChaos(t *testing.T) {
 	o := chaosEnv(t)
 	began := time.Now()

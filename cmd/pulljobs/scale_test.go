@@ -37,6 +37,9 @@ import (
 // one, and its peak RSS is printed apart.
 //
 //	PULLJOBS_SCALE=20000,200000,1000000 PULLJOBS_SCALE_ROUNDS=3 go test ./cmd/pulljobs -run 'TestScale$' -v -timeout 3h
+//
+// TESTING.md, beside this file, lists every measurement of the module and
+// its knobs.
 func TestScale(t *testing.T) {
 	sizes := os.Getenv("PULLJOBS_SCALE")
 	if sizes == "" {

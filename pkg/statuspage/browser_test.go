@@ -33,7 +33,7 @@ func browser(t *testing.T) string {
 // TestPageInBrowser opens the page in a real headless browser: it sees a
 // finished run's counters, a run that finishes while the page is open
 // appears without a reload, and nothing the page shows runs as script.
-// The screenshot goes to $PULLJOBS_SCREENSHOT when set (the README's).
+// The screenshot goes to $PULLJOBS_SCREENSHOT when set (deploy/status-page.png).
 func TestPageInBrowser(t *testing.T) {
 	exe := browser(t)
 	f := newFleet(t, 8)
