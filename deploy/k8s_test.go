@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,9 +111,13 @@ type scaleTrigger struct {
 	MetricType autoscalingv2.MetricTargetType `json:"metricType,omitempty"`
 }
 
-// jetStreamMetadata are the metadata keys of KEDA's nats-jetstream scaler.
-// KEDA ignores any other: a misspelt key is a scaler that fails at run time.
-var jetStreamMetadata = []string{"natsServerMonitoringEndpoint", "account", "stream", "consumer", "lagThreshold", "activationLagThreshold", "useHttps"}
+// metricsAPIMetadata are the metadata keys of KEDA's metrics-api scaler
+// (kedacore/keda, pkg/scalers/metrics_api_scaler.go). KEDA ignores any
+// other: a misspelt key is a scaler that fails at run time.
+var metricsAPIMetadata = []string{"url", "format", "valueLocation", "targetValue", "activationTargetValue", "unsafeSsl", "authMode"}
+
+// backlogPath is where fetcher serve answers the fleet's backlog.
+const backlogPath = "/backlog"
 
 // natsValues is the part of the NATS Helm chart's values that
 // nats-values.yaml sets, decoded strictly.
@@ -155,6 +159,7 @@ type manifests struct {
 	pdbs          map[string]*policyv1.PodDisruptionBudget
 	scaledObjects map[string]*scaledObject
 	namespaces    map[string]*corev1.Namespace
+	services      map[string]*corev1.Service
 	nats          natsValues
 }
 
@@ -182,6 +187,7 @@ func readManifests(t *testing.T) *manifests {
 		deployments: map[string]*appsv1.Deployment{}, configMaps: map[string]*corev1.ConfigMap{},
 		secrets: map[string]*corev1.Secret{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
 		scaledObjects: map[string]*scaledObject{}, namespaces: map[string]*corev1.Namespace{},
+		services: map[string]*corev1.Service{},
 	}
 	read := func(name string, v any) {
 		t.Helper()
@@ -236,6 +242,9 @@ func (m *manifests) add(doc []byte) error {
 	case "keda.sh/v1alpha1 ScaledObject":
 		s := &scaledObject{}
 		obj, name = s, func() string { m.scaledObjects[s.Name] = s; return s.Name }
+	case "v1 Service":
+		sv := &corev1.Service{}
+		obj, name = sv, func() string { m.services[sv.Name] = sv; return sv.Name }
 	case "v1 Namespace":
 		n := &corev1.Namespace{}
 		obj, name = n, func() string { m.namespaces[n.Name] = n; return n.Name }
@@ -544,28 +553,28 @@ func TestNATSHelmValues(t *testing.T) {
 		t.Errorf("jetstream %+v: want JetStream with file storage on a persistent volume", js)
 	}
 	if !v.Monitor.Enabled || v.Monitor.Port <= 0 {
-		t.Errorf("monitor %+v: want the monitoring port KEDA reads", v.Monitor)
+		t.Errorf("monitor %+v: want the monitoring port (Prometheus, the nats CLI)", v.Monitor)
 	}
 }
 
-// scalerTargets returns the stream and consumer of each nats-jetstream
-// trigger of the ScaledObjects, by ScaledObject.
-func scalerTargets(t *testing.T, m *manifests) map[string][][2]string {
+// scalerTargets returns the value each metrics-api trigger of the
+// ScaledObjects reads (its valueLocation), by ScaledObject.
+func scalerTargets(t *testing.T, m *manifests) map[string][]string {
 	t.Helper()
-	targets := map[string][][2]string{}
+	targets := map[string][]string{}
 	for name, so := range m.scaledObjects {
 		for i, tr := range so.Spec.Triggers {
 			where := fmt.Sprintf("ScaledObject %s: trigger %d", name, i)
-			if tr.Type != "nats-jetstream" {
-				t.Errorf("%s: type %q, want nats-jetstream", where, tr.Type)
+			if tr.Type != "metrics-api" {
+				t.Errorf("%s: type %q, want metrics-api (each run has its consumers: no single one holds a stage's lag)", where, tr.Type)
 				continue
 			}
 			for k := range tr.Metadata {
-				if !slices.Contains(jetStreamMetadata, k) {
-					t.Errorf("%s: metadata %s: not a key of the nats-jetstream scaler (%q)", where, k, jetStreamMetadata)
+				if !slices.Contains(metricsAPIMetadata, k) {
+					t.Errorf("%s: metadata %s: not a key of the metrics-api scaler (%q)", where, k, metricsAPIMetadata)
 				}
 			}
-			targets[name] = append(targets[name], [2]string{tr.Metadata["stream"], tr.Metadata["consumer"]})
+			targets[name] = append(targets[name], tr.Metadata["valueLocation"])
 		}
 	}
 	return targets
@@ -575,12 +584,12 @@ func TestScaledObjects(t *testing.T) {
 	m := readManifests(t)
 	targets := scalerTargets(t, m)
 	// What each worker consumes: the scaler that wakes it must read it.
-	consumes := map[string][2]string{
-		"formatter": {runstatus.OffersStream, runstatus.FormatterConsumer},
-		"pusher":    {runstatus.JobsStream, runstatus.PusherConsumer},
+	consumes := map[string]string{
+		"formatter": runstatus.FormatterConsumer + ".lag",
+		"pusher":    runstatus.PusherConsumer + ".lag",
 	}
-	// The backpressure that bounds what each worker consumes: the stage
-	// before it holds off past the bound, until half of it.
+	// The backpressure that bounds what each worker consumes of a run: the
+	// stage before it holds the run off past the bound, until half of it.
 	bounds := map[string]int{"formatter": pipeline.DefaultOffersBacklog, "pusher": pipeline.DefaultJobsBacklog}
 	scaled := map[string]bool{}
 	for name, so := range m.scaledObjects {
@@ -607,16 +616,16 @@ func TestScaledObjects(t *testing.T) {
 			t.Errorf("%s: scales %s on %q, want a trigger on what it consumes, %q", where, binary, targets[name], want)
 		}
 		for i, tr := range so.Spec.Triggers {
-			checkTrigger(t, fmt.Sprintf("%s: trigger %d", where, i), tr, m.nats.Config.Monitor.Port)
-			lag, err := strconv.Atoi(tr.Metadata["lagThreshold"])
-			if err != nil || so.Spec.MaxReplicaCount == nil || [2]string{tr.Metadata["stream"], tr.Metadata["consumer"]} != consumes[binary] {
+			checkTrigger(t, m, fmt.Sprintf("%s: trigger %d", where, i), tr)
+			target, err := strconv.Atoi(tr.Metadata["targetValue"])
+			if err != nil || so.Spec.MaxReplicaCount == nil || tr.Metadata["valueLocation"] != consumes[binary] {
 				continue
 			}
-			// The stage before keeps the lag between half the bound and the
-			// bound: every replica must start at its low point.
-			if full, bound := lag*int(*so.Spec.MaxReplicaCount), bounds[binary]; full > bound/2 {
-				t.Errorf("%s: lagThreshold %d × maxReplicaCount %d = %d, over half the backlog bound %d: the last replicas would come and go",
-					where, lag, *so.Spec.MaxReplicaCount, full, bound)
+			// The stage before keeps a run's lag between half the bound and
+			// the bound: one run must bring every replica up.
+			if full, bound := target*int(*so.Spec.MaxReplicaCount), bounds[binary]; full > bound/2 {
+				t.Errorf("%s: targetValue %d × maxReplicaCount %d = %d, over half the backlog bound %d: the last replicas would come and go",
+					where, target, *so.Spec.MaxReplicaCount, full, bound)
 			}
 		}
 	}
@@ -627,22 +636,57 @@ func TestScaledObjects(t *testing.T) {
 	}
 }
 
-// checkTrigger checks a nats-jetstream trigger's metadata as KEDA parses
-// it: thresholds are integers, the endpoint is NATS's monitoring port.
-func checkTrigger(t *testing.T, where string, tr scaleTrigger, monitorPort int) {
+// checkTrigger checks a metrics-api trigger's metadata as KEDA parses it:
+// thresholds are numbers, and the URL is /backlog on a Service of
+// deploy/k8s that selects the fetcher's pods, on the port their fetcher
+// serve --http listens on.
+func checkTrigger(t *testing.T, m *manifests, where string, tr scaleTrigger) {
 	t.Helper()
 	md := tr.Metadata
-	if md["account"] != "$G" {
-		t.Errorf("%s: account %q, want $G: the pipeline's streams are in the global account", where, md["account"])
+	if md["format"] != "" && md["format"] != "json" {
+		t.Errorf("%s: format %q, want json", where, md["format"])
 	}
-	if n, err := strconv.ParseInt(md["lagThreshold"], 10, 64); err != nil || n <= 0 {
-		t.Errorf("%s: lagThreshold %q: want a positive integer", where, md["lagThreshold"])
+	if n, err := strconv.ParseFloat(md["targetValue"], 64); err != nil || n <= 0 {
+		t.Errorf("%s: targetValue %q: want a positive number", where, md["targetValue"])
 	}
-	if n, err := strconv.ParseInt(md["activationLagThreshold"], 10, 64); err != nil || n < 0 {
-		t.Errorf("%s: activationLagThreshold %q: want an integer ≥ 0", where, md["activationLagThreshold"])
+	if n, err := strconv.ParseFloat(md["activationTargetValue"], 64); err != nil || n < 0 {
+		t.Errorf("%s: activationTargetValue %q: want a number ≥ 0", where, md["activationTargetValue"])
 	}
-	host, port, err := net.SplitHostPort(md["natsServerMonitoringEndpoint"])
-	if err != nil || host != natsMonitorHost || port != strconv.Itoa(monitorPort) {
-		t.Errorf("%s: natsServerMonitoringEndpoint %q, want %s:%d", where, md["natsServerMonitoringEndpoint"], natsMonitorHost, monitorPort)
+	if md["valueLocation"] == "" {
+		t.Errorf("%s: no valueLocation", where)
 	}
+	u, err := url.Parse(md["url"])
+	if err != nil || u.Scheme != "http" || u.Path != backlogPath {
+		t.Errorf("%s: url %q, want http://<the fetcher Service>%s", where, md["url"], backlogPath)
+		return
+	}
+	svcName, rest, _ := strings.Cut(u.Hostname(), ".")
+	if rest != m.kustomization.Namespace+".svc.cluster.local" {
+		t.Errorf("%s: url host %q, want a Service of namespace %s", where, u.Hostname(), m.kustomization.Namespace)
+	}
+	svc, ok := m.services[svcName]
+	if !ok {
+		t.Errorf("%s: url %q: no Service %s in deploy/k8s", where, md["url"], svcName)
+		return
+	}
+	fetcher := m.deployments["fetcher"]
+	if fetcher == nil || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(fetcher.Spec.Template.Labels)) {
+		t.Errorf("%s: Service %s does not select the fetcher's pods", where, svcName)
+		return
+	}
+	c := fetcher.Spec.Template.Spec.Containers[0]
+	for _, p := range svc.Spec.Ports {
+		if strconv.Itoa(int(p.Port)) != u.Port() {
+			continue
+		}
+		for _, cp := range c.Ports {
+			if (p.TargetPort.Type == intstr.String && cp.Name == p.TargetPort.StrVal) || (p.TargetPort.Type == intstr.Int && cp.ContainerPort == p.TargetPort.IntVal) {
+				if !slices.Contains(c.Args, fmt.Sprintf(":%d", cp.ContainerPort)) {
+					t.Errorf("%s: the fetcher's container port %d is not where its --http listens (%q)", where, cp.ContainerPort, c.Args)
+				}
+				return
+			}
+		}
+	}
+	t.Errorf("%s: url port %s: no port of Service %s leads to a port of the fetcher's container", where, u.Port(), svcName)
 }

@@ -3,93 +3,69 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/statuspage"
 )
 
-// jszResponse is what KEDA's nats-jetstream scaler decodes from the
-// monitoring endpoint's /jsz (kedacore/keda, pkg/scalers/
-// nats_jetstream_scaler.go): the same fields, the same JSON names.
-type jszResponse struct {
-	Accounts []struct {
-		Name    string `json:"name"`
-		Streams []struct {
-			Name  string `json:"name"`
-			State struct {
-				LastSequence int64 `json:"last_seq"`
-			} `json:"state"`
-			Consumers []struct {
-				Name          string `json:"name"`
-				NumAckPending int    `json:"num_ack_pending"`
-				NumPending    int    `json:"num_pending"`
-				Config        struct {
-					DurableName string `json:"durable_name"`
-				} `json:"config"`
-			} `json:"consumer_detail"`
-		} `json:"stream_detail"`
-	} `json:"account_details"`
-	MetaCluster struct {
-		ClusterSize int `json:"cluster_size"`
-	} `json:"meta_cluster"`
-}
-
-// kedaLag reads a consumer's lag as KEDA's nats-jetstream scaler does:
-// the same URL, and pending plus unacknowledged messages. KEDA falls back
-// to the stream's last sequence when the consumer is missing, so a scaler
-// naming a wrong consumer would scale on the wrong number without an
-// error: here a missing stream or consumer fails the test.
-func kedaLag(t *testing.T, endpoint, account, stream, consumer string) int64 {
+// metricsAPIValue reads a value as KEDA's metrics-api scaler does: GET the
+// trigger's URL (its host replaced by the test's server), decode the JSON,
+// and follow valueLocation's dotted path (kedacore/keda,
+// pkg/scalers/metrics_api_scaler.go, GJSON). A path that leads nowhere
+// fails the test: KEDA would fail to scale.
+func metricsAPIValue(t *testing.T, server, rawURL, location string) float64 {
 	t.Helper()
-	url := fmt.Sprintf("http://%s/jsz?acc=%s&consumers=true&config=true", endpoint, account)
-	resp, err := http.Get(url)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(server + u.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var jsz jszResponse
-	if err := json.NewDecoder(resp.Body).Decode(&jsz); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", u.Path, resp.Status)
 	}
-	for _, a := range jsz.Accounts {
-		if a.Name != account {
-			continue
-		}
-		for _, s := range a.Streams {
-			if s.Name != stream {
-				continue
-			}
-			for _, c := range s.Consumers {
-				if c.Name == consumer {
-					return int64(c.NumPending + c.NumAckPending)
-				}
-			}
-			t.Fatalf("stream %s has no consumer %s on the live server: KEDA would scale on the stream's last sequence (%d)", stream, consumer, s.State.LastSequence)
-		}
-		t.Fatalf("account %s has no stream %s on the live server", account, stream)
+	var v any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("GET %s: %v", u.Path, err)
 	}
-	t.Fatalf("no account %s in %s", account, url)
-	return 0
+	for _, key := range strings.Split(location, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("GET %s: valueLocation %s: no object at %s", u.Path, location, key)
+		}
+		if v, ok = obj[key]; !ok {
+			t.Fatalf("GET %s: valueLocation %s: no key %s in %v", u.Path, location, key, obj)
+		}
+	}
+	n, ok := v.(float64)
+	if !ok {
+		t.Fatalf("GET %s: valueLocation %s: %v is not a number", u.Path, location, v)
+	}
+	return n
 }
 
-// startMonitoredNATS starts a JetStream server on loopback with its HTTP
-// monitoring port, what KEDA reads. (pkg/natsembed has no option for a
-// monitoring port.)
-func startMonitoredNATS(t *testing.T) *server.Server {
+// startNATS starts a JetStream server on loopback.
+func startNATS(t *testing.T) *server.Server {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{
 		ServerName: "deploy-test",
@@ -97,8 +73,6 @@ func startMonitoredNATS(t *testing.T) *server.Server {
 		StoreDir:   t.TempDir(),
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
-		HTTPHost:   "127.0.0.1",
-		HTTPPort:   server.RANDOM_PORT,
 		NoSigs:     true,
 		NoLog:      true,
 	})
@@ -116,20 +90,20 @@ func startMonitoredNATS(t *testing.T) *server.Server {
 
 // scalers is what KEDA would compute for each ScaledObject.
 type scalers struct {
-	t        *testing.T
-	m        *manifests
-	endpoint string
+	t      *testing.T
+	m      *manifests
+	server string // fetcher serve's HTTP, for the triggers' URLs
 }
 
 // active returns, for each ScaledObject, whether KEDA would activate it
 // (some trigger's lag above its activationLagThreshold), and the lags.
-func (s scalers) active() (map[string]bool, map[string][]int64) {
+func (s scalers) active() (map[string]bool, map[string][]float64) {
 	s.t.Helper()
-	active, lags := map[string]bool{}, map[string][]int64{}
+	active, lags := map[string]bool{}, map[string][]float64{}
 	for name, so := range s.m.scaledObjects {
 		for _, tr := range so.Spec.Triggers {
-			lag := kedaLag(s.t, s.endpoint, tr.Metadata["account"], tr.Metadata["stream"], tr.Metadata["consumer"])
-			threshold, _ := strconv.ParseInt(tr.Metadata["activationLagThreshold"], 10, 64)
+			lag := metricsAPIValue(s.t, s.server, tr.Metadata["url"], tr.Metadata["valueLocation"])
+			threshold, _ := strconv.ParseFloat(tr.Metadata["activationTargetValue"], 64)
 			active[name] = active[name] || lag > threshold
 			lags[name] = append(lags[name], lag)
 		}
@@ -152,15 +126,15 @@ func (s scalers) byBinary(binary string) string {
 	return ""
 }
 
-// TestScalersReadLiveConsumers declares the pipeline's topology on a live
+// TestScalersReadLiveBacklog declares the pipeline's topology on a live
 // server, as every worker does at start, then checks that KEDA reading
-// the monitoring endpoint finds each ScaledObject's stream and consumer,
-// keeps every worker at zero while nothing waits, wakes the formatters
-// (and the pushers) when a run is published, and the pushers when the
-// formatters have turned its offers into jobs.
-func TestScalersReadLiveConsumers(t *testing.T) {
+// fetcher serve's /backlog finds each ScaledObject's value, keeps every
+// worker at zero while nothing waits, wakes the formatters (and the
+// pushers) when a run is published, and the pushers when the formatters
+// have turned its offers into jobs.
+func TestScalersReadLiveBacklog(t *testing.T) {
 	m := readManifests(t)
-	ns := startMonitoredNATS(t)
+	ns := startNATS(t)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +147,13 @@ func TestScalersReadLiveConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s := scalers{t: t, m: m, endpoint: ns.MonitorAddr().String()}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backlog := httptest.NewServer(statuspage.BacklogHandler(js, nil))
+	defer backlog.Close()
+	s := scalers{t: t, m: m, server: backlog.URL}
 	formatter, pusher := s.byBinary("formatter"), s.byBinary("pusher")
 
 	active, lags := s.active()

@@ -57,7 +57,9 @@ On a schedule, with a top-level section of the profile:
   Each tick starts exactly one run, however many replicas serve.
 
 The body of a request or a trigger is JSON. {} runs the profile as it is; it
-may set "dry_run": true, "replay_of": "<run id>", and "origin_parameters" with
+may set "dry_run": true, "replay_of": "<run id>", "weight" (the run's share of
+the fleet against the other runs in flight; the profile's
+target_parameters.weight otherwise), and "origin_parameters" with
 search criteria that replace the profile's (null clears one), e.g.
 {"origin_parameters": {"departement": "73", "motsCles": "comptable"}}.
 Credentials, endpoint URLs, rate limits and the other sections are refused: a
@@ -71,8 +73,10 @@ run resumes it (an interrupted trigger goes back to another replica at once;
 a request's run resumes on the next request, trigger or tick of the same
 profile and criteria, once the board's lease_ttl has passed).
 
---http ADDR also serves a status page at /: the runs, their live progress,
-counters, sync outcome, dead letters and reasons.
+--http ADDR also serves a status page at /: the runs, their live progress and
+why they wait, counters, sync outcome, dead letters and reasons; and at
+/backlog, as JSON, what waits for the formatters and the pushers over every
+run in flight: the lag signal an autoscaler reads (deploy/k8s).
 
 `
 
@@ -123,6 +127,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer svc.Close()
 	if mux := tel.Mux(); mux != nil {
 		mux.Handle("GET /{$}", statuspage.Handler(svc.JetStream(), statuspage.Options{Logger: logger}))
+		mux.Handle("GET /backlog", statuspage.BacklogHandler(svc.JetStream(), logger))
 	}
 	tel.Ready(nc)
 	stopHUP := onHangup(svc.RequestReload)

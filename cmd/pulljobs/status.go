@@ -18,18 +18,27 @@ import (
 )
 
 const statusUsage = `Usage: pulljobs status [flags] [RUN]
+       pulljobs status --boards [flags]
 
 Without RUN, lists the runs that NATS keeps (pipeline.retention, 7 days by
 default), newest first: id, profile, trigger (cli, request, event, schedule),
 board, status, counters, duration and sync outcome, or the progress of a run
-in flight; then the latest triggers that fetcher serve refused, with their
-reasons. With RUN, prints its report, its failures and its dead letters with
-their reasons.
+in flight and why it waits: the other runs that share the fleet with it
+(their items waiting), its share of the workers and of the HrFlow quota, and
+when it should end; then the latest triggers that fetcher serve refused,
+with their reasons. With RUN, prints its report, its failures and its dead
+letters with their reasons.
 
 --json prints {"runs": [...]} (each with run_id, status, phase, trigger,
-profile, board_key, events, sync, progress, dead_letter_count...), or one run
+profile, board_key, events, sync, progress, queue, dead_letter_count...), or one run
 with its report and dead_letters: what the service's pulljobs.runs.list and
 pulljobs.runs.get answer.
+
+--boards lists the boards instead: each board's last run and its status, its
+last successful sync and that sync's age (STALE past 24 hours: France
+Travail's licence asks for a refresh at least that often), its live jobs as
+the board index knows them, the run in flight on it, and its next scheduled
+run. With --json: {"boards": [...]}, what pulljobs.boards.list answers.
 
 It reads NATS directly: no fetcher serve needs to run.
 
@@ -46,11 +55,13 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var (
 		common cli.Common
 		asJSON bool
+		boards bool
 		limit  int
 	)
 	fs := flag.NewFlagSet("pulljobs status", flag.ContinueOnError)
 	common.RegisterNATS(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	fs.BoolVar(&boards, "boards", false, "list the boards: last run, last successful sync and its age, live jobs, next scheduled run")
 	fs.IntVar(&limit, "limit", 20, "list at most `N` runs (0: all)")
 	common.RegisterLog(fs)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), statusUsage); fs.PrintDefaults() }
@@ -73,6 +84,19 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
+	if boards {
+		if run != "" {
+			return cli.Usagef("--boards lists every board: give no RUN")
+		}
+		list, err := runstatus.ListBoards(ctx, js)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(stdout, runstatus.BoardList{Boards: list})
+		}
+		return writeBoards(stdout, list, time.Now())
+	}
 	if run != "" {
 		d, err := runstatus.GetRun(ctx, js, run, statusLetters)
 		if err != nil {
@@ -187,9 +211,43 @@ func writeRunList(w io.Writer, runs []runstatus.RunStatus, now time.Time) error 
 		outcome := st.SyncOutcome()
 		if st.Progress != nil {
 			outcome = st.Progress.String() + lastSeen(st, now)
+			if st.Queue != nil {
+				outcome += "; " + st.Queue.String()
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.RunID, dash(st.Profile), st.Trigger, shortBoard(st.BoardKey),
 			status, counters, cli.FormatDuration(st.DurationSeconds), dash(outcome))
+	}
+	return tw.Flush()
+}
+
+// writeBoards prints the boards, one a line.
+func writeBoards(w io.Writer, boards []runstatus.BoardStatus, now time.Time) error {
+	if len(boards) == 0 {
+		_, err := fmt.Fprintln(w, "No board yet.")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BOARD\tLAST RUN\tSTATUS\tLAST SYNC\tAGE\tLIVE JOBS\tRUNNING\tNEXT RUN")
+	for _, b := range boards {
+		status, sync, age, live, next := "-", "-", "never", "-", "-"
+		if b.LastRun != "" {
+			status = string(b.LastStatus)
+		}
+		if b.LastSyncAt != nil {
+			sync = b.LastSyncAt.UTC().Format(time.RFC3339)
+			age = cli.FormatDuration(*b.SyncAgeSeconds)
+		}
+		if b.Stale(now) {
+			age += " STALE"
+		}
+		if b.LiveJobs != nil {
+			live = fmt.Sprint(*b.LiveJobs)
+		}
+		if b.NextRunAt != nil {
+			next = b.NextRunAt.UTC().Format(time.RFC3339) + " (" + b.NextProfile + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.BoardKey, dash(b.LastRun), status, sync, age, live, dash(b.Running), next)
 	}
 	return tw.Flush()
 }
@@ -211,6 +269,10 @@ func writeRunDetail(w io.Writer, d runstatus.RunDetail, now time.Time) error {
 		fmt.Fprintf(tw, "duration\t%s so far\n", cli.FormatDuration(d.DurationSeconds))
 		if d.Progress != nil {
 			fmt.Fprintf(tw, "progress\t%s%s\n", d.Progress, lastSeen(d.RunStatus, now))
+		}
+		if q := d.Queue; q != nil {
+			fmt.Fprintf(tw, "queue\t%s\n", q)
+			fmt.Fprintf(tw, "\t%d items of this run waiting, weight %g; the fleet ends %.1f items/s\n", q.Waiting, q.Weight, q.FleetRate)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -70,6 +70,11 @@ type Target struct {
 	SyncMaxShare *float64 `yaml:"sync_max_share"`
 	// ForceSync lifts the SyncMaxShare guard for the runs it starts.
 	ForceSync bool `yaml:"force_sync"`
+	// Weight is the share of the fleet (its workers, and the HrFlow quota
+	// their calls wait for) that the runs get against the other runs in
+	// flight: weight 2 is served twice as fast as weight 1 while both have
+	// items waiting. Absent means 1.
+	Weight *float64 `yaml:"weight"`
 }
 
 // DefaultHrFlowRateLimit is the HrFlow calls per second all pushers share
@@ -287,6 +292,9 @@ func (c Config) validateBoard() error {
 	if t.BoardKey == "" {
 		return errorf(SectionTarget+".board_key", "required (the HrFlow board's key)")
 	}
+	if w := c.Target.Weight; w != nil && !(*w > 0 && *w <= MaxWeight) {
+		return errorf(SectionTarget+".weight", "%v: want a weight in (0, %d] (1 by default)", *w, MaxWeight)
+	}
 	spec := pipeline.RunSpec{BoardKey: t.BoardKey, SyncMaxShare: c.syncMaxShare(), ReplayOf: "-"}
 	if err := spec.Validate(); err != nil {
 		key := SectionTarget + ".board_key"
@@ -368,7 +376,20 @@ func (c Config) RunSpec() pipeline.RunSpec {
 		SyncMaxShare:      c.syncMaxShare(),
 		ForceSync:         c.Target.ForceSync,
 		Action:            c.Action,
+		Weight:            c.weight(),
 	}
+}
+
+// MaxWeight bounds a run's weight (target_parameters.weight, or a
+// request's): a thousand runs of weight 1 beside it are still served.
+const MaxWeight = 1000
+
+// weight is the runs' weight, 0 (which reads as 1) when unset.
+func (c Config) weight() float64 {
+	if c.Target.Weight == nil {
+		return 0
+	}
+	return *c.Target.Weight
 }
 
 // expand replaces ${VAR} and ${VAR:-default} in every scalar value under n.

@@ -114,6 +114,7 @@ func TestErrorsNameTheirKey(t *testing.T) {
 		{"pusher needs api_user", strings.Replace(full, "api_user: me@example.com", "", 1), base, RolePusher, "target_parameters.api_user", "required", "bad_target_parameters"},
 		{"wrong type", strings.Replace(full, "concurrency: 8", "concurrency: many", 1), base, RoleAll, "pipeline", "many", "bad_pipeline_parameters"},
 		{"negative rate", strings.Replace(full, "${FT_RATE:-4}", "-1", 1), base, RoleFetcher, "origin_parameters.rate_limit", "≥ 0", "bad_origin_parameters"},
+		{"zero weight", strings.Replace(full, "update_content: true", "update_content: true\n  weight: 0", 1), base, RoleFetcher, "target_parameters.weight", "(0, 1000]", "bad_target_parameters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,6 +196,30 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	for _, s := range []string{"ft-very-secret", "ask_verysecret"} {
 		if strings.Contains(err.Error(), s) {
 			t.Errorf("error %q leaks a secret", err)
+		}
+	}
+}
+
+// TestWeight checks that target_parameters.weight reaches the runs' spec,
+// and that its absence leaves the default to the pipeline.
+func TestWeight(t *testing.T) {
+	base := map[string]string{"FT_SECRET": "s", "HRFLOW_SECRET": "ask_x"}
+	for _, tc := range []struct {
+		yaml string
+		want float64
+	}{
+		{full, 0},
+		{strings.Replace(full, "update_content: true", "update_content: true\n  weight: 2.5", 1), 2.5},
+	} {
+		c, err := parse(t, tc.yaml, base)
+		if err == nil {
+			err = c.Validate(RoleAll)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.RunSpec().Weight; got != tc.want {
+			t.Errorf("weight %v, want %v", got, tc.want)
 		}
 	}
 }

@@ -36,7 +36,7 @@ func TestFormatterHoldsForPushers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := p.ledger.jobs.Consumer(ctx, rs.PusherConsumer)
+	jobs, err := p.ledger.jobs.Consumer(ctx, rs.RunConsumer(rs.PusherConsumer, run))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestFetchGoesOnWithoutFormatters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("fetch with no formatter: %v", err)
 	}
-	cons, err := p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
+	cons, err := p.ledger.offers.Consumer(ctx, rs.RunConsumer(rs.FormatterConsumer, run))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestBacklogHoldsWhileTaken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cons, err := p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
+	cons, err := p.ledger.formatterConsumers().ensure(ctx, p.ledger.settings, "held")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestBacklogHoldsWhileTaken(t *testing.T) {
 	// holds waits up to a few looks for b to hold or not, as want says.
 	holds := func(want bool, when string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * backlogPoll)
+		deadline := time.Now().Add(50 * backlogPoll)
 		for b.holding() != want && time.Now().Before(deadline) {
 			time.Sleep(backlogRecheck)
 		}

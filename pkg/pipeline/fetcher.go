@@ -175,6 +175,11 @@ func (f *fetch) fetch(ctx context.Context, owner string) error {
 	if err != nil {
 		return err
 	}
+	// The run's consumers exist before its first offer: the stages' workers
+	// find it there, and so do the lag signals that wake them.
+	if err := f.p.ledger.ensureRunConsumers(ctx, run); err != nil {
+		return fmt.Errorf("create the consumers of run %s: %w", run, err)
+	}
 	f.log.Info("fetch started", "resumed", f.resumed, "replay_of", f.spec.ReplayOf, "published_before", seen.count)
 	started := time.Now().UTC()
 	pub := newPublisher(ctx, f.p)
@@ -231,7 +236,7 @@ func (f *fetch) hold(ctx context.Context) *backlog {
 	if high <= 0 {
 		return nil
 	}
-	cons, err := f.p.ledger.offers.Consumer(ctx, rs.FormatterConsumer)
+	cons, err := f.p.ledger.offers.Consumer(ctx, rs.RunConsumer(rs.FormatterConsumer, f.spec.ID))
 	if err != nil {
 		f.log.Warn("fetching without backpressure: the formatters' consumer is out of reach", "err", err)
 		return nil

@@ -166,6 +166,9 @@ func (t *ledger) abandon(ctx context.Context, run, by string, logger *slog.Logge
 	r := rs.Report{RunID: run, Status: rs.StatusFatal, Reason: why, BoardKey: spec.BoardKey, StartedAt: spec.CreatedAt, DryRun: spec.DryRun,
 		Sync: rs.SyncReport{RefusedReason: "run abandoned"}}
 	r.Finish(time.Now())
+	if err := t.recordBoard(ctx, r, nil); err != nil {
+		logger.Warn("record the board's status", "run", run, "err", err)
+	}
 	if _, err := store.Create(ctx, t.runs, rs.ReportKey(run), r); err != nil {
 		logger.Error("abandon run", "run", run, "err", err)
 	}

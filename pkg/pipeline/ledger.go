@@ -27,6 +27,7 @@ type ledger struct {
 	records  jetstream.Stream
 	runs     jetstream.KeyValue
 	leases   jetstream.KeyValue
+	boards   jetstream.KeyValue // rs.Board of each board
 	// indexStream holds the board index, which index reads and writes.
 	indexStream jetstream.Stream
 	index       *boardindex.Index
@@ -156,5 +157,42 @@ func (l *ledger) readRecords(ctx context.Context, run string, want int, fn func(
 		if meta.NumPending == 0 && rr.distinct() >= want {
 			return nil
 		}
+	}
+}
+
+// recordBoard records in the board's rs.Board what run r left on it; live
+// is the board's live jobs after it, nil when unknown (the last count
+// known is kept). A successful sync is kept until a later one replaces
+// it.
+func (l *ledger) recordBoard(ctx context.Context, r rs.Report, live *int) error {
+	for {
+		var b rs.Board
+		rev, found, err := store.Get(ctx, l.boards, r.BoardKey, &b)
+		if err != nil {
+			return err
+		}
+		if found && b.LastFinishedAt.After(r.FinishedAt) {
+			return nil // a later run wrote it already
+		}
+		b.BoardKey, b.LastRun, b.LastStatus, b.LastReason, b.LastFinishedAt = r.BoardKey, r.RunID, r.Status, r.Reason, r.FinishedAt
+		if r.Sync.Performed && !r.DryRun && r.Status != rs.StatusFatal {
+			at := r.FinishedAt
+			b.LastSyncAt, b.LastSyncRun = &at, r.RunID
+		}
+		if live != nil {
+			b.LiveJobs = live
+		}
+		if !found {
+			created, err := store.Create(ctx, l.boards, r.BoardKey, b)
+			if err != nil || created {
+				return err
+			}
+			continue // another process created it: read again
+		}
+		err = store.Update(ctx, l.boards, r.BoardKey, b, rev)
+		if store.IsConflict(err) {
+			continue
+		}
+		return err
 	}
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/fairshare"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
@@ -34,14 +36,18 @@ const (
 	pullHeartbeat = time.Second
 )
 
-// consumeLoop runs a durable pull consumer with bounded concurrency: it
-// hands each message to its handler and carries the outcome out (item.go).
-// It owns concurrency worker goroutines and stops when its context ends:
-// it stops pulling, finishes the messages it holds (up to drainTimeout),
-// and leaves the rest to be redelivered to another worker.
+// consumeLoop runs a stage: it pulls the items of every run in flight
+// from the run's consumer (source.go), and hands the next item, fairly
+// among the runs (pkg/fairshare), to one of its concurrency workers, which
+// carries the outcome out (item.go). It owns its workers, its sources and
+// their goroutines, and stops when its context ends: it stops pulling,
+// hands back what it pulled and did not start, finishes the items in
+// progress (up to drainTimeout), and leaves the rest to be redelivered to
+// another worker.
 type consumeLoop struct {
-	name         string
-	cons         jetstream.Consumer
+	name         string // the stage's consumers' prefix, for logs
+	stage        stageConsumers
+	settings     Settings
 	concurrency  int
 	ackWait      time.Duration
 	maxDeliver   int
@@ -49,25 +55,59 @@ type consumeLoop struct {
 	handle       Handler
 	// runs knows the runs the items belong to: decide drops the items of a
 	// finished or unknown run, and hands the others to handle with theirs.
-	runs   *runCache
-	ender  *ender
-	logger *slog.Logger
-	// held, when set, is the backpressure of the next stage (backlog.go):
-	// while it holds, the loop stops pulling, once the messages it has
-	// pulled are handed out, so that none waits on the hold.
-	held *backlog
+	runs      *runCache
+	ender     *ender
+	heartbeat *heartbeat
+	logger    *slog.Logger
+	// next, when set, is the next stage, whose backlog of a run holds the
+	// run's source (backlog.go).
+	next *nextStage
+	// purgeOnDrop removes a finished run's messages left in the stage's
+	// stream along with its consumer: the jobs' work queue.
+	purgeOnDrop bool
+
+	queue   fairshare.Queue[jetstream.Msg]
+	sources sourceSet
 }
 
+// nextStage is the stage after a consume loop's: its per-run consumers'
+// backlog holds the loop's sources above high items.
+type nextStage struct {
+	consumers stageConsumers
+	high      int
+}
+
+// run runs the loop until ctx ends. It fails only when the runs cannot be
+// followed at all.
 func (l *consumeLoop) run(ctx context.Context) error {
+	l.sources = sourceSet{l: l, by: map[string]*sourceRun{}}
 	// In-flight work outlives ctx: a graceful stop finishes it.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	d := l.startWorkers(work)
-	err := l.consume(ctx, d)
-	close(d.msgs)
+	var workers sync.WaitGroup
+	// The workers live as long as the loop, rather than a goroutine a
+	// message: each keeps the stack its first message grew, where a fresh
+	// goroutine would copy its stack to a larger one for every message.
+	for range l.concurrency {
+		workers.Go(func() {
+			for {
+				m, _, err := l.queue.Take(ctx)
+				if err != nil {
+					return
+				}
+				l.process(work, m)
+			}
+		})
+	}
+	var keeper sync.WaitGroup
+	keeper.Go(func() { l.keepStagedAlive(ctx) })
+	l.sweep(ctx)
+	err := l.followRuns(ctx)
+	l.sources.wg.Wait()
+	keeper.Wait()
 	done := make(chan struct{})
 	var waiter sync.WaitGroup
-	waiter.Go(func() { d.wg.Wait(); close(done) })
+	waiter.Go(func() { workers.Wait(); close(done) })
 	defer waiter.Wait()
 	select {
 	case <-done:
@@ -78,95 +118,26 @@ func (l *consumeLoop) run(ctx context.Context) error {
 	return err
 }
 
-// consume pulls messages for d until ctx ends, through the next stage's
-// holds. It fails only when the consumer cannot be read at all.
-func (l *consumeLoop) consume(ctx context.Context, d *dispatcher) error {
-	for first := true; ctx.Err() == nil; first = false {
-		if err := l.held.wait(ctx); err != nil {
-			return nil
-		}
-		if err := l.pull(ctx, d); err != nil {
-			if first {
-				return fmt.Errorf("%s: consume: %w", l.name, err)
-			}
-			// A NATS fail-over between two holds: try again.
-			l.logger.Warn("pull messages", "consumer", l.name, "err", err)
-			_ = retry.Sleep(ctx, pollRetry)
-		}
-	}
-	return nil
-}
-
-// dispatcher hands messages to l.concurrency workers, which process them
-// under work until msgs is closed; wg waits for them.
-//
-// The workers live as long as the loop, rather than a goroutine a message:
-// each keeps the stack its first message grew, where a fresh goroutine
-// would copy its stack to a larger one for every message.
-type dispatcher struct {
-	msgs chan jetstream.Msg // unbuffered: a send waits for a free worker
-	wg   sync.WaitGroup
-}
-
-// startWorkers starts the loop's workers; run closes d.msgs to stop them.
-func (l *consumeLoop) startWorkers(work context.Context) *dispatcher {
-	d := &dispatcher{msgs: make(chan jetstream.Msg)}
-	for range l.concurrency {
-		d.wg.Go(func() {
-			for m := range d.msgs {
-				l.process(work, m)
-			}
-		})
-	}
-	return d
-}
-
-// pull consumes until ctx ends or the next stage holds, and hands out every
-// message it pulled before returning: an iterator's buffer is drained, not
-// dropped, so that no message waits out its ack wait in it.
-func (l *consumeLoop) pull(ctx context.Context, d *dispatcher) error {
-	// A buffer no larger than what the workers can start at once: a buffered
-	// message is not being worked on, and must not outlive its ack wait.
-	it, err := l.cons.Messages(jetstream.PullMaxMessages(l.concurrency),
-		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
+// followRuns starts a source for every run in flight, and for each run
+// that starts, until ctx ends; runCache stops the source of a run once it
+// is finished. It fails only when the runs cannot be watched at all.
+func (l *consumeLoop) followRuns(ctx context.Context) error {
+	w, err := store.Watch(ctx, l.runs.ledger.runs, rs.SpecKey("*"), jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: watch runs: %w", l.name, err)
 	}
-	var stopper sync.WaitGroup
-	stopped := make(chan struct{})
-	defer stopper.Wait()
-	defer close(stopped)
-	stopper.Go(func() { // stops the pulling when ctx ends, or when pull returns
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-stopped:
-			it.Stop()
-		}
-	})
+	defer w.Stop()
 	for {
-		m, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				l.logger.Warn("pull messages", "consumer", l.name, "err", err)
-				_ = retry.Sleep(ctx, pollRetry)
-			}
-			continue
-		}
 		select {
-		case d.msgs <- m:
 		case <-ctx.Done():
-			// Stopping, every worker busy: the item goes back now rather than
-			// wait for one, which may wait for what has stopped (a run's
-			// index whose builder was this process).
-			_ = m.Nak()
-			continue
-		}
-		if l.held.holding() {
-			it.Drain()
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil
+			}
+			if e != nil {
+				l.sources.start(ctx, strings.TrimSuffix(e.Key(), rs.SpecKey("")))
+			}
 		}
 	}
 }
@@ -276,17 +247,22 @@ type maxDeliveriesAdvisory struct {
 }
 
 // watchMaxDeliveries ends, through the ender's giveUp, the items whose last
-// delivery died with its worker, so that their run can still complete. One
-// replica of each stage handles each advisory (a queue group). The
+// delivery died with its worker, so that their run can still complete: the
+// items of the stage's consumers of every run (consumer is the stage's
+// prefix). One replica of each stage handles each advisory (a queue
+// group). The
 // subscription lives until ctx ends or it is unsubscribed; its callbacks run
 // on the connection's goroutine.
 func watchMaxDeliveries(ctx context.Context, nc *nats.Conn, stream jetstream.Stream, streamName, consumer string, e *ender, logger *slog.Logger) (*nats.Subscription, error) {
-	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + "." + consumer
+	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + ".*"
 	return nc.QueueSubscribe(subject, "pulljobs-"+consumer, func(msg *nats.Msg) {
 		var a maxDeliveriesAdvisory
 		if err := json.Unmarshal(msg.Data, &a); err != nil {
 			logger.Error("max deliveries advisory", "err", err)
 			return
+		}
+		if _, ours := rs.RunOfConsumer(consumer, a.Consumer); !ours {
+			return // another stage's, or another reader's
 		}
 		raw, err := stream.GetMsg(ctx, a.StreamSeq)
 		if err != nil {

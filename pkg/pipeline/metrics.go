@@ -3,8 +3,6 @@ package pipeline
 import (
 	"context"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -29,24 +27,32 @@ var (
 		metric.WithDescription("Jobs sync archived"),
 		metric.WithUnit("{job}"))
 	ackPending, _ = meter.Int64ObservableGauge("pulljobs.consumer.ack_pending",
-		metric.WithDescription("Items this worker's consumer has delivered and not yet seen acknowledged, across its replicas"),
+		metric.WithDescription("Items this worker's stage has delivered and not yet seen acknowledged, over its runs and replicas"),
 		metric.WithUnit("{item}"))
 	pending, _ = meter.Int64ObservableGauge("pulljobs.consumer.pending",
-		metric.WithDescription("Items waiting for this worker's consumer"),
+		metric.WithDescription("Items waiting for this worker's stage, over its runs"),
 		metric.WithUnit("{item}"))
 )
 
-// observeConsumer reports cons's in-flight and pending items when metrics
-// are collected, until the returned func is called.
-func observeConsumer(cons jetstream.Consumer, name string) (unregister func()) {
-	attrs := metric.WithAttributes(attribute.String("consumer", name))
+// observeConsumers reports the in-flight and pending items of a stage's
+// consumers (those of every run) when metrics are collected, until the
+// returned func is called.
+func observeConsumers(c stageConsumers) (unregister func()) {
+	attrs := metric.WithAttributes(attribute.String("consumer", c.name))
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		info, err := cons.Info(ctx)
-		if err != nil {
+		var inFlight, waiting int64
+		infos := c.stream.ListConsumers(ctx)
+		for info := range infos.Info() {
+			if _, ok := rs.RunOfConsumer(c.name, info.Name); ok {
+				inFlight += int64(info.NumAckPending)
+				waiting += int64(info.NumPending)
+			}
+		}
+		if err := infos.Err(); err != nil {
 			return err
 		}
-		o.ObserveInt64(ackPending, int64(info.NumAckPending), attrs)
-		o.ObserveInt64(pending, int64(info.NumPending), attrs)
+		o.ObserveInt64(ackPending, inFlight, attrs)
+		o.ObserveInt64(pending, waiting, attrs)
 		return nil
 	}, ackPending, pending)
 	if err != nil {

@@ -210,10 +210,10 @@ func (p *Pipeline) enter(ctx context.Context) (context.Context, func()) {
 // finishes the offers it holds and returns.
 func (p *Pipeline) RunFormatter(ctx context.Context) error {
 	return p.runStage(ctx, stage{
-		name: rs.FormatterConsumer, stage: rs.FormatterStage, kind: rs.FormatFailure, streamName: rs.OffersStream,
-		stream: func(l *ledger) jetstream.Stream { return l.offers }, concurrency: p.ledger.settings.FormatConcurrency,
-		next: func(l *ledger) (jetstream.Stream, string, int) {
-			return l.jobs, rs.PusherConsumer, l.settings.JobsBacklog
+		stage: rs.FormatterStage, kind: rs.FormatFailure, streamName: rs.OffersStream,
+		consumers: (*ledger).formatterConsumers, concurrency: p.ledger.settings.FormatConcurrency,
+		next: func(l *ledger) *nextStage {
+			return &nextStage{consumers: l.pusherConsumers(), high: l.settings.JobsBacklog}
 		},
 		done: &p.counts.formatted,
 		handler: func(*link) Handler {
@@ -228,8 +228,8 @@ func (p *Pipeline) RunFormatter(ctx context.Context) error {
 // credentials and the shared rate limit.
 func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 	return p.runStage(ctx, stage{
-		name: rs.PusherConsumer, stage: rs.PusherStage, kind: rs.WriteFailure, streamName: rs.JobsStream,
-		stream: func(l *ledger) jetstream.Stream { return l.jobs }, concurrency: p.ledger.settings.Concurrency,
+		stage: rs.PusherStage, kind: rs.WriteFailure, streamName: rs.JobsStream,
+		consumers: (*ledger).pusherConsumers, concurrency: p.ledger.settings.Concurrency, purgeOnDrop: true,
 		done: &p.counts.pushed,
 		handler: func(lk *link) Handler {
 			s := &pusher{ledger: lk.ledger, index: lk.ledger.index.Cached(), board: board}
@@ -244,52 +244,53 @@ func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 
 // stage describes a worker.
 type stage struct {
-	name        string         // the consumer
 	stage       rs.Stage       // on records and dead letters
 	kind        rs.FailureKind // of an item given up
 	streamName  string
-	stream      func(*ledger) jetstream.Stream
+	consumers   func(*ledger) stageConsumers
 	concurrency int
+	purgeOnDrop bool          // see consumeLoop.purgeOnDrop
 	done        *atomic.Int64 // counts the items the worker passed on or ended
 	handler     func(*link) Handler
 	tracker     func(*link) *tracker // nil: the stage tracks no run
-	// next names the next stage's stream, consumer and bound of its
-	// backlog, which holds this stage (backlog.go); nil or a bound below 1:
-	// none.
-	next func(*ledger) (jetstream.Stream, string, int)
+	// next is the next stage, whose backlog of a run holds the run at this
+	// stage (backlog.go); nil or a bound below 1: none.
+	next func(*ledger) *nextStage
 }
 
 // runStage runs a consume loop with what every worker needs around it: the
-// finished runs, the max-deliveries advisories, the consumer's gauges, and
+// finished runs, the max-deliveries advisories, the consumers' gauges, and
 // the tracker. Each of those stops with the loop, and is waited for.
 func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 	ctx, leave := p.enter(ctx)
 	defer leave()
 	lk, release, err := p.ownLink(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
+		return fmt.Errorf("%s: %w", s.stage, err)
 	}
 	defer release()
-	stream := s.stream(lk.ledger)
-	cons, err := stream.Consumer(ctx, s.name)
-	if err != nil {
-		return fmt.Errorf("%s: %w", s.name, err)
+	consumers := s.consumers(lk.ledger)
+	l := &consumeLoop{name: consumers.name, stage: consumers, settings: lk.ledger.settings, concurrency: s.concurrency,
+		ackWait: lk.ledger.settings.AckWait, maxDeliver: lk.ledger.settings.MaxDeliver, drainTimeout: lk.ledger.settings.DrainTimeout,
+		handle: s.handler(lk), runs: newRunCache(lk.ledger), heartbeat: p.heartbeat, logger: p.logger, purgeOnDrop: s.purgeOnDrop,
+		ender: &ender{ledger: lk.ledger, stage: s.stage, kind: s.kind, carry: lk.carrier, logger: p.logger, done: s.done}}
+	if s.next != nil {
+		l.next = s.next(lk.ledger)
 	}
-	runs := newRunCache(lk.ledger)
-	en := &ender{ledger: lk.ledger, stage: s.stage, kind: s.kind, carry: lk.carrier, logger: p.logger, done: s.done}
+	l.runs.onFinished = func(run string) { l.sources.stop(run) }
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	bg, stopBg := context.WithCancel(ctx)
 	defer stopBg()
-	if err := runs.watchFinished(bg, &wg, p.logger); err != nil {
-		return fmt.Errorf("%s: watch finished runs: %w", s.name, err)
+	if err := l.runs.watchFinished(bg, &wg, p.logger); err != nil {
+		return fmt.Errorf("%s: watch finished runs: %w", s.stage, err)
 	}
-	sub, err := watchMaxDeliveries(bg, lk.nc, stream, s.streamName, s.name, en, p.logger)
+	sub, err := watchMaxDeliveries(bg, lk.nc, consumers.stream, s.streamName, consumers.name, l.ender, p.logger)
 	if err != nil {
-		return fmt.Errorf("%s: watch max deliveries: %w", s.name, err)
+		return fmt.Errorf("%s: watch max deliveries: %w", s.stage, err)
 	}
 	defer sub.Unsubscribe()
-	unregister := observeConsumer(cons, s.name)
+	unregister := observeConsumers(consumers)
 	defer unregister()
 	if s.tracker != nil {
 		tr := s.tracker(lk)
@@ -299,22 +300,9 @@ func (p *Pipeline) runStage(ctx context.Context, s stage) error {
 			}
 		})
 	}
-	l := &consumeLoop{name: s.name, cons: cons, concurrency: s.concurrency, ackWait: lk.ledger.settings.AckWait,
-		maxDeliver: lk.ledger.settings.MaxDeliver, drainTimeout: lk.ledger.settings.DrainTimeout,
-		handle: s.handler(lk), runs: runs, ender: en, logger: p.logger}
-	if s.next != nil {
-		if stream, name, high := s.next(lk.ledger); high > 0 {
-			next, err := stream.Consumer(ctx, name)
-			if err != nil {
-				return fmt.Errorf("%s: the next stage's consumer: %w", s.name, err)
-			}
-			l.held = &backlog{cons: next, high: uint64(high)}
-			wg.Go(func() { l.held.watch(bg) })
-		}
-	}
-	p.logger.Info("worker started", "stage", s.name, "concurrency", s.concurrency)
+	p.logger.Info("worker started", "stage", s.stage, "concurrency", s.concurrency)
 	err = l.run(ctx)
-	p.logger.Info("worker stopped", "stage", s.name)
+	p.logger.Info("worker stopped", "stage", s.stage)
 	return err
 }
 

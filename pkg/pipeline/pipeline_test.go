@@ -660,7 +660,7 @@ func TestMaxDeliveriesAdvisory(t *testing.T) {
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
 		t.Fatal(err)
 	}
-	cons, err := p.ledger.jobs.Consumer(ctx, rs.PusherConsumer)
+	cons, err := p.ledger.pusherConsumers().ensure(ctx, p.ledger.settings, run)
 	if err != nil {
 		t.Fatal(err)
 	}

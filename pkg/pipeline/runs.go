@@ -38,6 +38,9 @@ func (r *runInfo) compiled() (*format.Chain, error) {
 // not touch the board any more, above all once a later run owns it.
 type runCache struct {
 	ledger *ledger
+	// onFinished, when set, is called with each run found finished, once
+	// isFinished reports it, from the watcher's goroutine.
+	onFinished func(run string)
 
 	mu       sync.Mutex
 	runs     map[string]*runInfo
@@ -107,6 +110,9 @@ func (c *runCache) watchFinished(ctx context.Context, wg *sync.WaitGroup, logger
 				c.finished[run] = true
 				delete(c.runs, run)
 				c.mu.Unlock()
+				if c.onFinished != nil {
+					c.onFinished(run)
+				}
 			}
 		}
 	})

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/pulljobs/pulljobs/pkg/fairshare"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
@@ -44,6 +46,19 @@ type RunSpec struct {
 	// TraceParent is the W3C trace context of the run's span: sync, in
 	// whichever process, is a span of the run's trace.
 	TraceParent string `json:"traceparent,omitempty"`
+	// Weight is the run's share of the workers, and of the HrFlow quota
+	// their calls wait for, against the other runs in flight: a run of
+	// weight 2 is served twice as fast as one of weight 1 while both have
+	// items waiting. Zero reads as 1.
+	Weight float64 `json:"weight,omitempty"`
+}
+
+// weight is the spec's Weight, fairshare.DefaultWeight when unset.
+func (s RunSpec) weight() float64 {
+	if s.Weight <= 0 {
+		return fairshare.DefaultWeight
+	}
+	return s.Weight
 }
 
 // trigger is the spec's Trigger, rs.TriggerCLI when unset.
@@ -58,6 +73,9 @@ func (s RunSpec) trigger() rs.Trigger {
 func (s RunSpec) Validate() error {
 	if !isBoardKey(s.BoardKey) {
 		return fmt.Errorf("board_key %q: want 40 lowercase hexadecimal characters", s.BoardKey)
+	}
+	if s.Weight < 0 || math.IsNaN(s.Weight) || math.IsInf(s.Weight, 0) {
+		return fmt.Errorf("weight %v: want a positive number (1 by default)", s.Weight)
 	}
 	if s.SyncMaxShare < 0 || s.SyncMaxShare > 1 {
 		return fmt.Errorf("sync_max_share %v: want a share in [0, 1]", s.SyncMaxShare)
@@ -76,10 +94,11 @@ func (s RunSpec) Validate() error {
 // hash identifies what the run does, not when: a fetcher that finds an
 // unfinished run with the same hash resumes it instead of starting another.
 //
-// What started the run is not part of it: a scheduled run and a command run
-// of the same profile are the same run, and one attaches to the other.
+// What started the run is not part of it, nor its weight: a scheduled run
+// and a command run of the same profile are the same run, and one attaches
+// to the other.
 func (s RunSpec) hash() string {
-	s.ID, s.CreatedAt, s.Trigger, s.TraceParent = "", time.Time{}, "", ""
+	s.ID, s.CreatedAt, s.Trigger, s.TraceParent, s.Weight = "", time.Time{}, "", "", 0
 	b, _ := json.Marshal(s) // a RunSpec always marshals
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

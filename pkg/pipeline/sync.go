@@ -113,9 +113,12 @@ func (s *syncer) run(ctx context.Context, run, owner string) {
 		return
 	}
 	// The run is over: its last steps must not be cut short by a stopping
-	// worker.
+	// worker. The board's record goes first: the report ends the run.
 	tail, cancelTail := context.WithTimeout(context.WithoutCancel(ctx), tailTimeout)
 	defer cancelTail()
+	if err := s.ledger.recordBoard(tail, r, s.liveAfter(tail, spec, r)); err != nil {
+		s.logger.Warn("record the board's status", "run", run, "board", spec.BoardKey, "err", err)
+	}
 	if _, err := store.Create(tail, s.ledger.runs, rs.ReportKey(run), r); err != nil {
 		s.logger.Error("write report", "run", run, "err", err)
 		return
@@ -127,6 +130,18 @@ func (s *syncer) run(ctx context.Context, run, owner string) {
 	s.events.send(run, Event{Type: EventDone, Done: r.Events.ReadSuccess, Expected: r.Events.ReadSuccess, Message: string(r.Status)})
 	s.finished(tail, r)
 	sp.SetAttributes(attribute.String("pulljobs.status", string(r.Status)))
+}
+
+// liveAfter counts the board's live jobs after run r, as the board index
+// knows them: those the run's listing saw, with what it created,
+// unarchived and archived; nil when the listing failed or r planned only.
+func (s *syncer) liveAfter(ctx context.Context, spec RunSpec, r rs.Report) *int {
+	var st indexState
+	if _, found, err := store.Get(ctx, s.ledger.runs, rs.IndexKey(spec.ID), &st); err != nil || !found || st.Status != indexReady || r.DryRun {
+		return nil
+	}
+	live := max(0, st.Live+r.Events.Created+r.Events.Unarchived-r.Sync.Archived)
+	return &live
 }
 
 // finished logs the end of a run and counts it.

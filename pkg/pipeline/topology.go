@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -9,6 +11,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/boardindex"
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
+	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // Headers of the pipeline's own use; those readers rely on are in
@@ -47,7 +50,7 @@ func declareAll(ctx context.Context, js jetstream.JetStream, s Settings) (*ledge
 			*st.into = stream
 		}
 	}
-	if err := declareConsumers(ctx, l, s); err != nil {
+	if err := dropLegacyConsumers(ctx, l); err != nil {
 		return nil, err
 	}
 	if err := declareBuckets(ctx, l, s); err != nil {
@@ -78,30 +81,63 @@ func workQueue(cfg jetstream.StreamConfig) jetstream.StreamConfig {
 	return cfg
 }
 
-// declareConsumers declares the durable consumers of the two stages.
-func declareConsumers(ctx context.Context, l *ledger, s Settings) error {
-	for _, c := range []struct {
-		stream jetstream.Stream
-		name   string
-		filter string
-	}{{l.offers, rs.FormatterConsumer, rs.OffersSubjectPrefix + "*"}, {l.jobs, rs.PusherConsumer, rs.JobsSubjectPrefix + "*"}} {
-		if _, err := declare.Consumer(ctx, c.stream, jetstream.ConsumerConfig{
-			Durable:       c.name,
-			Description:   "pulljobs " + c.name + " workers",
-			FilterSubject: c.filter,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       s.AckWait,
-			MaxDeliver:    s.MaxDeliver,
-			MaxAckPending: s.MaxAckPending,
-		}); err != nil {
+// legacyConsumers are the consumers of builds before fair dispatch, one a
+// stage for every run: on the jobs' work queue, that one would keep the
+// runs' own consumers from being created.
+var legacyConsumers = []struct{ stream, name string }{
+	{rs.OffersStream, rs.FormatterConsumer},
+	{rs.JobsStream, rs.PusherConsumer},
+}
+
+// dropLegacyConsumers removes the consumers of earlier builds; the runs
+// they were serving are served by their own consumers instead.
+func dropLegacyConsumers(ctx context.Context, l *ledger) error {
+	for _, c := range legacyConsumers {
+		stream := l.offers
+		if c.stream == rs.JobsStream {
+			stream = l.jobs
+		}
+		if err := deleteConsumer(ctx, stream, c.name); err != nil {
+			return fmt.Errorf("remove the consumer %s of an earlier build: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// ensureRunConsumers creates the consumers of run at both stages, unless
+// they exist.
+func (l *ledger) ensureRunConsumers(ctx context.Context, run string) error {
+	for _, c := range []stageConsumers{l.formatterConsumers(), l.pusherConsumers()} {
+		if _, err := c.ensure(ctx, l.settings, run); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// declareBuckets declares the runs and leases buckets.
+// deleteConsumer deletes the consumer name of stream, through fail-overs;
+// one that does not exist is deleted already.
+func deleteConsumer(ctx context.Context, stream jetstream.Stream, name string) error {
+	return store.Retry(ctx, func(ctx context.Context) error {
+		err := stream.DeleteConsumer(ctx, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// formatterConsumers are the formatters' consumers, one a run.
+func (l *ledger) formatterConsumers() stageConsumers {
+	return stageConsumers{name: rs.FormatterConsumer, stream: l.offers, prefix: rs.OffersSubjectPrefix}
+}
+
+// pusherConsumers are the pushers' consumers, one a run.
+func (l *ledger) pusherConsumers() stageConsumers {
+	return stageConsumers{name: rs.PusherConsumer, stream: l.jobs, prefix: rs.JobsSubjectPrefix}
+}
+
+// declareBuckets declares the runs, leases and boards buckets.
 func declareBuckets(ctx context.Context, l *ledger, s Settings) error {
 	for _, b := range []struct {
 		kv  *jetstream.KeyValue
@@ -109,6 +145,7 @@ func declareBuckets(ctx context.Context, l *ledger, s Settings) error {
 	}{
 		{&l.runs, jetstream.KeyValueConfig{Bucket: rs.RunsBucket, Description: "pulljobs: run specs, seals, claims, sync triggers and reports", TTL: s.Retention}},
 		{&l.leases, jetstream.KeyValueConfig{Bucket: rs.LeasesBucket, Description: "pulljobs: which run holds which board"}},
+		{&l.boards, jetstream.KeyValueConfig{Bucket: rs.BoardsBucket, Description: "pulljobs: what the last run of each board left: its status, last successful sync, live jobs"}},
 	} {
 		b.cfg.Storage = jetstream.FileStorage
 		b.cfg.Replicas = s.Replicas

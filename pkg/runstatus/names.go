@@ -15,6 +15,8 @@
 //	              └──────► boardindex ──► store
 package runstatus
 
+import "strings"
+
 // Names of the streams, subjects, consumers and buckets. Subjects end with
 // the run id, so that one fleet of workers serves many runs and boards and
 // a run's records can be read on their own.
@@ -26,6 +28,8 @@ const (
 	RunsBucket       = "pulljobs_runs"    // <run>.spec, .seal, .fetch, .index, .final, .report
 	LeasesBucket     = "pulljobs_leases"  // <board>: the run that holds the board
 
+	// The stages' consumers: each run has one at each stage, named by
+	// RunConsumer.
 	FormatterConsumer = "formatter"
 	PusherConsumer    = "pusher"
 
@@ -41,6 +45,18 @@ const (
 	HeaderStage   = "Pulljobs-Stage"  // a dead letter's stage
 	HeaderReason  = "Pulljobs-Reason" // a dead letter's reason
 )
+
+// RunConsumer names the durable consumer of a stage (FormatterConsumer on
+// the offers, PusherConsumer on the jobs) for one run: each run has its
+// own, so that the stage's workers serve the runs in flight in turn.
+func RunConsumer(stage, run string) string { return stage + "-" + run }
+
+// RunOfConsumer returns the run of the stage's consumer named name; ok is
+// false for a name that is not one.
+func RunOfConsumer(stage, name string) (run string, ok bool) {
+	run, ok = strings.CutPrefix(name, stage+"-")
+	return run, ok && ValidRunID(run)
+}
 
 // Keys of a run in the runs bucket.
 func SpecKey(run string) string   { return run + ".spec" }

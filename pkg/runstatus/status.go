@@ -51,11 +51,16 @@ type RunStatus struct {
 	Sync      *SyncReport  `json:"sync,omitempty"`
 	Truncated bool         `json:"truncated,omitempty"`
 	Progress  *RunProgress `json:"progress,omitempty"`
+	// Queue says, for a run in flight, what it shares the fleet with and
+	// when it should end; nil once finished.
+	Queue *Queue `json:"queue,omitempty"`
 	// LastSignOfLife is the last renewal of the board's lease by the run's
 	// processes, while it holds the board.
 	LastSignOfLife *time.Time `json:"last_sign_of_life,omitempty"`
 	// DeadLetterCount counts the run's items on the dead-letter stream.
 	DeadLetterCount int `json:"dead_letter_count"`
+
+	weight float64 // the spec's, for Queue
 }
 
 // RunList is a list of runs, newest first, as `pulljobs status --json`
@@ -102,6 +107,7 @@ type specSummary struct {
 	CreatedAt time.Time `json:"created_at"`
 	Trigger   Trigger   `json:"trigger,omitempty"`
 	Profile   string    `json:"profile,omitempty"`
+	Weight    float64   `json:"weight,omitempty"`
 }
 
 // reader holds the handles the status functions read through.
@@ -155,7 +161,45 @@ func ListRuns(ctx context.Context, js jetstream.JetStream, limit int) ([]RunStat
 		}
 		out = append(out, st)
 	}
+	if err := r.queues(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// queues fills the Queue of the runs in flight among runs: what the fleet
+// holds of every run, and at what pace it ends them.
+func (r *reader) queues(ctx context.Context, runs []RunStatus) error {
+	inFlight := false
+	for _, st := range runs {
+		inFlight = inFlight || st.Progress != nil
+	}
+	if !inFlight {
+		return nil
+	}
+	b, err := ReadBacklog(ctx, r.js)
+	if err != nil {
+		return err
+	}
+	rate, err := fleetRate(ctx, r.js, time.Now())
+	if err != nil {
+		return err
+	}
+	weights := map[string]float64{}
+	for _, st := range runs {
+		weights[st.RunID] = st.weight
+	}
+	for run, lag := range b.Runs {
+		if _, ok := weights[run]; !ok && lag > 0 {
+			var spec specSummary
+			if _, _, err := store.Get(ctx, r.runs, SpecKey(run), &spec); err != nil {
+				return err
+			}
+			weights[run] = spec.Weight
+		}
+	}
+	queues(runs, weights, b, rate)
+	return nil
 }
 
 // GetRun returns run's status, its report once it has one, and its first
@@ -176,7 +220,11 @@ func GetRun(ctx context.Context, js jetstream.JetStream, run string, maxLetters 
 	if err != nil {
 		return RunDetail{}, err
 	}
-	d := RunDetail{RunStatus: st, Report: rep}
+	one := []RunStatus{st}
+	if err := r.queues(ctx, one); err != nil {
+		return RunDetail{}, err
+	}
+	d := RunDetail{RunStatus: one[0], Report: rep}
 	d.DeadLetters, _, err = ReadDeadLetters(ctx, js, DeadLetterSubjectPrefix+run+".*", maxLetters)
 	if err != nil {
 		return RunDetail{}, err
@@ -216,7 +264,7 @@ func (r *reader) status(ctx context.Context, run string) (st RunStatus, rep *Rep
 		return st, nil, err
 	}
 	st = RunStatus{RunID: run, Status: StatusRunning, Trigger: spec.Trigger, Profile: spec.Profile, BoardKey: spec.BoardKey,
-		DryRun: spec.DryRun, ReplayOf: spec.ReplayOf, StartedAt: spec.CreatedAt}
+		DryRun: spec.DryRun, ReplayOf: spec.ReplayOf, StartedAt: spec.CreatedAt, weight: spec.Weight}
 	if st.Trigger == "" {
 		st.Trigger = TriggerCLI
 	}
@@ -398,7 +446,7 @@ func (st RunStatus) Failed() int {
 }
 
 // String says where a run in flight stands: "fetching: 120 offers so
-// far", "80/120 items done (66%)".
+// far", "80/120 items done (66%)". RunStatus.Queue says why it waits.
 func (p RunProgress) String() string {
 	if !p.Sealed {
 		return fmt.Sprintf("fetching: %d offers so far, %d items done", p.Fetched, p.Done)

@@ -21,6 +21,7 @@ const (
 	RunSubjectPrefix  = "pulljobs.run." // + <profile>
 	RunsListSubject   = "pulljobs.runs.list"
 	RunsGetSubject    = "pulljobs.runs.get"
+	BoardsListSubject = "pulljobs.boards.list"
 	defaultListLimit  = 50
 	maxDeadLetters    = 100
 	startReplyTimeout = 30 * time.Second
@@ -55,12 +56,14 @@ func (s *Service) addMicro(ctx context.Context) (micro.Service, error) {
 		name, subject, about string
 		h                    micro.HandlerFunc
 	}{
-		{"run", RunSubjectPrefix + "*", `starts a run of the profile: {} or {"dry_run", "replay_of", "origin_parameters" (search criteria)}; replies {"run_id", "resumed"}`,
+		{"run", RunSubjectPrefix + "*", `starts a run of the profile: {} or {"dry_run", "replay_of", "weight", "origin_parameters" (search criteria)}; replies {"run_id", "resumed"}`,
 			func(r micro.Request) { s.handleRun(ctx, r) }},
 		{"runs_list", RunsListSubject, `lists runs, newest first: {} or {"limit": N}; replies {"runs": [...]}`,
 			func(r micro.Request) { s.handleList(ctx, r) }},
 		{"runs_get", RunsGetSubject, "a run's status, report and dead letters; the payload is the run id",
 			func(r micro.Request) { s.handleGet(ctx, r) }},
+		{"boards_list", BoardsListSubject, `lists the boards: last run, last successful sync and its age, live jobs, run in flight, next scheduled run; replies {"boards": [...]}`,
+			func(r micro.Request) { s.handleBoards(ctx, r) }},
 	} {
 		if err := svc.AddEndpoint(e.name, e.h, micro.WithEndpointSubject(e.subject),
 			micro.WithEndpointMetadata(map[string]string{"description": e.about, "format": "application/json"})); err != nil {
@@ -148,6 +151,15 @@ func (s *Service) handleGet(ctx context.Context, r micro.Request) {
 	default:
 		_ = r.RespondJSON(d)
 	}
+}
+
+func (s *Service) handleBoards(ctx context.Context, r micro.Request) {
+	boards, err := runstatus.ListBoards(ctx, s.js)
+	if err != nil {
+		_ = r.Error(CodeInternal, err.Error(), nil)
+		return
+	}
+	_ = r.RespondJSON(runstatus.BoardList{Boards: boards})
 }
 
 // version is the module's version when the binary was built from a

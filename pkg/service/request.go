@@ -17,7 +17,7 @@ import (
 // trigger on pulljobs.trigger.<profile>: JSON, {} for a run of the profile
 // as it is, or with
 //
-//	{"dry_run": true, "replay_of": "<run id>", "origin_parameters": {"departement": "73", "motsCles": null}}
+//	{"dry_run": true, "replay_of": "<run id>", "weight": 2, "origin_parameters": {"departement": "73", "motsCles": null}}
 //
 // origin_parameters overrides search criteria only, each replacing the
 // profile's (null clears one); credentials, endpoints and rate limits are
@@ -27,6 +27,9 @@ type Request struct {
 	DryRun   bool            `json:"dry_run,omitempty"`
 	ReplayOf string          `json:"replay_of,omitempty"`
 	Origin   json.RawMessage `json:"origin_parameters,omitempty"`
+	// Weight, when set, replaces the profile's target_parameters.weight for
+	// this run: its share of the fleet against the other runs in flight.
+	Weight float64 `json:"weight,omitempty"`
 }
 
 // Micro error codes of refused requests, in the spirit of HTTP's.
@@ -56,7 +59,7 @@ func refuse(code, format string, args ...any) *RequestError {
 // requestKeys are the keys a request may hold; forbiddenKeys the sections
 // of a configuration it may not.
 var (
-	requestKeys   = []string{"dry_run", "replay_of", "origin_parameters"}
+	requestKeys   = []string{"dry_run", "replay_of", "origin_parameters", "weight"}
 	forbiddenKeys = []string{config.SectionTarget, config.SectionAction, config.SectionPipeline, config.SectionSchedule}
 )
 
@@ -82,7 +85,7 @@ func ParseRequest(body []byte) (Request, error) {
 		v := fields[k]
 		switch {
 		case slices.Contains(forbiddenKeys, k):
-			return req, refuse(CodeForbidden, "%s: refused: a request sets dry_run, replay_of and search criteria only; the rest is the profile's", k)
+			return req, refuse(CodeForbidden, "%s: refused: a request sets dry_run, replay_of, weight and search criteria only; the rest is the profile's", k)
 		case k == "dry_run":
 			if err := json.Unmarshal(v, &req.DryRun); err != nil {
 				return req, refuse(CodeBadRequest, "dry_run: want true or false")
@@ -90,6 +93,10 @@ func ParseRequest(body []byte) (Request, error) {
 		case k == "replay_of":
 			if err := json.Unmarshal(v, &req.ReplayOf); err != nil || (req.ReplayOf != "" && !runstatus.ValidRunID(req.ReplayOf)) {
 				return req, refuse(CodeBadRequest, "replay_of: want a run id (letters, digits, - and _)")
+			}
+		case k == "weight":
+			if err := json.Unmarshal(v, &req.Weight); err != nil || !(req.Weight > 0 && req.Weight <= config.MaxWeight) {
+				return req, refuse(CodeBadRequest, "weight: want a number in (0, %d]: the run's share of the fleet against the others in flight (1 by default)", config.MaxWeight)
 			}
 		case k == "origin_parameters":
 			if t := bytes.TrimSpace(v); !bytes.Equal(t, []byte("null")) && (len(t) == 0 || t[0] != '{') {
@@ -116,6 +123,9 @@ func (p *Profile) RunSpec(req Request, trigger runstatus.Trigger) (pipeline.RunS
 	}
 	spec := cfg.RunSpec()
 	spec.DryRun, spec.ReplayOf, spec.Trigger, spec.Profile = req.DryRun, req.ReplayOf, trigger, p.Name
+	if req.Weight > 0 {
+		spec.Weight = req.Weight
+	}
 	if err := spec.Validate(); err != nil {
 		return spec, refuse(CodeBadRequest, "%v", err)
 	}

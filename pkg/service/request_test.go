@@ -21,6 +21,9 @@ func TestParseRequest(t *testing.T) {
 		{body: "{}", want: Request{}},
 		{body: `{"dry_run": true, "replay_of": "20261128T180302123Z-9f86d081"}`, want: Request{DryRun: true, ReplayOf: "20261128T180302123Z-9f86d081"}},
 		{body: `{"origin_parameters": null}`, want: Request{Origin: []byte("null")}},
+		{body: `{"weight": 2.5}`, want: Request{Weight: 2.5}},
+		{body: `{"weight": 0}`, code: CodeBadRequest, says: "weight: want a number in (0, 1000]"},
+		{body: `{"weight": "high"}`, code: CodeBadRequest, says: "weight: want a number"},
 		{body: `[]`, code: CodeBadRequest, says: "want a JSON object"},
 		{body: `null`, code: CodeBadRequest, says: "want a JSON object"},
 		{body: `{"dry_run": "yes"}`, code: CodeBadRequest, says: "dry_run: want true or false"},
@@ -37,7 +40,7 @@ func TestParseRequest(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.DryRun != tc.want.DryRun || got.ReplayOf != tc.want.ReplayOf || string(got.Origin) != string(tc.want.Origin) {
+				if got.DryRun != tc.want.DryRun || got.ReplayOf != tc.want.ReplayOf || got.Weight != tc.want.Weight || string(got.Origin) != string(tc.want.Origin) {
 					t.Errorf("got %+v, want %+v", got, tc.want)
 				}
 				return
@@ -67,6 +70,12 @@ func TestProfileRunSpec(t *testing.T) {
 	}
 	if p.Config.Origin.Departement != "" {
 		t.Error("a request changed the profile")
+	}
+	if spec.Weight != 0 {
+		t.Errorf("weight %v of a profile that sets none, want 0 (read as 1)", spec.Weight)
+	}
+	if weighted, err := p.RunSpec(Request{Weight: 3}, runstatus.TriggerRequest); err != nil || weighted.Weight != 3 {
+		t.Errorf("a request's weight: %v, %v; want 3", weighted.Weight, err)
 	}
 	_, err = p.RunSpec(Request{Origin: []byte(`{"client_secret": "stolen-secret"}`)}, runstatus.TriggerRequest)
 	var re *RequestError

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,13 +17,15 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/declare"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/retry"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
 // SchedulesBucket holds, for each scheduled profile, the claim of every
-// tick fired (<profile>.<tick in Unix seconds>: the tick's run) and the
-// last tick fired (<profile>.last).
-const SchedulesBucket = "pulljobs_schedules"
+// tick fired (<profile>.<tick in Unix seconds>: the tick's run), the last
+// tick fired (<profile>.last) and the next one (<profile>.next: its board
+// and time, which the boards' status shows).
+const SchedulesBucket = runstatus.SchedulesBucket
 
 // markerTTL is how long the schedules bucket keeps the marker of a claim
 // that expired; setting it lets keys carry a time-to-live of their own.
@@ -124,7 +127,35 @@ func (sc *scheduler) sync(ctx context.Context, ps *profileSet) {
 		}
 		lctx, stop := context.WithCancel(ctx)
 		sc.loops[name] = &scheduleLoop{sched: *p.Config.Schedule, stop: stop}
-		sc.wg.Go(func() { sc.loop(lctx, name, *p.Config.Schedule, p.ticks) })
+		sc.wg.Go(func() { sc.loop(lctx, name, p.Config.Target.BoardKey, *p.Config.Schedule, p.ticks) })
+	}
+	sc.dropNextTicks(ctx, ps)
+}
+
+// dropNextTicks removes the next ticks of the profiles that no schedule of
+// ps fires any more, so that no board shows a run that will not come.
+// Best effort: a later sync tries again.
+func (sc *scheduler) dropNextTicks(ctx context.Context, ps *profileSet) {
+	var stale []string
+	err := store.Retry(ctx, func(ctx context.Context) error {
+		stale = stale[:0]
+		l, err := sc.kv.ListKeysFiltered(ctx, runstatus.NextTickKey("*"))
+		if err != nil {
+			return err
+		}
+		for k := range l.Keys() {
+			profile := strings.TrimSuffix(k, runstatus.NextTickKey(""))
+			if p, ok := ps.valid[profile]; !ok || p.Config.Schedule == nil {
+				stale = append(stale, k)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for _, k := range stale {
+		_ = store.Retry(ctx, func(ctx context.Context) error { return sc.kv.Delete(ctx, k) })
 	}
 }
 
@@ -139,8 +170,10 @@ func (sc *scheduler) stop() {
 	sc.wg.Wait()
 }
 
-// loop fires a profile's ticks until ctx ends.
-func (sc *scheduler) loop(ctx context.Context, profile string, s config.Schedule, ticks cron.Schedule) {
+// loop fires a profile's ticks until ctx ends. Before waiting for each, it
+// records it as the profile's next tick (runstatus.NextTick), which the
+// boards' status shows.
+func (sc *scheduler) loop(ctx context.Context, profile, board string, s config.Schedule, ticks cron.Schedule) {
 	log := sc.log.With("profile", profile, "cron", s.Cron)
 	log.Info("schedule served", "timezone", s.Timezone, "catch_up", s.CatchUpPolicy(), "next", ticks.Next(sc.now()))
 	for {
@@ -151,6 +184,9 @@ func (sc *scheduler) loop(ctx context.Context, profile string, s config.Schedule
 		if next.IsZero() {
 			log.Warn("the schedule fires no more")
 			return
+		}
+		if err := store.Put(ctx, sc.kv, runstatus.NextTickKey(profile), runstatus.NextTick{BoardKey: board, At: next.UTC()}); err != nil && ctx.Err() == nil {
+			log.Warn("record the next tick", "err", err)
 		}
 		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
 			return

@@ -142,6 +142,8 @@ func (s *Service) Run(ctx context.Context) error {
 		_ = svc.Stop()
 		return fmt.Errorf("watch exhausted triggers: %w", err)
 	}
+	unobserve := s.observeBoards()
+	defer unobserve()
 	var handlers sync.WaitGroup
 	consumer := make(chan struct{})
 	go func() {

@@ -91,6 +91,7 @@ type view struct {
 	Runs         []runView
 	Triggers     []runstatus.DeadLetter
 	TriggerCount int
+	Boards       []runstatus.BoardStatus
 	// One run, when ?run= is set.
 	Run *runstatus.RunDetail
 }
@@ -156,6 +157,9 @@ func (pg *page) readRuns(ctx context.Context, v *view) error {
 		}
 		v.Runs = append(v.Runs, rv)
 	}
+	if v.Boards, err = runstatus.ListBoards(ctx, pg.js); err != nil {
+		return err
+	}
 	letters, total, err := runstatus.ReadDeadLetters(ctx, pg.js, runstatus.DeadLetterSubjectPrefix+triggerStage+".*", triggerScan)
 	if err != nil {
 		return err
@@ -178,6 +182,7 @@ var templates = template.Must(template.New("page").Funcs(template.FuncMap{
 	"duration": cli.FormatDuration,
 	"ago":      func(now, t time.Time) string { return cli.FormatDuration(now.Sub(t).Seconds()) + " ago" },
 	"short":    func(s string) string { return s[:min(len(s), 8)] },
+	"stale":    func(now time.Time, b runstatus.BoardStatus) bool { return b.Stale(now) },
 	"report":   reportTable,
 	"since":    func(t *time.Time) time.Time { return *t },
 	"seconds":  func(ms int64) float64 { return float64(ms) / 1000 },

@@ -31,6 +31,7 @@ a { color: var(--run); text-decoration: none; } a:hover { text-decoration: under
 .bar { height: .45rem; width: 9rem; background: var(--line); border-radius: 999px; overflow: hidden; margin-top: .25rem; }
 .bar > span { display: block; height: 100%; background: var(--run); }
 .counters span { display: inline-block; margin-right: .6rem; }
+.queue { display: block; font-size: .85em; }
 details summary { cursor: pointer; color: var(--bad); }
 details table { margin-top: .4rem; }
 .error { padding: .6rem .9rem; background: #fff5f5; border: 1px solid #feb2b2; color: var(--bad); margin-bottom: 1rem; }
@@ -76,7 +77,7 @@ pre { background: #fff; border: 1px solid var(--line); padding: .8rem; overflow-
 <td class="mono" title="{{.BoardKey}}">{{short .BoardKey}}…</td>
 <td><span class="badge {{.Status}}">{{.Status}}</span>{{if .Reason}}<br><span class="bad">{{.Reason}}</span>{{end}}{{if .Phase}}<br><span class="muted">{{.Phase}}</span>{{end}}</td>
 <td class="counters">{{if .Events}}{{with .Events}}<span>{{.ReadSuccess}} read</span><span>{{.Created}} created</span><span>{{.Updated}} updated</span><span>{{.Unarchived}} unarchived</span><span>{{.Unchanged}} unchanged</span><span>{{.Skipped}} skipped</span><span>{{.LogicsDiscard}} discarded</span>{{end}}<span{{if .Failed}} class="bad"{{end}}>{{.Failed}} failed</span>{{if .Truncated}}<span class="bad">truncated by the API's cap</span>{{end}}
-{{else if .Progress}}{{.Progress}}<div class="bar"><span style="width: {{.Progress.Percent}}%"></span></div>{{if .LastSignOfLife}}<span class="muted">last sign of life {{ago $.Now (since .LastSignOfLife)}}</span>{{end}}{{end}}</td>
+{{else if .Progress}}{{.Progress}}<div class="bar"><span style="width: {{.Progress.Percent}}%"></span></div>{{with .Queue}}<span class="queue" data-share="{{.Share}}" data-ahead="{{.Ahead}}">{{.}}</span>{{end}}{{if .LastSignOfLife}}<span class="muted">last sign of life {{ago $.Now (since .LastSignOfLife)}}</span>{{end}}{{end}}</td>
 <td class="num">{{duration .DurationSeconds}}</td>
 <td>{{or .SyncOutcome "—"}}</td>
 <td class="num">{{if .DeadLetterCount}}<span class="bad">{{.DeadLetterCount}}</span>{{else}}<span class="muted">0</span>{{end}}</td>
@@ -86,6 +87,17 @@ pre { background: #fff; border: 1px solid var(--line); padding: .8rem; overflow-
 {{end}}</tbody></table>{{if gt .DeadLetterCount (len .Letters)}}<a href="?run={{.RunID}}">all {{.DeadLetterCount}}…</a>{{end}}</details></td></tr>{{end}}
 {{else}}<tr><td colspan="9" class="muted">No run yet. Start one: <code>nats req pulljobs.run.PROFILE '{}'</code></td></tr>
 {{end}}</tbody></table>
+<h2>Boards</h2>
+{{if .Boards}}<table id="boards"><thead><tr><th>Board</th><th>Last run</th><th>Last successful sync</th><th>Live jobs</th><th>Running</th><th>Next run</th></tr></thead><tbody>
+{{range .Boards}}<tr id="board-{{.BoardKey}}" data-stale="{{stale $.Now .}}">
+<td class="mono" title="{{.BoardKey}}">{{short .BoardKey}}…</td>
+<td>{{if .LastRun}}<a class="mono" href="?run={{.LastRun}}">{{.LastRun}}</a><br><span class="badge {{.LastStatus}}">{{.LastStatus}}</span>{{else}}—{{end}}</td>
+<td>{{if .LastSyncAt}}{{ago $.Now (since .LastSyncAt)}}{{else}}never{{end}}{{if stale $.Now .}} <span class="bad">over 24 h: the licence asks for a daily refresh</span>{{end}}</td>
+<td class="num">{{with .LiveJobs}}{{.}}{{else}}—{{end}}</td>
+<td>{{if .Running}}<a class="mono" href="?run={{.Running}}">{{.Running}}</a>{{else}}—{{end}}</td>
+<td>{{with .NextRunAt}}{{.Format "2006-01-02 15:04"}} UTC{{else}}—{{end}}{{if .NextProfile}}<br><span class="muted">{{.NextProfile}}</span>{{end}}</td>
+</tr>
+{{end}}</tbody></table>{{else}}<p class="muted">No board yet.</p>{{end}}
 <h2>Refused triggers{{if .TriggerCount}} ({{.TriggerCount}}){{end}}</h2>
 {{if .Triggers}}<table id="triggers"><thead><tr><th>When</th><th>Profile</th><th>Subject</th><th>Reason</th></tr></thead><tbody>
 {{range .Triggers}}<tr><td class="num">{{ago $.Now .At}}</td><td>{{triggerProfile .Subject}}</td><td class="mono">{{.Subject}}</td><td class="reason">{{.Reason}}</td></tr>
@@ -99,6 +111,7 @@ pre { background: #fff; border: 1px solid var(--line); padding: .8rem; overflow-
 <tr><th>Board</th><td class="mono">{{.BoardKey}}</td><th>Started</th><td>{{.StartedAt.Format "2006-01-02 15:04:05"}} UTC</td></tr>
 <tr><th>Duration</th><td>{{duration .DurationSeconds}}</td><th>Sync</th><td>{{or .SyncOutcome "—"}}</td></tr>
 {{if .Progress}}<tr><th>Progress</th><td colspan="3">{{.Phase}}: {{.Progress}}<div class="bar"><span style="width: {{.Progress.Percent}}%"></span></div></td></tr>{{end}}
+{{with .Queue}}<tr><th>Queue</th><td colspan="3" class="queue" data-share="{{.Share}}" data-ahead="{{.Ahead}}">{{.}}; {{.Waiting}} items of this run waiting, weight {{.Weight}}</td></tr>{{end}}
 </tbody></table>
 {{if .Report}}<h2>Report</h2><pre>{{report .Report}}</pre>
 {{if .Report.Failures}}<h2>Failures (first {{len .Report.Failures}})</h2><table><thead><tr><th>Offer</th><th>Failure</th><th>Reason</th></tr></thead><tbody>
