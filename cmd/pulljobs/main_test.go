@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
@@ -96,6 +97,8 @@ func TestExitCodes(t *testing.T) {
 		{"unset secret", []string{"run", "--config", missing}, 2, "PULLJOBS_TEST_UNSET_SECRET is not set"},
 		{"missing file", []string{"run", "--config", filepath.Join(dir, "nope.yaml")}, 2, "no such file"},
 		{"sandbox flag without sandbox", []string{"run", "--config", bad, "--synthetic", "10"}, 2, "--synthetic only apply with --sandbox"},
+		{"a board twice", []string{"sandbox", "--board-key", otherBoardKey, "--board-key", otherBoardKey}, 2, "given twice"},
+		{"a bad board key", []string{"sandbox", "--board-key", "B0A2D"}, 2, "40 lowercase hex"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +110,24 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("output does not say %q:\n%s%s", tt.out, out, errOut)
 			}
 		})
+	}
+}
+
+// otherBoardKey is a second board of the sandbox's account.
+const otherBoardKey = "2222222222222222222222222222222222222222"
+
+// TestRunSandboxBoards runs on a sandbox of two boards: the run writes to
+// the first, seeded, one, and the second stays empty.
+func TestRunSandboxBoards(t *testing.T) {
+	report := filepath.Join(t.TempDir(), "report.json")
+	code, out, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "50", "--board-key", otherBoardKey, "--board-key", hrflowtest.DefaultBoardKey,
+		"--report", report, "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	r := readReport(t, report)
+	if r.BoardKey != otherBoardKey || r.Events.Skipped != sandboxKeptJobs || r.Events.Created != 50-sandboxKeptJobs {
+		t.Errorf("report on board %s: %+v; want the first board given, seeded", r.BoardKey, r.Events)
 	}
 }
 

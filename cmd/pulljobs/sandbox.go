@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,10 +33,12 @@ type sandboxOptions struct {
 	clientSecret   string
 	apiSecret      string
 	apiUser        string
-	boardKey       string
-	quota          int           // France Travail calls/s per client; 0 = none
-	hrLatency      time.Duration // added to every HrFlow call
-	errorRate      float64       // share of API calls answered 5xx, both APIs
+	// boardKeys are the boards of the HrFlow account; the first is the one
+	// a sandbox run writes to, and the one seeded.
+	boardKeys boardKeys
+	quota     int           // France Travail calls/s per client; 0 = none
+	hrLatency time.Duration // added to every HrFlow call
+	errorRate float64       // share of API calls answered 5xx, both APIs
 	// staleJobs and keptJobs seed the board: jobs whose offers are gone
 	// (archived by sync) and jobs whose offers are live (skipped).
 	staleJobs, keptJobs int
@@ -54,13 +58,42 @@ func (o *sandboxOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.clientSecret, "client-secret", francetravailtest.DefaultClientSecret, "sandbox: France Travail client secret the emulator accepts")
 	fs.StringVar(&o.apiSecret, "api-secret", hrflowtest.DefaultAPISecret, "sandbox: HrFlow api_secret the emulator accepts")
 	fs.StringVar(&o.apiUser, "api-user", hrflowtest.DefaultAPIUser, "sandbox: HrFlow api_user the emulator accepts")
-	fs.StringVar(&o.boardKey, "board-key", hrflowtest.DefaultBoardKey, "sandbox: key of the HrFlow board the emulator holds")
+	fs.Var(&o.boardKeys, "board-key", "sandbox: `key` of an HrFlow board the emulator holds, 40 hexadecimal digits; repeat it for several boards of one account, the first seeded (default "+hrflowtest.DefaultBoardKey+")")
 	fs.IntVar(&o.quota, "quota", 0, "sandbox: France Travail quota in calls per second per client (0 = none)")
 	fs.DurationVar(&o.hrLatency, "hrflow-latency", 0, "sandbox: latency added to every HrFlow call, e.g. 50ms")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "sandbox: share of API calls, on both APIs, answered with a 500, 502 or 503")
 }
 
 const defaultSynthetic = 2000
+
+// boardKeys is a repeatable --board-key.
+type boardKeys []string
+
+func (b *boardKeys) String() string { return strings.Join(*b, ",") }
+
+func (b *boardKeys) Set(key string) error {
+	if slices.Contains(*b, key) {
+		return fmt.Errorf("board %s given twice", key)
+	}
+	*b = append(*b, key)
+	return nil
+}
+
+// boardKey is the board a sandbox run writes to: the first one.
+func (o *sandboxOptions) boardKey() string {
+	if len(o.boardKeys) == 0 {
+		return hrflowtest.DefaultBoardKey
+	}
+	return o.boardKeys[0]
+}
+
+// boards are every board of the sandbox's account.
+func (o *sandboxOptions) boards() []string {
+	if len(o.boardKeys) == 0 {
+		return []string{hrflowtest.DefaultBoardKey}
+	}
+	return o.boardKeys
+}
 
 // sandbox is the two emulators, served on loopback.
 type sandbox struct {
@@ -106,7 +139,7 @@ func startSandbox(o sandboxOptions, logger *slog.Logger) (*sandbox, error) {
 	hrFaults.Latency = emulator.Duration(o.hrLatency)
 	s.hr, err = hrflowtest.New(hrflowtest.Config{
 		Keys:   []hrflowtest.APIKey{{Secret: o.apiSecret, User: o.apiUser}},
-		Boards: []string{o.boardKey},
+		Boards: o.boards(),
 		Faults: hrFaults,
 	})
 	if err != nil {
@@ -134,7 +167,7 @@ func (s *sandbox) seedBoard(corpus francetravailtest.Corpus) error {
 		if err != nil {
 			continue
 		}
-		if _, err := s.hr.SeedJob(s.opts.boardKey, job, false); err != nil {
+		if _, err := s.hr.SeedJob(s.opts.boardKey(), job, false); err != nil {
 			return fmt.Errorf("seed the board: %w", err)
 		}
 		s.seeded++
@@ -154,7 +187,7 @@ func (s *sandbox) seedBoard(corpus francetravailtest.Corpus) error {
 		if err != nil {
 			continue
 		}
-		if _, err := s.hr.SeedJob(s.opts.boardKey, job, false); err != nil {
+		if _, err := s.hr.SeedJob(s.opts.boardKey(), job, false); err != nil {
 			return fmt.Errorf("seed the board: %w", err)
 		}
 		s.seeded++
@@ -202,7 +235,7 @@ func (s *sandbox) config() config.Config {
 		q := float64(s.opts.quota)
 		c.Origin.RateLimit = &q
 	}
-	c.Target.APISecret, c.Target.APIUser, c.Target.BoardKey = s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey
+	c.Target.APISecret, c.Target.APIUser, c.Target.BoardKey = s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey()
 	c.Target.APIBaseURL = hrflowtest.BaseURL(s.hrURL)
 	c.Target.RateLimit = &unlimited
 	return c
@@ -210,7 +243,7 @@ func (s *sandbox) config() config.Config {
 
 // describe prints what a user needs to point pulljobs at the sandbox.
 func (s *sandbox) describe(w io.Writer) {
-	fmt.Fprintf(w, `pulljobs sandbox: %d offers, %d jobs on the board
+	fmt.Fprintf(w, `pulljobs sandbox: %d offers, %d jobs on the first board
 
 France Travail emulator
   API base URL   %s
@@ -223,7 +256,7 @@ HrFlow emulator
   API base URL   %s
   api_secret     %s
   api_user       %s
-  board_key      %s
+  board_keys     %s
   admin          %s/_emulator/stats, /_emulator/faults
 
 A configuration for it:
@@ -243,9 +276,9 @@ target_parameters:
 `,
 		s.offers, s.seeded,
 		francetravailtest.APIBaseURL(s.ftURL), francetravailtest.TokenURL(s.ftURL), s.opts.clientID, s.opts.clientSecret, s.ftURL,
-		hrflowtest.BaseURL(s.hrURL), s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey, s.hrURL,
+		hrflowtest.BaseURL(s.hrURL), s.opts.apiSecret, s.opts.apiUser, strings.Join(s.opts.boards(), " "), s.hrURL,
 		s.opts.clientID, s.opts.clientSecret, francetravailtest.APIBaseURL(s.ftURL), francetravailtest.TokenURL(s.ftURL),
-		s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey, hrflowtest.BaseURL(s.hrURL))
+		s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey(), hrflowtest.BaseURL(s.hrURL))
 }
 
 const sandboxUsage = `Usage: pulljobs sandbox --francetravail-addr 127.0.0.1:PORT --hrflow-addr 127.0.0.1:PORT [flags]

@@ -16,11 +16,13 @@ var statusNow = time.Date(2026, 11, 28, 18, 10, 0, 0, time.UTC)
 // statusRuns are a finished run, a refused sync and a run in flight.
 func statusRuns() []runstatus.RunStatus {
 	finished := statusNow.Add(-time.Minute)
+	endsIn := 8.0
 	seen := statusNow.Add(-3 * time.Second)
 	return []runstatus.RunStatus{
 		{RunID: "20261128T180900000Z-0000000c", Status: runstatus.StatusRunning, Phase: runstatus.PhaseProcessing, Trigger: runstatus.TriggerSchedule,
 			Profile: "annecy", BoardKey: "0123456789abcdef0123456789abcdef01234567", StartedAt: statusNow.Add(-time.Minute), DurationSeconds: 60,
-			Progress: &runstatus.RunProgress{Fetched: 120, Sealed: true, Expected: 120, Done: 80}, LastSignOfLife: &seen},
+			Progress: &runstatus.RunProgress{Fetched: 120, Sealed: true, Expected: 120, Done: 80}, LastSignOfLife: &seen,
+			Queue: &runstatus.Queue{Waiting: 40, Ahead: 18000, Runs: 1, Weight: 1, Share: 0.5, FleetRate: 10, EndsInSeconds: &endsIn}},
 		{RunID: "20261128T180000000Z-0000000b", Status: runstatus.StatusSuccessWithFailures, Trigger: runstatus.TriggerEvent, Profile: "chambery",
 			BoardKey: "0123456789abcdef0123456789abcdef01234567", DurationSeconds: 12.4, FinishedAt: &finished,
 			Events: &runstatus.Events{ReadSuccess: 40, Created: 30, Updated: 2, Skipped: 7, WriteFailure: 1},
@@ -43,7 +45,8 @@ func TestWriteRunList(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"RUN", "PROFILE", "TRIGGER", "BOARD", "STATUS", "CREATED", "FAILED", "DURATION", "SYNC / PROGRESS"},
-		{"20261128T180900000Z-0000000c", "annecy", "schedule", "01234567", "running (processing)", "80/120 items done (66%)", "last sign of life 3.0s ago", "1m00s"},
+		{"20261128T180900000Z-0000000c", "annecy", "schedule", "01234567", "running (processing)", "80/120 items done (66%)", "last sign of life 3.0s ago", "1m00s",
+			"1 other run (18000 items) share the fleet; its share 50%, ends in ~8s"},
 		{"20261128T180000000Z-0000000b", "chambery", "event", "success_with_failures", "40", "30", "12s", "refused: 1 offer failed"},
 		{"20261128T170000000Z-0000000a", "cli", "success", "25", "20", "3.2s", "3 archived"},
 	} {
@@ -107,10 +110,46 @@ func TestWriteRunDetail(t *testing.T) {
 	if err := writeRunDetail(&b, runstatus.RunDetail{RunStatus: runs[0]}, statusNow); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"status    running (processing)", "progress  80/120 items done (66%), last sign of life 3.0s ago", "dead letters: none"} {
+	for _, s := range []string{"status    running (processing)", "progress  80/120 items done (66%), last sign of life 3.0s ago", "dead letters: none",
+		"queue     1 other run (18000 items) share the fleet; its share 50%, ends in ~8s", "40 items of this run waiting, weight 1; the fleet ends 10.0 items/s"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("run in flight does not say %q:\n%s", s, b.String())
 		}
+	}
+}
+
+func TestWriteBoards(t *testing.T) {
+	synced, old := statusNow.Add(-2*time.Hour), statusNow.Add(-30*time.Hour)
+	age, oldAge, live, next := 7200.0, 108000.0, 1234, statusNow.Add(3*time.Hour)
+	boards := []runstatus.BoardStatus{
+		{Board: runstatus.Board{BoardKey: "0123456789abcdef0123456789abcdef01234567", LastRun: "20261128T170000000Z-0000000a", LastStatus: runstatus.StatusSuccess,
+			LastSyncAt: &synced, LiveJobs: &live}, SyncAgeSeconds: &age, NextRunAt: &next, NextProfile: "annecy"},
+		{Board: runstatus.Board{BoardKey: "1111111111111111111111111111111111111111", LastRun: "20261128T180000000Z-0000000b", LastStatus: runstatus.StatusFatal,
+			LastSyncAt: &old}, SyncAgeSeconds: &oldAge, Running: "20261128T180900000Z-0000000c"},
+		{Board: runstatus.Board{BoardKey: "2222222222222222222222222222222222222222"}, NextRunAt: &next, NextProfile: "new"},
+	}
+	var b bytes.Buffer
+	if err := writeBoards(&b, boards, statusNow); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("%d lines, want a header and 3 boards:\n%s", len(lines), b.String())
+	}
+	for i, want := range [][]string{
+		{"BOARD", "LAST RUN", "LAST SYNC", "AGE", "LIVE JOBS", "RUNNING", "NEXT RUN"},
+		{"0123456789abcdef", "success", "2026-11-28T16:10:00Z", "2h00m", "1234", "2026-11-28T21:10:00Z (annecy)"},
+		{"1111", "fatal", "30h00m STALE", "20261128T180900000Z-0000000c"},
+		{"2222", "never", "(new)"},
+	} {
+		for _, s := range want {
+			if !strings.Contains(lines[i], s) {
+				t.Errorf("line %d does not say %q:\n%s", i, s, lines[i])
+			}
+		}
+	}
+	if strings.Contains(lines[1], "STALE") || strings.Contains(lines[3], "STALE") {
+		t.Errorf("a board synced 2 hours ago, or one no run ended on, reads as stale:\n%s", b.String())
 	}
 }
 
@@ -129,6 +168,14 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if code, out, _ := pulljobs(t, "status", "--nats", srv.ClientURL()); code != 0 || !strings.Contains(out, "No runs yet") {
 		t.Errorf("status: exit %d, %q", code, out)
+	}
+	code, out, errOut = pulljobs(t, "status", "--boards", "--nats", srv.ClientURL(), "--json")
+	var boards runstatus.BoardList
+	if code != 0 || json.Unmarshal([]byte(out), &boards) != nil || boards.Boards == nil || len(boards.Boards) != 0 {
+		t.Errorf("status --boards --json on an empty system: exit %d, %q %q; want {\"boards\": []}", code, out, errOut)
+	}
+	if code, _, errOut := pulljobs(t, "status", "--boards", "--nats", srv.ClientURL(), "20261128T180000000Z-0000000b"); code != 2 || !strings.Contains(errOut, "--boards") {
+		t.Errorf("status --boards RUN: exit %d, %q; want a usage error", code, errOut)
 	}
 	for _, args := range [][]string{
 		{"status", "--nats", srv.ClientURL(), "--limit", "5", "20261128T180000000Z-0000000b"},

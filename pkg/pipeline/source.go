@@ -31,18 +31,26 @@ import (
 // starts it when the run appears and stops it when the run is finished or
 // the loop stops.
 type source struct {
-	run    string
-	board  string
-	weight float64
-	cons   jetstream.Consumer
+	run  string
+	cons jetstream.Consumer
 	// held, when set, holds the source while the run's jobs wait for the
 	// pushers (the formatter's backpressure, run by run).
 	held *backlog
 
 	mu sync.Mutex
+	// board and weight are the run's, once its spec is read (open).
+	board  string
+	weight float64
 	// staged are the messages offered to the queue and not taken yet: the
 	// loop keeps them alive while they wait.
 	staged []stagedMsg
+}
+
+// share returns the run's board and weight, once open read them.
+func (s *source) share() (board string, weight float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.board, s.weight
 }
 
 // stagedMsg is a message offered to the fair queue.
@@ -112,7 +120,8 @@ func (ss *sourceSet) snapshot() []*source {
 func (ss *sourceSet) batch(w float64) int {
 	total := 0.0
 	for _, s := range ss.snapshot() {
-		total += s.weight
+		_, sw := s.share()
+		total += sw
 	}
 	if total < w {
 		total = w
@@ -167,7 +176,9 @@ func (l *consumeLoop) open(ctx context.Context, s *source) error {
 	for {
 		run, err := l.runs.get(ctx, s.run)
 		if err == nil {
+			s.mu.Lock()
 			s.board, s.weight = run.spec.BoardKey, run.spec.weight()
+			s.mu.Unlock()
 			break
 		}
 		if errors.Is(err, rs.ErrUnknownRun) {
@@ -200,7 +211,8 @@ func (l *consumeLoop) open(ctx context.Context, s *source) error {
 // waits out its ack wait in it). It keeps no more staged than it pulls at
 // once.
 func (l *consumeLoop) pump(ctx context.Context, s *source) error {
-	batch := l.sources.batch(s.weight)
+	_, weight := s.share()
+	batch := l.sources.batch(weight)
 	it, err := s.cons.Messages(jetstream.PullMaxMessages(batch),
 		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
 	if err != nil {
@@ -238,10 +250,10 @@ func (l *consumeLoop) pump(ctx context.Context, s *source) error {
 			_ = m.Nak() // stopping: another worker takes it now
 			continue
 		}
-		if err := l.stageMsg(ctx, s, m, batch); err != nil {
+		if err := l.stageMsg(ctx, s, m, weight, batch); err != nil {
 			continue // stopping; the iterator drains
 		}
-		if !draining && (s.held.holding() || l.sources.batch(s.weight) != batch) {
+		if !draining && (s.held.holding() || l.sources.batch(weight) != batch) {
 			draining = true
 			it.Drain()
 		}
@@ -250,8 +262,8 @@ func (l *consumeLoop) pump(ctx context.Context, s *source) error {
 
 // stageMsg offers m to the fair queue, then waits while more than batch
 // of the source's messages are staged.
-func (l *consumeLoop) stageMsg(ctx context.Context, s *source, m jetstream.Msg, batch int) error {
-	taken := l.queue.Offer(s.run, s.weight, m)
+func (l *consumeLoop) stageMsg(ctx context.Context, s *source, m jetstream.Msg, weight float64, batch int) error {
+	taken := l.queue.Offer(s.run, weight, m)
 	s.mu.Lock()
 	s.staged = append(s.staged, stagedMsg{m, taken})
 	s.mu.Unlock()
@@ -306,9 +318,10 @@ func (l *consumeLoop) keepStagedAlive(ctx context.Context) {
 					waiting++
 				}
 			}
+			board := s.board
 			s.mu.Unlock()
-			if waiting > 0 && s.board != "" {
-				l.heartbeat.touch(s.board, s.run)
+			if waiting > 0 && board != "" {
+				l.heartbeat.touch(board, s.run)
 			}
 		}
 	}

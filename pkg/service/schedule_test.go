@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
@@ -21,7 +23,7 @@ func scheduled(t *testing.T, name string, s config.Schedule) *profileSet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Profile{Name: name, Config: config.Config{Schedule: &s}, ticks: ticks}
+	p := &Profile{Name: name, Config: config.Config{Schedule: &s, Target: config.Target{BoardKey: hrflowtest.DefaultBoardKey}}, ticks: ticks}
 	return &profileSet{valid: map[string]*Profile{name: p}, invalid: map[string]*ProfileError{}}
 }
 
@@ -109,6 +111,14 @@ func TestScheduleExactlyOnce(t *testing.T) {
 	b.sync(ctx, ps)
 	const ticks = 3
 	waitFor(t, "3 ticks claimed", func() bool { return len(claims(t, a, "ticker")) >= ticks })
+	var next runstatus.NextTick
+	if _, found, err := store.Get(context.Background(), a.kv, runstatus.NextTickKey("ticker"), &next); err != nil || !found || next.At.IsZero() || next.BoardKey == "" {
+		t.Errorf("next tick %+v (found %v, %v), want the profile's board and a time", next, found, err)
+	}
+	a.sync(ctx, &profileSet{valid: map[string]*Profile{}})
+	if _, found, err := store.Get(context.Background(), a.kv, runstatus.NextTickKey("ticker"), &next); err != nil || found {
+		t.Errorf("next tick of a profile no longer scheduled: found %v, %v; want none", found, err)
+	}
 	cancel()
 	a.stop()
 	b.stop()

@@ -58,6 +58,20 @@ func TestRunOnRequest(t *testing.T) {
 			t.Errorf("stats of run: %d requests, %d errors; want 2 and 0", ep.NumRequests, ep.NumErrors)
 		}
 	}
+
+	// The board, as pulljobs.boards.list tells it: the dry run last, the
+	// first run's sync its last successful one.
+	m, err := nc.Request(BoardsListSubject, nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boards runstatus.BoardList
+	if err := json.Unmarshal(m.Data, &boards); err != nil || len(boards.Boards) != 1 {
+		t.Fatalf("boards.list = %s (%v), want one board", m.Data, err)
+	}
+	if b := boards.Boards[0]; b.LastRun != reply.RunID || b.LastSyncRun == "" || b.LastSyncRun == reply.RunID || b.LiveJobs == nil || *b.LiveJobs != 20 {
+		t.Errorf("board %+v, want the dry run %s last, the first run's sync, 20 live jobs", b, reply.RunID)
+	}
 }
 
 func TestRequestRefusals(t *testing.T) {
@@ -117,14 +131,19 @@ func TestMicroInfo(t *testing.T) {
 	e := newEnv(t, 5)
 	e.profile("annecy", "")
 	e.serve(Options{})
-	m, err := e.Conn().Request("$SRV.INFO."+ServiceName, nil, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := map[string]string{"run": "pulljobs.run.*", "runs_list": "pulljobs.runs.list", "runs_get": "pulljobs.runs.get", "boards_list": "pulljobs.boards.list"}
 	var info micro.Info
-	if err := json.Unmarshal(m.Data, &info); err != nil {
-		t.Fatal(err)
-	}
+	// The service answers once it exists, and adds its endpoints then.
+	waitFor(t, "every endpoint", func() bool {
+		m, err := e.Conn().Request("$SRV.INFO."+ServiceName, nil, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(m.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		return len(info.Endpoints) >= len(want)
+	})
 	subjects := map[string]string{}
 	for _, ep := range info.Endpoints {
 		subjects[ep.Name] = ep.Subject
@@ -132,7 +151,6 @@ func TestMicroInfo(t *testing.T) {
 			t.Errorf("endpoint %s has no queue group: every replica would answer", ep.Name)
 		}
 	}
-	want := map[string]string{"run": "pulljobs.run.*", "runs_list": "pulljobs.runs.list", "runs_get": "pulljobs.runs.get"}
 	for name, subject := range want {
 		if subjects[name] != subject {
 			t.Errorf("endpoint %s on %q, want %q", name, subjects[name], subject)

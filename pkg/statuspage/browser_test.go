@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
@@ -85,7 +87,6 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil || !open {
 		t.Errorf("the dead letters a user opened closed on refresh (%v)", err)
 	}
-	screenshot(t, ctx)
 
 	// Markup in what the page shows stays text.
 	hostileRun := f.run(`<b>savoie</b>`, runstatus.TriggerEvent, hostile)
@@ -102,6 +103,21 @@ func TestPageInBrowser(t *testing.T) {
 	if err != nil || profile != "<b>savoie</b>" {
 		t.Errorf("profile cell %q, %v; want the markup as text", profile, err)
 	}
+
+	// Two runs that wait, each for its turn with the other: the page says
+	// why, without a reload, rather than looking stalled.
+	for _, run := range f.waitingRuns(otherBoards[0], otherBoards[1]) {
+		why, err := chromedp.Run(ctx, chromedp.Poll[string](`document.querySelector("#run-`+run+` .queue")?.textContent`,
+			chromedp.WithPollingTimeout(20*time.Second)))
+		if err != nil || !strings.Contains(why, "share the fleet; its share 50%") {
+			t.Errorf("the waiting run %s shows %q (%v), want why it waits", run, why, err)
+		}
+	}
+	stale, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#board-`+hrflowtest.DefaultBoardKey+`")?.dataset.stale`))
+	if err != nil || stale != "false" {
+		t.Errorf("the board synced just now: stale %q (%v), want false", stale, err)
+	}
+	screenshot(t, ctx)
 }
 
 // waitShown waits for the page to show r with its final status, without

@@ -36,10 +36,11 @@ const hostile = `<img src=x onerror="document.title='pwned'">`
 // HTTP.
 type fleet struct {
 	*servicetest.Fleet
-	t   *testing.T
-	js  jetstream.JetStream
-	p   *pipeline.Pipeline
-	url string
+	t           *testing.T
+	js          jetstream.JetStream
+	p           *pipeline.Pipeline
+	url         string
+	stopWorkers func()
 }
 
 func newFleet(t *testing.T, n int) *fleet {
@@ -47,7 +48,7 @@ func newFleet(t *testing.T, n int) *fleet {
 	f := &fleet{Fleet: servicetest.New(t, servicetest.Options{Offers: n, Seed: 5}), t: t}
 	f.js = f.JetStream()
 	f.p = f.Pipeline(pipeline.Options{})
-	f.Workers(f.p)
+	f.stopWorkers = f.Workers(f.p)
 	page := httptest.NewServer(Handler(f.js, Options{Refresh: 500 * time.Millisecond}))
 	t.Cleanup(page.Close)
 	f.url = page.URL
@@ -76,6 +77,24 @@ func (f *fleet) run(profile string, trigger runstatus.Trigger, reason string) ru
 		f.t.Fatal(err)
 	}
 	return r
+}
+
+// waitingRuns stops the fleet's workers, then starts a run on each of
+// boards: they wait, each for its turn with the other.
+func (f *fleet) waitingRuns(boards ...string) []string {
+	f.t.Helper()
+	f.stopWorkers()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var runs []string
+	for _, b := range boards {
+		run, err := f.p.Fetch(ctx, pipeline.RunSpec{BoardKey: b, Sync: true, SyncMaxShare: pipeline.DefaultSyncMaxShare}, f.Search, pipeline.FetchOptions{})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		runs = append(runs, run)
+	}
+	return runs
 }
 
 // deadTrigger puts a refused trigger on the dead-letter stream, as
@@ -151,4 +170,22 @@ func TestPage(t *testing.T) {
 	if resp, _ := get(t, f.url+"/?run=20261128T180302123Z-00000000"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an unknown run: status %d, want 404", resp.StatusCode)
 	}
+
+	// The board of the run, synced just now; then two runs that wait, each
+	// told why.
+	if !strings.Contains(body, `id="board-`+hrflowtest.DefaultBoardKey+`" data-stale="false"`) {
+		t.Errorf("the boards do not show %s, fresh", hrflowtest.DefaultBoardKey)
+	}
+	waiting := f.waitingRuns(otherBoards[0], otherBoards[1])
+	_, body = get(t, f.url)
+	for _, run := range waiting {
+		row := body[strings.Index(body, `id="run-`+run+`"`):]
+		row = row[:strings.Index(row, "</tr>")]
+		if !strings.Contains(row, "1 other run (8 items) share the fleet; its share 50%") {
+			t.Errorf("the waiting run %s does not say why it waits:\n%s", run, row)
+		}
+	}
 }
+
+// otherBoards are boards of the fleet's account other than the default.
+var otherBoards = []string{"1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222"}
