@@ -475,6 +475,7 @@ type prometheusConfig struct {
 	Global struct {
 		ScrapeInterval string `yaml:"scrape_interval"`
 	} `yaml:"global"`
+	RuleFiles     []string       `yaml:"rule_files"`
 	ScrapeConfigs []scrapeConfig `yaml:"scrape_configs"`
 }
 
@@ -491,7 +492,8 @@ type scrapeConfig struct {
 }
 
 // checkPrometheus checks that Prometheus scrapes every replica of every
-// worker on the port it serves /metrics on.
+// worker on the port it serves /metrics on, and loads pulljobs' alerting
+// rules (TestAlertRules checks them).
 func (c *composeFile) checkPrometheus(t *testing.T) {
 	var cfg prometheusConfig
 	found := false
@@ -515,6 +517,16 @@ func (c *composeFile) checkPrometheus(t *testing.T) {
 		f.Close()
 		if err != nil {
 			t.Fatalf("service %s: %s: %v", name, host, err)
+		}
+		alerts, err := filepath.Abs(filepath.Join(repoRoot, "deploy", "compose", "alerts.yml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(cfg.RuleFiles, func(p string) bool {
+			host, err := filepath.Abs(serviceFile(t, name, svc, p))
+			return err == nil && host == alerts
+		}) {
+			t.Errorf("service %s loads no %s (rule_files %q)", name, alerts, cfg.RuleFiles)
 		}
 	}
 	if !found {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -184,6 +186,7 @@ func TestTelemetryMultiProcess(t *testing.T) {
 		pushers = append(pushers, m)
 	}
 	checkPusherMetrics(t, pushers, rep, hrStats(t, hrURL).Count(hrflowtest.RouteCreateJob, http.StatusCreated))
+	checkServeMetrics(t, dir, bin["fetcher"], natsURL, cfg, rep)
 
 	// Traces: the workers flush their spans when they stop.
 	for _, w := range workers {
@@ -192,6 +195,42 @@ func TestTelemetryMultiProcess(t *testing.T) {
 		}
 	}
 	checkOfferTraces(t, r.Spans(), offers)
+}
+
+// checkServeMetrics starts fetcher serve beside the fleet and reads its
+// HTTP: /metrics tells when the run's board last synced, /backlog that
+// nothing waits any more.
+func checkServeMetrics(t *testing.T, dir, fetcher, natsURL, cfg string, rep runstatus.Report) {
+	t.Helper()
+	profiles := filepath.Join(dir, "profiles")
+	if err := os.MkdirAll(profiles, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(cfg, filepath.Join(profiles, "sandbox.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	start(t, dir, "serve", fetcher, "serve", "--nats", natsURL, "--profiles", profiles, "--log-format", "json", "--http", fmt.Sprintf("127.0.0.1:%d", port))
+	waitPort(t, port)
+	waitReady(t, "serve", base)
+	m, err := telemetrytest.Scrape(http.DefaultClient, base+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, found := m.Value("pulljobs_board_last_sync_time_seconds", "board_key", rep.BoardKey)
+	if want := float64(rep.FinishedAt.UnixNano()) / 1e9; !found || math.Abs(got-want) > 1 {
+		t.Errorf("pulljobs_board_last_sync_time_seconds{board_key=%s} = %v (found %v), want the run's end, %v", rep.BoardKey, got, found, want)
+	}
+	resp, err := http.Get(base + "/backlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b runstatus.Backlog
+	if err := json.NewDecoder(resp.Body).Decode(&b); err != nil || b.Formatter.Lag != 0 || b.Pusher.Lag != 0 {
+		t.Errorf("/backlog = %+v (%v), want nothing waiting once the run is over", b, err)
+	}
 }
 
 // waitReady polls a worker's /readyz until it answers 200.
