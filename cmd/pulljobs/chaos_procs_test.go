@@ -190,6 +190,22 @@ func (o *observer) runIDs() ([]string, error) {
 	return ids, err
 }
 
+// runOf returns the run of board: the first whose spec names it, "" when
+// none does yet.
+func (o *observer) runOf(board string) string {
+	ids, _ := o.runIDs()
+	for _, id := range ids {
+		spec, ok := o.get(id + ".spec")
+		var s struct {
+			BoardKey string `json:"board_key"`
+		}
+		if ok && json.Unmarshal(spec, &s) == nil && s.BoardKey == board {
+			return id
+		}
+	}
+	return ""
+}
+
 // published is the number of offers in the offers stream: this trial's
 // server holds one run's, or a second run's too.
 func (o *observer) published() (uint64, bool) {

@@ -19,7 +19,9 @@ import (
 // the fetcher before or after its seal, or nats-server (on the same store
 // and port). Then it asserts what an undisturbed run gives: the exact board,
 // one creation per new offer, one archive per stale job, the exact report
-// counters, exit 0, and one run.
+// counters, exit 0, and one run. Every other trial (the even ones) runs a
+// second board at once, with a fetcher of its own: the workers serve both
+// runs, and both boards must end exact.
 //
 // It is opt-in, and needs a nats-server binary:
 //
@@ -146,6 +148,9 @@ type trialPlan struct {
 	stale  int     // jobs on the board whose offer is gone
 	kept   int     // jobs on the board whose offer is live
 	faults bool    // 5xx and resets on both APIs
+	// second runs a first run of the corpus on a second, empty board at
+	// the same time, with a fetcher of its own (never the victim).
+	second bool
 
 	testSeed uint64 // what replays it: the test's seed, trial count and victims
 	trials   int
@@ -177,8 +182,12 @@ func (p trialPlan) String() string {
 	if p.victim == victimFormatter || p.victim == victimPusher {
 		v = fmt.Sprintf("%s-%d", p.victim, p.which)
 	}
-	return fmt.Sprintf("trial %02d (seed %d): victim %s, phase %s at %.0f%%; %d offers, %d stale jobs, %d kept; api faults %v",
-		p.index, p.seed, v, p.phase, 100*p.at, p.offers, p.stale, p.kept, p.faults)
+	boards := "one board"
+	if p.second {
+		boards = "two boards"
+	}
+	return fmt.Sprintf("trial %02d (seed %d): victim %s, phase %s at %.0f%%; %d offers, %d stale jobs, %d kept, %s; api faults %v",
+		p.index, p.seed, v, p.phase, 100*p.at, p.offers, p.stale, p.kept, boards, p.faults)
 }
 
 // planTrials draws the control trial and o.trials others. The victims come
@@ -209,6 +218,7 @@ func planTrial(o chaosOptions, index int, victim string) trialPlan {
 	p.stale = minStale + rng.IntN(maxStale-minStale+1)
 	p.kept = rng.IntN(maxKept + 1)
 	p.which = 1 + rng.IntN(2)
+	p.second = index > 0 && index%2 == 0
 	if phases := victimPhases[victim]; len(phases) > 0 {
 		p.phase = phases[rng.IntN(len(phases))]
 		p.at = 0.05 + 0.85*rng.Float64()

@@ -69,6 +69,7 @@ type chaosTrial struct {
 	natsPort              int
 	natsURL, ftURL, hrURL string
 	cfg, report           string
+	secondReport          string           // the second board's fetcher's, with plan.second
 	procs                 map[string]*proc // the current process of each name
 	all                   []*proc          // every process started, killed ones too
 	obs                   *observer
@@ -136,9 +137,13 @@ func (tr *chaosTrial) setUp() {
 	tr.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", tr.natsPort)
 	tr.ftURL, tr.hrURL = fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
 	tr.spawn("nats-server", tr.bin["nats-server"], "-js", "-sd", filepath.Join(tr.dir, "nats"), "-a", "127.0.0.1", "-p", fmt.Sprint(tr.natsPort))
-	tr.spawn("sandbox", tr.bin["pulljobs"], "sandbox", "--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort),
+	sandbox := []string{tr.bin["pulljobs"], "sandbox", "--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort),
 		"--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort), "--synthetic", fmt.Sprint(p.offers), "--seed", fmt.Sprint(p.seed),
-		"--stale-jobs", fmt.Sprint(p.stale), "--log-format", "json")
+		"--stale-jobs", fmt.Sprint(p.stale), "--log-format", "json"}
+	if p.second {
+		sandbox = append(sandbox, "--board-key", hrflowtest.DefaultBoardKey, "--board-key", secondBoard)
+	}
+	tr.spawn("sandbox", sandbox...)
 	for _, port := range []int{tr.natsPort, ftPort, hrPort} {
 		waitPort(t, port)
 	}
@@ -194,13 +199,27 @@ func (tr *chaosTrial) seedBoard() {
 	}
 }
 
-// startPipeline starts two formatters, two pushers and the fetcher.
+// secondBoard is the board of a trial's second run.
+const secondBoard = "5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d"
+
+// startPipeline starts two formatters, two pushers and the fetcher, and
+// the second board's fetcher with plan.second.
 func (tr *chaosTrial) startPipeline() {
 	for _, name := range []string{"formatter-1", "formatter-2", "pusher-1", "pusher-2"} {
 		tr.spawn(name, tr.bin[strings.TrimRight(name, "-12")], "--nats", tr.natsURL, "--config", tr.cfg, "--log-format", "json")
 	}
 	tr.report = filepath.Join(tr.dir, "report.json")
 	tr.spawn("fetcher", tr.bin["fetcher"], "run", "--nats", tr.natsURL, "--config", tr.cfg, "--wait", "--report", tr.report, "--log-format", "json")
+	if tr.plan.second {
+		cfg, err := os.ReadFile(tr.cfg)
+		if err != nil {
+			tr.t.Fatal(err)
+		}
+		second := filepath.Join(tr.dir, "second.yaml")
+		writeFile(tr.t, second, strings.Replace(string(cfg), "board_key: "+hrflowtest.DefaultBoardKey, "board_key: "+secondBoard, 1))
+		tr.secondReport = filepath.Join(tr.dir, "second-report.json")
+		tr.spawn("fetcher-second", tr.bin["fetcher"], "run", "--nats", tr.natsURL, "--config", second, "--wait", "--report", tr.secondReport, "--log-format", "json")
+	}
 }
 
 // runState is where the run is, as the harness sees it from outside.
@@ -234,9 +253,7 @@ func (s runState) String() string {
 func (tr *chaosTrial) look() runState {
 	var s runState
 	if tr.run == "" {
-		if ids, _ := tr.obs.runIDs(); len(ids) > 0 {
-			tr.run = ids[0]
-		}
+		tr.run = tr.obs.runOf(hrflowtest.DefaultBoardKey)
 	}
 	if tr.plan.phase == phaseFetch {
 		s.published, _ = tr.obs.published()
@@ -370,6 +387,10 @@ func (tr *chaosTrial) finish() (exit int, err error) {
 	if !f.waitExit(time.Until(tr.began.Add(runTimeout))) {
 		f.kill()
 		return -1, fmt.Errorf("the fetcher did not exit within %v of the trial's start (killed)", runTimeout)
+	}
+	if s := tr.procs["fetcher-second"]; s != nil && !s.waitExit(time.Until(tr.began.Add(runTimeout))) {
+		s.kill()
+		return f.exitCode(), fmt.Errorf("the second board's fetcher did not exit within %v of the trial's start (killed)", runTimeout)
 	}
 	deadline := time.Now().Add(settleTimeout)
 	for {

@@ -33,7 +33,40 @@ func (tr *chaosTrial) verify(exit int) []string {
 	d = append(d, tr.checkBoard()...)
 	d = append(d, tr.checkCalls()...)
 	d = append(d, tr.checkRuns(r)...)
+	if tr.plan.second {
+		d = append(d, tr.checkSecond()...)
+	}
 	return append(d, tr.checkWorkers()...)
+}
+
+// checkSecond verifies the second board's run, which shared the workers
+// with the first: exit 0, every offer created, nothing archived, and the
+// board holding exactly the corpus.
+func (tr *chaosTrial) checkSecond() []string {
+	var d []string
+	if p := tr.procs["fetcher-second"]; p.exitCode() != cli.ExitSuccess {
+		d = append(d, fmt.Sprintf("the second board's fetcher exited %d, want 0 (%s)", p.exitCode(), errorLine(p)))
+	}
+	var r runstatus.Report
+	b, err := os.ReadFile(tr.secondReport)
+	if err == nil {
+		err = json.Unmarshal(b, &r)
+	}
+	if err != nil {
+		return append(d, "second board: no report: "+err.Error())
+	}
+	want := runstatus.Events{ReadSuccess: len(tr.corpus), Created: len(tr.corpus)}
+	if r.Status != runstatus.StatusSuccess || r.BoardKey != secondBoard {
+		d = append(d, fmt.Sprintf("second board: report status %s %s on board %s, want success on %s", r.Status, r.Reason, r.BoardKey, secondBoard))
+	}
+	if diff := fieldDiff(r.Events, want); diff != "" {
+		d = append(d, "second board: report events: "+diff)
+	}
+	live, archived := boardOf(tr.t, tr.hrURL, secondBoard)
+	if diff := setDiff(live, tr.corpus); diff != "" || len(archived) > 0 {
+		d = append(d, fmt.Sprintf("second board: live jobs vs offers: %s; %d archived, want none", diff, len(archived)))
+	}
+	return d
 }
 
 // checkWorkers: no worker ended by itself; only the harness kills them.
@@ -110,8 +143,12 @@ func (tr *chaosTrial) checkCalls() []string {
 	count := func(route string, status int) int {
 		return int(s.Count(route, status) - tr.base.Count(route, status))
 	}
-	if got, want := count(hrflowtest.RouteCreateJob, 201), len(tr.corpus)-len(tr.kept); got != want {
-		d = append(d, fmt.Sprintf("HrFlow created %d jobs, want %d", got, want))
+	wantCreated := len(tr.corpus) - len(tr.kept)
+	if tr.plan.second {
+		wantCreated += len(tr.corpus) // every offer on the second, empty, board
+	}
+	if got := count(hrflowtest.RouteCreateJob, 201); got != wantCreated {
+		d = append(d, fmt.Sprintf("HrFlow created %d jobs, want %d", got, wantCreated))
 	}
 	if got, want := count(hrflowtest.RouteArchiveJob, 200), len(tr.stale); got != want {
 		d = append(d, fmt.Sprintf("HrFlow archived %d jobs, want %d", got, want))
@@ -119,16 +156,21 @@ func (tr *chaosTrial) checkCalls() []string {
 	return d
 }
 
-// checkRuns: one command, one run.
+// checkRuns: one command, one run (a run a board).
 func (tr *chaosTrial) checkRuns(r runstatus.Report) []string {
 	ids, err := tr.obs.runIDs()
+	want := 1
+	if tr.plan.second {
+		want = 2
+	}
+	first := tr.obs.runOf(hrflowtest.DefaultBoardKey)
 	switch {
 	case err != nil:
 		return []string{fmt.Sprintf("list runs: %v", err)}
-	case len(ids) != 1:
-		return []string{fmt.Sprintf("%d runs started (%s), want 1", len(ids), strings.Join(ids, ", "))}
-	case r.RunID != "" && r.RunID != ids[0]:
-		return []string{fmt.Sprintf("report of run %s, want run %s", r.RunID, ids[0])}
+	case len(ids) != want:
+		return []string{fmt.Sprintf("%d runs started (%s), want %d", len(ids), strings.Join(ids, ", "), want)}
+	case r.RunID != "" && r.RunID != first:
+		return []string{fmt.Sprintf("report of run %s, want run %s", r.RunID, first)}
 	}
 	return nil
 }

@@ -343,12 +343,18 @@ func creations(t *testing.T, hrURL string) int64 {
 	return hrStats(t, hrURL).Count("POST /job/indexing", 201)
 }
 
-// board lists the board through the HrFlow API, as a user would.
+// board lists the default board through the HrFlow API, as a user would.
 func board(t *testing.T, hrURL string) (live, archived []string) {
+	t.Helper()
+	return boardOf(t, hrURL, hrflowtest.DefaultBoardKey)
+}
+
+// boardOf lists board key through the HrFlow API.
+func boardOf(t *testing.T, hrURL, key string) (live, archived []string) {
 	t.Helper()
 	c := hrClient(t, hrURL)
 	defer c.CloseIdleConnections()
-	for j, err := range c.Jobs(context.Background(), hrflowtest.DefaultBoardKey, hrflow.ListOptions{Limit: 100}) {
+	for j, err := range c.Jobs(context.Background(), key, hrflow.ListOptions{Limit: 100}) {
 		if err != nil {
 			t.Fatal(err)
 		}
