@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
 
@@ -416,7 +417,14 @@ func TestDuplicateRecordsWaitForEveryItem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second) // the tracker counts 3 records, for 3 items
+	// The tracker gets to counting records once the run's index is built:
+	// then it finds 3 records for 3 items, and must read them, not end.
+	natstest.Eventually(t, 20*time.Second, "the run's board index", func() bool {
+		var st indexState
+		_, _, err := store.Get(ctx, p.ledger.runs, rs.IndexKey(run), &st)
+		return err == nil && st.done()
+	})
+	time.Sleep(10 * completionPoll)
 	if _, ok, err := p.Report(ctx, run); err != nil || ok {
 		t.Fatalf("report with an item still open: ok %v, %v", ok, err)
 	}

@@ -29,15 +29,16 @@ type Settings struct {
 	// MaxDeliver bounds the attempts at one item; the last failure ends it as
 	// "failed" and on the dead-letter stream. Default 6.
 	MaxDeliver int `yaml:"max_deliver" json:"max_deliver"`
-	// MaxAckPending bounds the items in flight per consumer across all
-	// replicas. Default 1024.
+	// MaxAckPending bounds the items of one run in flight at one stage
+	// (its consumer there), across all replicas. Default 1024.
 	MaxAckPending int `yaml:"max_ack_pending" json:"max_ack_pending"`
-	// JobsBacklog bounds the formatted jobs waiting for the pushers: the
-	// formatters stop pulling offers while more wait, and start again at
-	// half (backlog.go). Default 4 000; negative for no bound.
+	// JobsBacklog bounds the formatted jobs of a run waiting for the
+	// pushers: the formatters stop pulling the run's offers while more
+	// wait, and start again at half (backlog.go). Default 4 000; negative
+	// for no bound.
 	JobsBacklog int `yaml:"jobs_backlog" json:"jobs_backlog"`
-	// OffersBacklog bounds the offers waiting for the formatters while they
-	// take them: the fetcher stops reading while more wait, and starts again
+	// OffersBacklog bounds a run's offers waiting for the formatters while
+	// they take them: its fetcher stops reading while more wait, and starts again
 	// at half, or as soon as the formatters take nothing (held by the
 	// pushers, or none running): it never waits for a stage that does not
 	// move (backlog.go). Default 20 000; negative for no bound.
