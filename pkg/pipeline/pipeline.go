@@ -10,18 +10,33 @@
 // JetStream itself (a seal from the fetcher, one final record per item, an
 // exactly-once trigger for sync), not in any process's memory.
 //
+// Many runs share one fleet: each run has a consumer of its own at each
+// stage, and a worker serves every run in flight fairly, by weight
+// (source.go, pkg/fairshare), so that a run started after a large one is
+// not held behind it.
+//
 // How the code is laid out:
 //
 //   - item.go: how one item ends — a stage (a Handler) returns an Outcome,
 //     and the consume loop (loop.go) carries it out: publish, dead-letter,
 //     record, acknowledge. Cross-cutting steps are Middleware
-//     (middleware.go).
+//     (middleware.go). source.go: how the loop pulls each run's items and
+//     hands them out fairly; backlog.go: how a stage holds a run back while
+//     the next one lags.
 //   - formatter.go and pusher.go: the two stages. The pusher decides each
-//     job from the board index (index.go) with decidePush.
+//     job from the board index (pkg/boardindex; index.go: a run's index)
+//     with decidePush.
 //   - fetcher.go: Fetch, the start of a run; tracker.go: what follows a run
-//     from its spec to its sync; sync.go: decideSync and the archiving.
-//   - ledger.go: the store of runs, records, leases (lease.go) and the
-//     board index in JetStream; claim.go: jobs done once by one process.
+//     from its spec to its sync; sync.go: decideSync and the report;
+//     archive.go: the archives and their marks.
+//   - ledger.go: the store of runs, records, leases (lease.go) and boards in
+//     JetStream, through pkg/store; claim.go: jobs done once by one
+//     process; topology.go: the streams, consumers and buckets; settings.go:
+//     the knobs.
+//
+// Dependencies point one way: the engine reads and writes pkg/runstatus's
+// wire formats and names, pkg/boardindex's index, and pkg/store's helpers;
+// none of them imports the engine.
 package pipeline
 
 import (

@@ -171,28 +171,35 @@ func (l *consumeLoop) feed(ctx context.Context, s *source) {
 
 // open reads the run's spec and makes sure its consumer exists (the fetcher
 // made it, unless the run predates it or it was removed), and, for a stage
-// held by the next, finds the next stage's consumer of the run.
+// held by the next, the next stage's consumer of the run. It tries again
+// through NATS's fail-overs until ctx ends; it fails at once only for a
+// run that is unknown (expired).
 func (l *consumeLoop) open(ctx context.Context, s *source) error {
 	for {
-		run, err := l.runs.get(ctx, s.run)
-		if err == nil {
-			s.mu.Lock()
-			s.board, s.weight = run.spec.BoardKey, run.spec.weight()
-			s.mu.Unlock()
-			break
-		}
-		if errors.Is(err, rs.ErrUnknownRun) {
+		err := l.tryOpen(ctx, s)
+		if err == nil || errors.Is(err, rs.ErrUnknownRun) {
 			return err
+		}
+		if ctx.Err() == nil {
+			l.logger.Warn("open the items of a run; retrying", "consumer", l.name, "run", s.run, "err", err)
 		}
 		if err := retry.Sleep(ctx, pollRetry); err != nil {
 			return err
 		}
 	}
-	cons, err := l.stage.ensure(ctx, l.settings, s.run)
+}
+
+func (l *consumeLoop) tryOpen(ctx context.Context, s *source) error {
+	run, err := l.runs.get(ctx, s.run)
 	if err != nil {
 		return err
 	}
-	s.cons = cons
+	s.mu.Lock()
+	s.board, s.weight = run.spec.BoardKey, run.spec.weight()
+	s.mu.Unlock()
+	if s.cons, err = l.stage.ensure(ctx, l.settings, s.run); err != nil {
+		return err
+	}
 	if l.next != nil && l.next.high > 0 {
 		// Made here if the fetcher has not made it yet: the hold must see
 		// the jobs from the first one.
