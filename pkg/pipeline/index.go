@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/boardindex"
+	"github.com/pulljobs/pulljobs/pkg/fairshare"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
@@ -129,7 +130,7 @@ func (tr *tracker) buildIndex(ctx context.Context, spec RunSpec, owner string) e
 		store.KeepClaim(ctx, cancel, tr.ledger.runs, rs.IndexKey(spec.ID), owner, ttl, func(s *indexState) { s.Heartbeat = time.Now().UTC() })
 	})
 	start := time.Now()
-	listing, err := tr.ledger.index.Refresh(ctx, spec.BoardKey, tr.lister)
+	listing, err := tr.ledger.index.Refresh(fairshare.WithFlow(ctx, spec.ID, spec.weight()), spec.BoardKey, tr.lister)
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}

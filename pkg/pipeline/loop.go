@@ -27,13 +27,10 @@ const (
 	nakMax  = time.Minute
 	// pollRetry is the pause after a transient error of the consumer itself.
 	pollRetry = 500 * time.Millisecond
-	// pullExpiry is how long one pull request waits at the server, and
-	// pullHeartbeat how often the server says it still holds it. The client
-	// notices a pull that went astray only when two heartbeats are missing:
-	// the stage stalls that long, so the heartbeat is well under nats.go's
-	// default of half the expiry.
-	pullExpiry    = 5 * time.Second
-	pullHeartbeat = time.Second
+	// pullExpiry is how long a source with nothing to do waits at the
+	// server for its run's next item before it asks again: a request lost
+	// in a fail-over costs at most that.
+	pullExpiry = 5 * time.Second
 )
 
 // consumeLoop runs a stage: it pulls the items of every run in flight
@@ -204,6 +201,9 @@ func (l *consumeLoop) decide(ctx context.Context, it *Item) Outcome {
 	case err != nil:
 		return retryLater(err)
 	}
+	// Its calls to the APIs wait their turn at the rate limit with its
+	// run's: a fairshare.Gate shares the quota among the runs.
+	ctx = fairshare.WithFlow(ctx, it.Run, run.spec.weight())
 	return l.handle(ctx, run, it)
 }
 

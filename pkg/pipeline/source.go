@@ -113,10 +113,15 @@ func (ss *sourceSet) snapshot() []*source {
 	return out
 }
 
-// batch is how many messages a source of weight w pulls at once: its share
-// of the loop's concurrency among the sources running, so that what it
-// pulled is taken before the ack wait runs out, however many runs share
-// the workers.
+// minPull is the fewest items a loop pulls at once over its sources: a
+// pull is a round trip to the server, and a loop of few workers would
+// otherwise make one for every few items.
+const minPull = 128
+
+// batch is how many messages a source of weight w keeps staged at most:
+// its share, among the sources running, of the loop's pulls. A run alone
+// keeps a pull's worth; a run among many, a few, so that a worker does not
+// take far more than its turn of a run's items from the other workers.
 func (ss *sourceSet) batch(w float64) int {
 	total := 0.0
 	for _, s := range ss.snapshot() {
@@ -126,7 +131,8 @@ func (ss *sourceSet) batch(w float64) int {
 	if total < w {
 		total = w
 	}
-	return max(1, min(ss.l.concurrency, int(math.Ceil(float64(ss.l.concurrency)*w/total))))
+	pulls := max(ss.l.concurrency, minPull)
+	return max(1, min(pulls, int(math.Ceil(float64(pulls)*w/total))))
 }
 
 // feed pulls the run's items until ctx ends, through the run's hold, then
@@ -212,85 +218,111 @@ func (l *consumeLoop) tryOpen(ctx context.Context, s *source) error {
 	return nil
 }
 
-// pump pulls the run's items and stages them, until ctx ends, the run's
-// hold holds or the source's share changed: it then drains its iterator
-// (an iterator's buffer is handed out, not dropped, so that no message
-// waits out its ack wait in it). It keeps no more staged than it pulls at
-// once.
+// pump pulls the run's items and stages them, until ctx ends or the run's
+// hold holds. It pulls only what it stages, at most its share of the
+// loop's pulls (sourceSet.batch) staged and not taken: the loop keeps all
+// of them alive while they wait (keepStagedAlive), so none waits out its
+// ack wait however many runs share the workers, and nothing waits in a
+// client-side buffer. When the run has nothing waiting, it waits at the
+// server for its next item.
 func (l *consumeLoop) pump(ctx context.Context, s *source) error {
-	_, weight := s.share()
-	batch := l.sources.batch(weight)
-	it, err := s.cons.Messages(jetstream.PullMaxMessages(batch),
-		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat))
-	if err != nil {
-		return err
-	}
-	var stopper sync.WaitGroup
-	stopped := make(chan struct{})
-	defer stopper.Wait()
-	defer close(stopped)
-	stopper.Go(func() { // stops the pulling when ctx ends, or when pump returns
-		select {
-		case <-ctx.Done():
-			it.Drain()
-		case <-stopped:
-			it.Stop()
+	for ctx.Err() == nil && !s.held.holding() {
+		_, weight := s.share()
+		batch := l.sources.batch(weight)
+		staged := s.waiting()
+		if staged > batch/2 {
+			s.awaitTaken(ctx)
+			continue
 		}
-	})
-	draining := false
-	for {
-		m, err := it.Next()
-		if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
-		}
+		msgs, err := l.pull(ctx, s, batch-staged, staged == 0)
 		if err != nil {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return err
-			}
-			if ctx.Err() == nil {
-				l.logger.Warn("pull messages", "consumer", l.name, "run", s.run, "err", err)
-				_ = retry.Sleep(ctx, pollRetry)
-			}
+			return err
+		}
+		if len(msgs) == 0 && staged > 0 {
+			s.awaitTaken(ctx) // none new: pull again once one is taken
 			continue
 		}
-		if ctx.Err() != nil {
-			_ = m.Nak() // stopping: another worker takes it now
-			continue
-		}
-		if err := l.stageMsg(ctx, s, m, weight, batch); err != nil {
-			continue // stopping; the iterator drains
-		}
-		if !draining && (s.held.holding() || l.sources.batch(weight) != batch) {
-			draining = true
-			it.Drain()
+		for _, m := range msgs {
+			if ctx.Err() != nil {
+				_ = m.Nak() // stopping: another worker takes it now
+				continue
+			}
+			taken := l.queue.Offer(s.run, weight, m)
+			s.mu.Lock()
+			s.staged = append(s.staged, stagedMsg{m, taken})
+			s.mu.Unlock()
 		}
 	}
+	return nil
 }
 
-// stageMsg offers m to the fair queue, then waits while more than batch
-// of the source's messages are staged.
-func (l *consumeLoop) stageMsg(ctx context.Context, s *source, m jetstream.Msg, weight float64, batch int) error {
-	taken := l.queue.Offer(s.run, weight, m)
+// pull takes up to n of the run's items waiting at the server, at once;
+// with wait, and none waiting, it waits up to pullExpiry for the next one.
+func (l *consumeLoop) pull(ctx context.Context, s *source, n int, wait bool) ([]jetstream.Msg, error) {
+	b, err := s.cons.FetchNoWait(n)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := collect(b)
+	if len(msgs) > 0 || err != nil || !wait {
+		return msgs, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, pullExpiry)
+	defer cancel()
+	if b, err = s.cons.Fetch(1, jetstream.FetchContext(wctx)); err != nil {
+		return nil, err
+	}
+	msgs, err = collect(b)
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		err = nil // nothing came within pullExpiry: ask again
+	}
+	return msgs, err
+}
+
+// collect reads a batch to its end.
+func collect(b jetstream.MessageBatch) ([]jetstream.Msg, error) {
+	var msgs []jetstream.Msg
+	for m := range b.Messages() {
+		msgs = append(msgs, m)
+	}
+	return msgs, b.Error()
+}
+
+// waiting counts the source's messages staged and not taken yet, and
+// forgets those taken.
+func (s *source) waiting() int {
 	s.mu.Lock()
-	s.staged = append(s.staged, stagedMsg{m, taken})
+	defer s.mu.Unlock()
+	n := 0
+	for len(s.staged) > 0 && isClosed(s.staged[0].taken) {
+		s.staged[0] = stagedMsg{}
+		s.staged = s.staged[1:]
+	}
+	for _, st := range s.staged {
+		if !isClosed(st.taken) {
+			n++
+		}
+	}
+	return n
+}
+
+// awaitTaken returns once the oldest message staged is taken, or ctx ends.
+func (s *source) awaitTaken(ctx context.Context) {
+	s.mu.Lock()
+	var oldest <-chan struct{}
+	for _, st := range s.staged {
+		if !isClosed(st.taken) {
+			oldest = st.taken
+			break
+		}
+	}
 	s.mu.Unlock()
-	for {
-		s.mu.Lock()
-		for len(s.staged) > 0 && isClosed(s.staged[0].taken) {
-			s.staged[0] = stagedMsg{}
-			s.staged = s.staged[1:]
-		}
-		if len(s.staged) <= batch {
-			s.mu.Unlock()
-			return nil
-		}
-		oldest := s.staged[0].taken
-		s.mu.Unlock()
-		select {
-		case <-oldest:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if oldest == nil {
+		return
+	}
+	select {
+	case <-oldest:
+	case <-ctx.Done():
 	}
 }
 

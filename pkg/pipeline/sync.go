@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/pulljobs/pulljobs/pkg/boardindex"
+	"github.com/pulljobs/pulljobs/pkg/fairshare"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
@@ -97,7 +98,7 @@ func (s *syncer) run(ctx context.Context, run, owner string) {
 		s.logger.Error("sync", "run", run, "err", err)
 		return
 	}
-	ctx, sp := tracer.Start(runContext(ctx, spec), "pulljobs.sync")
+	ctx, sp := tracer.Start(fairshare.WithFlow(runContext(ctx, spec), spec.ID, spec.weight()), "pulljobs.sync")
 	sp.SetAttributes(runAttr.String(run))
 	defer sp.End()
 	var wg sync.WaitGroup

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/fairshare"
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
@@ -95,7 +96,7 @@ func Open(ctx context.Context, url, name string, waitForServer bool, settings pi
 
 // HrFlow builds the HrFlow client of cfg, with the rate limit that every
 // pusher connected to nc's NATS system shares (none when the configuration
-// sets 0).
+// sets 0), which the runs in flight share fairly (fairshare.Gate).
 func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.Logger) (*hrflow.Client, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -110,7 +111,10 @@ func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.
 		if err != nil {
 			return nil, err
 		}
-		hc.Limiter = l
+		// The runs in flight share the quota fairly, call by call: a run
+		// that starts beside a long one is not served after its calls
+		// waiting.
+		hc.Limiter = fairshare.NewGate(l)
 	}
 	return hrflow.NewClient(hc)
 }
