@@ -51,6 +51,7 @@ type runFlags struct {
 	sb          sandboxOptions
 	dataDir     string
 	natsURL     string
+	nats        cli.NATS // credentials and TLS: for --nats, and the embedded server's with --listen
 	listen      string
 	dryRun      bool
 	report      string
@@ -69,7 +70,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	f.sb.register(fs)
 	fs.StringVar(&f.dataDir, "data-dir", "", "where the embedded NATS server keeps its data (default ./pulljobs-data; with --sandbox, a temporary directory)")
 	fs.StringVar(&f.natsURL, "nats", "", "use the NATS server at `URL` instead of an embedded one")
-	fs.StringVar(&f.listen, "listen", "", "let other processes join the embedded server at this `address` (e.g. 127.0.0.1:4222)")
+	fs.StringVar(&f.listen, "listen", "", "let other processes join the embedded server at this `address` (e.g. 127.0.0.1:4222); beyond loopback, only with credentials")
+	f.nats.RegisterAuth(fs)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "plan only: report what the run would create, update, unarchive and archive, and write nothing to HrFlow")
 	fs.StringVar(&f.report, "report", "", "write the JSON report to `file` (- for stdout)")
 	fs.StringVar(&f.replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
@@ -238,7 +240,9 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 // reach the server; shutdown stops it.
 func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), exclusive bool, shutdown func(), err error) {
 	if f.natsURL != "" {
-		return func() (*nats.Conn, error) { return cli.Connect(f.natsURL, "pulljobs", false, logger) }, false, func() {}, nil
+		n := f.nats
+		n.URL = f.natsURL
+		return func() (*nats.Conn, error) { return cli.Connect(n, "pulljobs", false, logger) }, false, func() {}, nil
 	}
 	dir := f.dataDir
 	cleanup := func() {}
