@@ -122,7 +122,7 @@ func (tr *chaosTrial) spawn(name string, argv ...string) *proc {
 		}
 		logName = fmt.Sprintf("%s.%d", name, n)
 	}
-	p := spawn(tr.t, tr.dir, name, logName, argv...)
+	p := spawn(tr.t, tr.dir, name, logName, nil, argv...)
 	tr.procs[name] = p
 	tr.all = append(tr.all, p)
 	return p
