@@ -124,10 +124,10 @@ type observer struct {
 
 const lookTimeout = 500 * time.Millisecond
 
-func newObserver(t *testing.T, url string) *observer {
+func newObserver(t *testing.T, url string, opts ...nats.Option) *observer {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("pulljobs-chaos-observer"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("pulljobs-chaos-observer"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

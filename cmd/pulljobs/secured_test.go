@@ -33,10 +33,11 @@ const (
 var roles = []string{roleFetcher, roleServe, roleFormatter, rolePusher, roleStatus, roleTrigger}
 
 // roleOf is the role each binary of a test deployment runs as, by the
-// name of its process (its log's name, "pusher-2", "fetcher.2").
+// name of its process (its log's name: "pusher-2", "fetcher.2",
+// "fetcher-second"); "" for the others (nats-server, the sandbox).
 func roleOf(process string) string {
 	name, _, _ := strings.Cut(process, ".")
-	name = strings.TrimRight(name, "-0123456789")
+	name, _, _ = strings.Cut(name, "-")
 	switch name {
 	case "fetcher", "formatter", "pusher", "serve":
 		return name
@@ -54,7 +55,7 @@ type secured struct {
 	certs     *natstest.Certs // nil: no TLS
 
 	mu   sync.Mutex
-	logs []string // the servers' log files
+	logs []string // the servers' output files, as globs
 	// unexpected are the refusals before expectRefusals; nil before it.
 	unexpected []string
 }
@@ -119,16 +120,20 @@ func (s *secured) standalone(t *testing.T, port, httpPort int) string {
 	return path
 }
 
-// startServer starts nats-server on conf, its log in dir/<name>.server.log,
-// with the roles' passwords in its environment.
+// startServer starts nats-server on conf as name, its output in
+// dir/<name>.log, with the roles' passwords in its environment.
 func (s *secured) startServer(t *testing.T, bin map[string]string, name, conf string) *exec.Cmd {
 	t.Helper()
-	log := filepath.Join(s.dir, name+".server.log")
-	cmd := startEnv(t, s.dir, name, s.serverEnv(), bin["nats-server"], "--config", conf, "--log", log)
+	s.watchLogs(name)
+	return startEnv(t, s.dir, name, s.serverEnv(), bin["nats-server"], "--config", conf)
+}
+
+// watchLogs adds the output of the servers named name, dir/<name>.log and
+// that of its restarts, dir/<name>.<n>.log, to what violations reads.
+func (s *secured) watchLogs(name string) {
 	s.mu.Lock()
-	s.logs = append(s.logs, log)
-	s.mu.Unlock()
-	return cmd
+	defer s.mu.Unlock()
+	s.logs = append(s.logs, filepath.Join(s.dir, name+".log"), filepath.Join(s.dir, name+".*.log"))
 }
 
 // violation matches what nats-server logs when it refuses an operation to
@@ -139,9 +144,13 @@ var violation = regexp.MustCompile(`user:(\w+)" - (Publish|Subscription) Violati
 // "pusher: Publish Violation on $JS.API.…".
 func (s *secured) violations() []string {
 	s.mu.Lock()
-	logs := slices.Clone(s.logs)
+	patterns := slices.Clone(s.logs)
 	s.mu.Unlock()
-	var out []string
+	var logs, out []string
+	for _, p := range patterns {
+		m, _ := filepath.Glob(p)
+		logs = append(logs, m...)
+	}
 	for _, path := range logs {
 		f, err := os.Open(path)
 		if err != nil {
