@@ -40,6 +40,12 @@ Started again with the same configuration while its run goes on, or after
 a crash, it joins that run instead of starting another, and exits with its
 report. Once a run has ended, the next invocation starts a new one.
 
+--listen lets fetchers, formatters and pushers join the embedded server. On
+loopback it needs nothing; beyond, it requires the credentials of NATS_USER
+and NATS_PASSWORD (or NATS_TOKEN, or their flags), which every process that
+joins gives too. With --nats, the same variables, and NATS_CREDS, NATS_NKEY,
+NATS_CA, NATS_CERT and NATS_KEY, are how it logs in to that server.
+
 Exit codes, for a scheduler to act on:
 ` + cli.ExitCodes + `
 Flags:
@@ -256,20 +262,21 @@ func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), 
 	}
 	opts := natsembed.Options{StoreDir: dir, Logger: logger}
 	if f.listen != "" {
-		host, port, err := splitHostPort(f.listen)
-		if err != nil {
+		if err := listenOptions(f, &opts); err != nil {
 			cleanup()
-			return nil, false, nil, cli.Usagef("--listen %q: %v", f.listen, err)
+			return nil, false, nil, err
 		}
-		opts.Host, opts.Port = host, port
 	}
 	srv, err := natsembed.Start(opts)
+	if errors.Is(err, natsembed.ErrUnauthenticated) {
+		err = cli.Usagef("--listen %s: %v. Set NATS_USER and NATS_PASSWORD (or NATS_TOKEN; or --nats-user and --nats-password) for the server to require, and give the same to the processes that join it; or listen on 127.0.0.1", f.listen, err)
+	}
 	if err != nil {
 		cleanup()
 		return nil, false, nil, err
 	}
 	if f.listen != "" {
-		logger.Info("embedded NATS server listening", "url", srv.ClientURL())
+		logger.Info("embedded NATS server listening", "url", srv.ClientURL(), "authentication", opts.User != "" || opts.Token != "")
 	}
 	dial = func() (*nats.Conn, error) {
 		return srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -277,6 +284,34 @@ func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), 
 		}))
 	}
 	return dial, f.listen == "", func() { srv.Shutdown(); cleanup() }, nil
+}
+
+// listenOptions sets where the embedded server listens, and the
+// credentials it requires from every client: those of NATS_USER and
+// NATS_PASSWORD, or NATS_TOKEN (or their flags). It serves no TLS and knows
+// no nkeys nor JWTs: asked for them, it refuses rather than ignore them.
+func listenOptions(f runFlags, opts *natsembed.Options) error {
+	host, port, err := splitHostPort(f.listen)
+	if err != nil {
+		return cli.Usagef("--listen %q: %v", f.listen, err)
+	}
+	if port == 0 {
+		port = -1 // a port the system picks; natsembed's 0 listens nowhere
+	}
+	opts.Host, opts.Port = host, port
+	n := f.nats
+	n.Resolve(os.Getenv)
+	switch {
+	case n.Creds != "" || n.NKey != "":
+		return cli.Usagef("--listen: the embedded NATS server takes a user and password, or a token; for credentials files or nkeys, run nats-server (deploy/nats) and pulljobs run --nats")
+	case n.CA != "" || n.Cert != "" || n.Key != "":
+		return cli.Usagef("--listen: the embedded NATS server serves no TLS; for TLS, run nats-server (deploy/nats) and pulljobs run --nats")
+	}
+	if _, err := n.Options(); err != nil {
+		return err
+	}
+	opts.User, opts.Password, opts.Token = n.User, n.Password, n.Token
+	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {
