@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -177,8 +176,8 @@ func Connect(n NATS, name string, waitForServer bool, logger *slog.Logger) (*nat
 // Attach calls attach, which declares what a process uses on nc's NATS
 // (pipeline.New, service.New) and retries while NATS is out of reach, and
 // stops it as soon as nc closes for good: a server that refuses the
-// credentials closes it. The error then says what NATS said last, where a
-// bare "connection closed" would not.
+// credentials closes it. The error then is what NATS said last, where
+// attach's would be a bare "connection closed".
 func Attach[T any](ctx context.Context, nc *nats.Conn, attach func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	closed := make(chan struct{})
@@ -199,8 +198,9 @@ func Attach[T any](ctx context.Context, nc *nats.Conn, attach func(context.Conte
 		cancel()
 	}
 	v, err := attach(ctx)
-	if last := nc.LastError(); err != nil && last != nil && !errors.Is(err, last) {
-		err = fmt.Errorf("%w (nats: %v)", err, last)
+	if last := nc.LastError(); err != nil && nc.IsClosed() && last != nil {
+		// What attach says then is noise: a retry cut short.
+		err = fmt.Errorf("nats closed the connection: %w", last)
 	}
 	return v, err
 }
