@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/boardindex"
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/emulator"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/ratelimit"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/service"
@@ -193,6 +195,9 @@ func (f *rolesFleet) checkStatus(t *testing.T) {
 	if code, out, errOut := f.pulljobs(t, roleStatus, "status", "--nats", f.url); code != 0 || !strings.Contains(out, runs[0].RunID) {
 		t.Errorf("status as status: exit %d, %s %s; want the run listed", code, out, errOut)
 	}
+	if code, out, errOut := f.pulljobs(t, roleStatus, "status", "--nats", f.url, "--boards"); code != 0 || !strings.Contains(out, runs[0].RunID) {
+		t.Errorf("status --boards as status: exit %d, %s %s; want the board and its last run", code, out, errOut)
+	}
 }
 
 // pulljobs runs the pulljobs binary as role, and returns its exit code and
@@ -313,6 +318,25 @@ func (f *rolesFleet) checkServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), run) {
 		t.Errorf("status page: %s, want the runs listed\n%.500s", resp.Status, body)
 	}
+	// What KEDA reads, and the boards through the service, as status.
+	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/backlog", page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"formatter"`) {
+		t.Errorf("/backlog: %s, want the stages' backlog\n%.500s", resp.Status, body)
+	}
+	status := f.as(t, roleStatus)
+	var boards rs.BoardList
+	m, err = status.nc.Request(service.BoardsListSubject, []byte("{}"), 10*time.Second)
+	if err == nil {
+		err = json.Unmarshal(m.Data, &boards)
+	}
+	if err != nil || len(boards.Boards) != 1 || boards.Boards[0].BoardKey != hrflowtest.DefaultBoardKey || boards.Boards[0].LastRun == "" {
+		t.Errorf("%s as status: %v, %+v; want the board and its last run", service.BoardsListSubject, err, boards)
+	}
 
 	// A schedule: one tick's run, then the profile is gone.
 	writeFile(t, filepath.Join(profiles, "ticking.yaml"), string(cfg)+"schedule:\n  cron: \"@every 2s\"\n")
@@ -393,21 +417,18 @@ func (f *rolesFleet) eventually(t *testing.T, what string, d time.Duration, cond
 }
 
 // state is what the refusals must leave as it is: each stream's messages,
-// and the durable consumers.
+// and the triggers' consumer (each run's consumers go with the run).
 func (f *rolesFleet) state(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
 	for _, s := range []string{rs.OffersStream, rs.JobsStream, rs.RecordsStream, rs.DeadLetterStream,
-		boardindex.Stream, service.TriggersStream, "KV_" + rs.RunsBucket, "KV_" + rs.LeasesBucket} {
+		boardindex.Stream, service.TriggersStream, "KV_" + rs.RunsBucket, "KV_" + rs.LeasesBucket, "KV_" + rs.BoardsBucket} {
 		fmt.Fprintf(&b, "%s: %d messages\n", s, f.streamMsgs(s))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, c := range [][2]string{{rs.OffersStream, rs.FormatterConsumer}, {rs.JobsStream, rs.PusherConsumer},
-		{service.TriggersStream, service.TriggersConsumer}} {
-		_, err := f.status.Consumer(ctx, c[0], c[1])
-		fmt.Fprintf(&b, "consumer %s/%s: %v\n", c[0], c[1], err)
-	}
+	_, err := f.status.Consumer(ctx, service.TriggersStream, service.TriggersConsumer)
+	fmt.Fprintf(&b, "consumer %s/%s: %v\n", service.TriggersStream, service.TriggersConsumer, err)
 	return b.String()
 }
 
@@ -485,7 +506,7 @@ func (f *rolesFleet) checkRefusals(t *testing.T) {
 		}
 	})
 	t.Run("no role deletes or purges what another one uses", func(t *testing.T) {
-		f.checkNoDeletes(t)
+		f.checkNoDeletes(t, run)
 	})
 	if after := f.state(t); after != before {
 		t.Errorf("the refused operations changed the state:\nbefore\n%safter\n%s", before, after)
@@ -511,25 +532,35 @@ func (f *rolesFleet) as(t *testing.T, role string) *client {
 }
 
 // checkNoDeletes asks, as each role, to delete and purge every stream and
-// bucket of pulljobs, and to delete the durable consumers: the server
-// refuses each, but the pusher's purges of the board index, its own.
-func (f *rolesFleet) checkNoDeletes(t *testing.T) {
+// bucket of pulljobs, and to delete each stage's consumer of a run: the
+// server refuses each, but for what a role keeps itself: the pusher purges
+// the board index and the jobs of finished runs, each stage deletes its own
+// consumers, and the fetcher its readers of the offers, a name it cannot
+// tell from a formatter's (deploy/README.md).
+func (f *rolesFleet) checkNoDeletes(t *testing.T, run string) {
 	streams := []string{rs.OffersStream, rs.JobsStream, rs.RecordsStream, rs.DeadLetterStream, boardindex.Stream,
-		service.TriggersStream, ratelimit.StreamName, "KV_" + rs.RunsBucket, "KV_" + rs.LeasesBucket, "KV_" + service.SchedulesBucket}
-	consumers := []string{rs.OffersStream + "." + rs.FormatterConsumer, rs.JobsStream + "." + rs.PusherConsumer,
+		service.TriggersStream, ratelimit.StreamName, "KV_" + rs.RunsBucket, "KV_" + rs.LeasesBucket, "KV_" + rs.BoardsBucket,
+		"KV_" + service.SchedulesBucket}
+	own := map[string][]string{
+		rolePusher:    {"$JS.API.STREAM.PURGE." + boardindex.Stream, "$JS.API.STREAM.PURGE." + rs.JobsStream, "$JS.API.CONSUMER.DELETE." + rs.JobsStream},
+		roleFormatter: {"$JS.API.CONSUMER.DELETE." + rs.OffersStream},
+		roleFetcher:   {"$JS.API.CONSUMER.DELETE." + rs.OffersStream},
+		roleServe:     {"$JS.API.CONSUMER.DELETE." + rs.OffersStream},
+	}
+	consumers := []string{rs.OffersStream + "." + rs.RunConsumer(rs.FormatterConsumer, run), rs.JobsStream + "." + rs.RunConsumer(rs.PusherConsumer, run),
 		service.TriggersStream + "." + service.TriggersConsumer}
 	for _, role := range roles {
 		c := f.as(t, role)
 		var subjects []string
 		for _, s := range streams {
-			subjects = append(subjects, "$JS.API.STREAM.DELETE."+s)
-			if role != rolePusher || s != boardindex.Stream {
-				subjects = append(subjects, "$JS.API.STREAM.PURGE."+s)
-			}
+			subjects = append(subjects, "$JS.API.STREAM.DELETE."+s, "$JS.API.STREAM.PURGE."+s)
 		}
 		for _, c := range consumers {
 			subjects = append(subjects, "$JS.API.CONSUMER.DELETE."+c)
 		}
+		subjects = slices.DeleteFunc(subjects, func(s string) bool {
+			return slices.ContainsFunc(own[role], func(o string) bool { return s == o || strings.HasPrefix(s, o+".") })
+		})
 		for _, s := range subjects {
 			if err := c.nc.Publish(s, nil); err != nil {
 				t.Fatal(err)
