@@ -108,7 +108,7 @@ func TestAlertRules(t *testing.T) {
 			for at := now.Add(-2 * time.Hour); !at.After(now); at = at.Add(time.Minute) {
 				samples = append(samples, sample{at.UnixMilli(), float64(synced.Unix())})
 			}
-			series = append(series, storage.NewListSeries(labels.FromStrings(labels.MetricName, boardSyncMetric, "board_key", board, "instance", replica), samples))
+			series = append(series, storage.NewListSeries(labels.FromStrings(model.MetricNameLabel, boardSyncMetric, "board_key", board, "instance", replica), samples))
 		}
 	}
 	got := evaluate(t, rule.Expr, series, now)

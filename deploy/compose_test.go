@@ -35,8 +35,18 @@ func loadCompose(path string) (*types.Project, error) {
 	return loader.LoadWithContext(context.Background(), types.ConfigDetails{
 		WorkingDir:  filepath.Dir(abs),
 		ConfigFiles: []types.ConfigFile{{Filename: abs}},
-		Environment: types.Mapping{},
+		Environment: composeEnv(),
 	})
+}
+
+// composeEnv is the environment docker compose runs in: every role's NATS
+// password, which compose.yaml requires.
+func composeEnv() types.Mapping {
+	env := types.Mapping{}
+	for _, r := range natsRoles {
+		env[passwordVar(r)] = testPassword(r)
+	}
+	return env
 }
 
 // hostPath returns the file of the host that a container sees at path,
@@ -191,19 +201,49 @@ func (c *composeFile) natsNode(t *testing.T, name string, svc types.ServiceConfi
 				t.Errorf("service %s: --config %s: no bind mount provides it", name, args[i+1])
 				return nil
 			}
+			c.checkIncludes(t, name, svc, args[i+1], host)
 			args[i+1] = host
 		}
+	}
+	// nats-server reads every role's password from its environment.
+	env := environment(svc)
+	for _, r := range natsRoles {
+		if got := env[passwordVar(r)]; got != testPassword(r) {
+			t.Errorf("service %s: %s %q: want compose's $%s", name, passwordVar(r), got, passwordVar(r))
+		}
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
 	}
 	opts := natsOptions(t, "service "+name, args)
 	if opts == nil {
 		return nil
 	}
+	checkUsers(t, "service "+name, opts)
 	if !slices.ContainsFunc(svc.Volumes, func(v types.ServiceVolumeConfig) bool {
 		return v.Type == types.VolumeTypeVolume && v.Target == opts.StoreDir
 	}) {
 		t.Errorf("service %s: JetStream's store_dir %s is on no volume: streams die with the container", name, opts.StoreDir)
 	}
 	return opts
+}
+
+// checkIncludes checks that the files a NATS configuration includes are
+// mounted in the container where it looks for them, and are those of the
+// repository it includes on the host.
+func (c *composeFile) checkIncludes(t *testing.T, name string, svc types.ServiceConfig, container, host string) {
+	t.Helper()
+	b, err := os.ReadFile(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range includeLine.FindAllStringSubmatch(string(b), -1) {
+		mounted, ok := hostPath(svc, filepath.Join(filepath.Dir(container), m[1]))
+		want, _ := filepath.Abs(filepath.Join(filepath.Dir(host), m[1]))
+		if got, _ := filepath.Abs(mounted); !ok || got != want {
+			t.Errorf("service %s: %s includes %s: the container finds %q there, want %s", name, container, m[1], mounted, want)
+		}
+	}
 }
 
 // natsOptions reads a server's options from its command line as
@@ -230,7 +270,8 @@ func natsOptions(t *testing.T, where string, args []string) *server.Options {
 // TestNATSNodeConfigs checks deploy/nats, the cluster of three servers on
 // one machine: each routes to the two others, under unique names.
 func TestNATSNodeConfigs(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join(repoRoot, "deploy", "nats", "node-*.conf"))
+	setNATSPasswords(t)
+	paths, err := filepath.Glob(filepath.Join(shippedNATS(t), "node-*.conf"))
 	if err != nil || len(paths) != 3 {
 		t.Fatalf("deploy/nats: %d node configurations (%v), want 3", len(paths), err)
 	}
@@ -308,6 +349,10 @@ func (c *composeFile) checkWorker(t *testing.T, name string, svc types.ServiceCo
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("%s: NATS_URL %q, want every node: %q", where, env["NATS_URL"], strings.Join(want, ","))
+	}
+
+	if role := natsRole(svc.Command); env["NATS_USER"] != role || env["NATS_PASSWORD"] != testPassword(role) {
+		t.Errorf("%s: NATS_USER %q with NATS_PASSWORD %q: want the role %s and compose's $%s", where, env["NATS_USER"], env["NATS_PASSWORD"], role, passwordVar(role))
 	}
 
 	if env["OTEL_SERVICE_NAME"] == "" || env["OTEL_TRACES_EXPORTER"] != "otlp" {

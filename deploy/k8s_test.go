@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -124,9 +125,16 @@ const backlogPath = "/backlog"
 type natsValues struct {
 	Config struct {
 		Cluster struct {
-			Enabled  bool `json:"enabled"`
-			Replicas int  `json:"replicas"`
+			Enabled  bool    `json:"enabled"`
+			Replicas int     `json:"replicas"`
+			TLS      natsTLS `json:"tls"`
 		} `json:"cluster"`
+		NATS struct {
+			TLS natsTLS `json:"tls"`
+		} `json:"nats"`
+		// Merge is merged into the chart's nats.conf; a key ending in
+		// $include is an include directive.
+		Merge     map[string]string `json:"merge"`
 		JetStream struct {
 			Enabled   bool `json:"enabled"`
 			FileStore struct {
@@ -143,11 +151,37 @@ type natsValues struct {
 			Port    int  `json:"port"`
 		} `json:"monitor"`
 	} `json:"config"`
+	TLSCA struct {
+		Enabled    bool   `json:"enabled"`
+		SecretName string `json:"secretName"`
+		Key        string `json:"key"`
+	} `json:"tlsCA"`
 	Container struct {
 		Image struct {
 			Tag string `json:"tag"`
 		} `json:"image"`
+		Env map[string]struct {
+			ValueFrom *corev1.EnvVarSource `json:"valueFrom"`
+		} `json:"env"`
+		Patch []jsonPatch `json:"patch"`
 	} `json:"container"`
+	PodTemplate struct {
+		Patch []jsonPatch `json:"patch"`
+	} `json:"podTemplate"`
+}
+
+// natsTLS is a tls block of the NATS chart's values.
+type natsTLS struct {
+	Enabled    bool           `json:"enabled"`
+	SecretName string         `json:"secretName"`
+	Merge      map[string]any `json:"merge,omitempty"`
+}
+
+// jsonPatch is one operation of the chart's patch values (RFC 6902).
+type jsonPatch struct {
+	Op    string          `json:"op"`
+	Path  string          `json:"path"`
+	Value json.RawMessage `json:"value"`
 }
 
 // manifests is deploy/k8s decoded.
@@ -352,9 +386,10 @@ func TestDeployments(t *testing.T) {
 		}
 
 		env := m.environment(t, where, c)
-		if u := env["NATS_URL"]; !strings.Contains(u, "://"+natsClientHost+":") {
-			t.Errorf("%s: NATS_URL %q: want the NATS chart's service %s", where, u, natsClientHost)
+		if u := env["NATS_URL"]; !strings.HasPrefix(u, "tls://"+natsClientHost+":") {
+			t.Errorf("%s: NATS_URL %q: want the NATS chart's service %s, over TLS", where, u, natsClientHost)
 		}
+		m.checkNATSRole(t, where, spec, c, natsRole(argv), env)
 		for _, path := range m.configFiles(t, where, spec, c, argv, profiles) {
 			cfg, ok := checkConfig(t, where, path, r, env)
 			if servers := m.nats.Config.Cluster.Replicas; ok && cfg.Pipeline.Replicas != servers {
@@ -367,6 +402,33 @@ func TestDeployments(t *testing.T) {
 			t.Errorf("no Deployment runs %s", want)
 		}
 	}
+}
+
+// checkNATSRole checks that a container logs in to NATS as role, with its
+// password from the credentials' Secret, and trusts the NATS servers' CA
+// from a ConfigMap mounted where NATS_CA says.
+func (m *manifests) checkNATSRole(t *testing.T, where string, pod corev1.PodSpec, c corev1.Container, role string, env map[string]string) {
+	t.Helper()
+	if env["NATS_USER"] != role {
+		t.Errorf("%s: NATS_USER %q, want its role %s", where, env["NATS_USER"], role)
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NATS_PASSWORD" })
+	if i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.SecretKeyRef == nil || c.Env[i].ValueFrom.SecretKeyRef.Key != passwordVar(role) {
+		t.Errorf("%s: NATS_PASSWORD: want the Secret's %s", where, passwordVar(role))
+	}
+	ca := env["NATS_CA"]
+	for _, vm := range c.VolumeMounts {
+		rest, ok := strings.CutPrefix(ca, vm.MountPath+"/")
+		if !ok {
+			continue
+		}
+		j := slices.IndexFunc(pod.Volumes, func(v corev1.Volume) bool { return v.Name == vm.Name })
+		if j < 0 || pod.Volumes[j].ConfigMap == nil || m.configMaps[pod.Volumes[j].ConfigMap.Name].Data[rest] == "" {
+			t.Errorf("%s: NATS_CA %s: volume %s holds no ConfigMap with %s", where, ca, vm.Name, rest)
+		}
+		return
+	}
+	t.Errorf("%s: NATS_CA %q: no volume is mounted there", where, ca)
 }
 
 // checkImage checks that an image is pinned and that the kustomization's
@@ -519,7 +581,8 @@ func (m *manifests) configFiles(t *testing.T, where string, pod corev1.PodSpec, 
 
 func TestSecretTemplate(t *testing.T) {
 	m := readManifests(t)
-	want := []string{"FT_CLIENT_ID", "FT_CLIENT_SECRET", "HRFLOW_API_SECRET", "HRFLOW_API_USER", "HRFLOW_BOARD_KEY"}
+	want := []string{"FT_CLIENT_ID", "FT_CLIENT_SECRET", "HRFLOW_API_SECRET", "HRFLOW_API_USER", "HRFLOW_BOARD_KEY",
+		passwordVar("formatter"), passwordVar("pusher"), passwordVar("serve")}
 	if len(m.secrets) != 1 {
 		t.Fatalf("%d Secrets, want the one credentials template", len(m.secrets))
 	}
@@ -544,7 +607,8 @@ func TestSecretTemplate(t *testing.T) {
 }
 
 func TestNATSHelmValues(t *testing.T) {
-	v := readManifests(t).nats.Config
+	values := readManifests(t).nats
+	v := values.Config
 	if !v.Cluster.Enabled || v.Cluster.Replicas != 3 {
 		t.Errorf("cluster %+v: want three servers", v.Cluster)
 	}
@@ -554,6 +618,56 @@ func TestNATSHelmValues(t *testing.T) {
 	}
 	if !v.Monitor.Enabled || v.Monitor.Port <= 0 {
 		t.Errorf("monitor %+v: want the monitoring port (Prometheus, the nats CLI)", v.Monitor)
+	}
+	checkNATSValuesSecured(t, values)
+}
+
+// checkNATSValuesSecured checks what the NATS values add to the chart's
+// defaults for pulljobs: TLS for clients and mutual TLS on routes, and the
+// users of deploy/nats/pulljobs-auth.conf, included from a ConfigMap
+// mounted where the include looks, with every role's password from a
+// Secret.
+func checkNATSValuesSecured(t *testing.T, v natsValues) {
+	t.Helper()
+	c := v.Config
+	if !c.NATS.TLS.Enabled || c.NATS.TLS.SecretName == "" || !v.TLSCA.Enabled || v.TLSCA.SecretName == "" {
+		t.Errorf("nats.tls %+v, tlsCA %+v: want TLS for clients, with its CA", c.NATS.TLS, v.TLSCA)
+	}
+	if !c.Cluster.TLS.Enabled || c.Cluster.TLS.SecretName == "" || c.Cluster.TLS.Merge["verify"] != true {
+		t.Errorf("cluster.tls %+v: want mutual TLS on routes (merge: verify: true)", c.Cluster.TLS)
+	}
+	include := c.Merge["$include"]
+	// The chart's configuration is /etc/nats-config/nats.conf; NATS
+	// resolves an include from its directory.
+	path := filepath.Join("/etc/nats-config", include)
+	if filepath.Base(path) != authFile {
+		t.Errorf("config.merge.$include %q: want deploy/nats/%s", include, authFile)
+	}
+	var mount struct {
+		Name      string `json:"name"`
+		MountPath string `json:"mountPath"`
+	}
+	for _, p := range v.Container.Patch {
+		if p.Op == "add" && p.Path == "/volumeMounts/-" && json.Unmarshal(p.Value, &mount) == nil && mount.MountPath == filepath.Dir(path) {
+			break
+		}
+		mount.Name = ""
+	}
+	var volume corev1.Volume
+	for _, p := range v.PodTemplate.Patch {
+		if p.Op == "add" && p.Path == "/spec/volumes/-" && json.Unmarshal(p.Value, &volume) == nil && volume.Name == mount.Name && volume.ConfigMap != nil {
+			break
+		}
+		volume = corev1.Volume{}
+	}
+	if mount.Name == "" || volume.Name == "" {
+		t.Errorf("%s, the include of config.merge: no ConfigMap mounted there by container.patch and podTemplate.patch", path)
+	}
+	for _, r := range natsRoles {
+		e, ok := v.Container.Env[passwordVar(r)]
+		if !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Key != passwordVar(r) {
+			t.Errorf("container.env: %s: want it from a Secret's key %s", passwordVar(r), passwordVar(r))
+		}
 	}
 }
 

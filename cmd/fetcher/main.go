@@ -109,7 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-fetcher", false, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATS, "pulljobs-fetcher", false, pipeline.StageFetch, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

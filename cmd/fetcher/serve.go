@@ -115,12 +115,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer tel.Close()
-	nc, err := cli.Connect(common.NATSURL, "pulljobs-fetcher-serve", true, logger)
+	nc, err := cli.Connect(common.NATS, "pulljobs-fetcher-serve", true, logger)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	svc, err := service.New(ctx, nc, opts)
+	svc, err := cli.Attach(ctx, nc, func(ctx context.Context) (*service.Service, error) { return service.New(ctx, nc, opts) })
 	if err != nil {
 		return err
 	}

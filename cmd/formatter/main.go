@@ -16,6 +16,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/format"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/worker"
 )
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-formatter", true, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATS, "pulljobs-formatter", true, pipeline.StageFormat, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

@@ -29,25 +29,27 @@ import (
 type proc struct {
 	name string   // "pusher-1"
 	argv []string // binary and arguments: a restart uses the same
+	env  []string // added to the environment: a restart uses the same
 	log  string   // path of its output
 	cmd  *exec.Cmd
 	done chan struct{} // closed once the process exited and was reaped
 	err  error         // cmd.Wait's answer; read after done
 }
 
-// spawn starts argv as name, its output in dir/<logName>.log. A cleanup
-// kills it (SIGKILL: nothing of a chaos trial needs a graceful stop) and
-// waits for it, before t's temporary directories are removed.
-func spawn(t *testing.T, dir, name, logName string, argv ...string) *proc {
+// spawn starts argv as name, with env added to its environment, its output
+// in dir/<logName>.log. A cleanup kills it (SIGKILL: nothing of a chaos
+// trial needs a graceful stop) and waits for it, before t's temporary
+// directories are removed.
+func spawn(t *testing.T, dir, name, logName string, env []string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, argv: argv, log: filepath.Join(dir, logName+".log"), done: make(chan struct{})}
+	p := &proc{name: name, argv: argv, env: env, log: filepath.Join(dir, logName+".log"), done: make(chan struct{})}
 	f, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Env = sandboxEnv()
+	p.cmd.Env = append(sandboxEnv(), env...)
 	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
@@ -122,10 +124,10 @@ type observer struct {
 
 const lookTimeout = 500 * time.Millisecond
 
-func newObserver(t *testing.T, url string) *observer {
+func newObserver(t *testing.T, url string, opts ...nats.Option) *observer {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("pulljobs-chaos-observer"), nats.MaxReconnects(-1),
-		nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("pulljobs-chaos-observer"), nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/format"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
@@ -68,6 +70,7 @@ type chaosTrial struct {
 
 	natsPort              int
 	natsURL, ftURL, hrURL string
+	sec                   *secured // NATS's users: each process runs as its role
 	cfg, report           string
 	secondReport          string           // the second board's fetcher's, with plan.second
 	procs                 map[string]*proc // the current process of each name
@@ -109,8 +112,8 @@ func runTrial(t *testing.T, bin map[string]string, p trialPlan) trialResult {
 	return res
 }
 
-// spawn starts a process of the trial under name; a restart's log is
-// name.2.log.
+// spawn starts a process of the trial under name, as its role on NATS; a
+// restart's log is name.2.log.
 func (tr *chaosTrial) spawn(name string, argv ...string) *proc {
 	logName := name
 	if _, ok := tr.procs[name]; ok {
@@ -122,7 +125,11 @@ func (tr *chaosTrial) spawn(name string, argv ...string) *proc {
 		}
 		logName = fmt.Sprintf("%s.%d", name, n)
 	}
-	p := spawn(tr.t, tr.dir, name, logName, argv...)
+	env := tr.sec.as(roleOf(name))
+	if name == "nats-server" {
+		env = tr.sec.serverEnv()
+	}
+	p := spawn(tr.t, tr.dir, name, logName, env, argv...)
 	tr.procs[name] = p
 	tr.all = append(tr.all, p)
 	return p
@@ -136,7 +143,9 @@ func (tr *chaosTrial) setUp() {
 	ftPort, hrPort := freePort(t), freePort(t)
 	tr.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", tr.natsPort)
 	tr.ftURL, tr.hrURL = fmt.Sprintf("http://127.0.0.1:%d", ftPort), fmt.Sprintf("http://127.0.0.1:%d", hrPort)
-	tr.spawn("nats-server", tr.bin["nats-server"], "-js", "-sd", filepath.Join(tr.dir, "nats"), "-a", "127.0.0.1", "-p", fmt.Sprint(tr.natsPort))
+	tr.sec = newSecured(t, tr.dir, false)
+	tr.sec.watchLogs("nats-server")
+	tr.spawn("nats-server", tr.bin["nats-server"], "--config", tr.sec.standalone(t, tr.natsPort, freePort(t)))
 	sandbox := []string{tr.bin["pulljobs"], "sandbox", "--francetravail-addr", fmt.Sprintf("127.0.0.1:%d", ftPort),
 		"--hrflow-addr", fmt.Sprintf("127.0.0.1:%d", hrPort), "--synthetic", fmt.Sprint(p.offers), "--seed", fmt.Sprint(p.seed),
 		"--stale-jobs", fmt.Sprint(p.stale), "--log-format", "json"}
@@ -152,7 +161,7 @@ func (tr *chaosTrial) setUp() {
 	setFaults(t, tr.ftURL, tr.faults(ftLatency, 0))
 	setFaults(t, tr.hrURL, tr.faults(hrLatency, 1))
 	tr.base = hrStats(t, tr.hrURL)
-	tr.obs = newObserver(t, tr.natsURL)
+	tr.obs = newObserver(t, tr.natsURL, nats.UserInfo(roleStatus, tr.sec.passwords[roleStatus]))
 	tr.cfg = sandboxConfig(t, tr.dir, tr.ftURL, tr.hrURL, chaosPipeline)
 }
 
@@ -206,7 +215,7 @@ const secondBoard = "5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d5ec0d"
 // the second board's fetcher with plan.second.
 func (tr *chaosTrial) startPipeline() {
 	for _, name := range []string{"formatter-1", "formatter-2", "pusher-1", "pusher-2"} {
-		tr.spawn(name, tr.bin[strings.TrimRight(name, "-12")], "--nats", tr.natsURL, "--config", tr.cfg, "--log-format", "json")
+		tr.spawn(name, tr.bin[roleOf(name)], "--nats", tr.natsURL, "--config", tr.cfg, "--log-format", "json")
 	}
 	tr.report = filepath.Join(tr.dir, "report.json")
 	tr.spawn("fetcher", tr.bin["fetcher"], "run", "--nats", tr.natsURL, "--config", tr.cfg, "--wait", "--report", tr.report, "--log-format", "json")

@@ -33,6 +33,9 @@ func (tr *chaosTrial) verify(exit int) []string {
 	d = append(d, tr.checkBoard()...)
 	d = append(d, tr.checkCalls()...)
 	d = append(d, tr.checkRuns(r)...)
+	if v := tr.sec.violations(); len(v) > 0 {
+		d = append(d, "NATS refused operations to the roles of deploy/nats/pulljobs-auth.conf: "+strings.Join(v, "; "))
+	}
 	if tr.plan.second {
 		d = append(d, tr.checkSecond()...)
 	}

@@ -14,12 +14,15 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
 	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // TestCluster runs pulljobs on the three-node cluster of deploy/nats, with
-// replicated streams, and kills one NATS node in the middle of the run: the
-// workers reconnect to the others, and the run completes.
+// replicated streams, TLS on routes and client connections, and each binary
+// as its role of deploy/nats/pulljobs-auth.conf; it kills one NATS node in
+// the middle of the run: the workers reconnect to the others, and the run
+// completes without any operation refused.
 func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: builds five binaries and runs three NATS servers")
@@ -29,6 +32,8 @@ func TestCluster(t *testing.T) {
 	began := time.Now()
 	bin := buildBinaries(t, dir)
 	t.Logf("%.1fs: binaries built", time.Since(began).Seconds())
+	sec := newSecured(t, dir, true)
+	sec.explainOnFailure(t)
 
 	// The deploy configurations, on free ports and in the test's directory.
 	var urls []string
@@ -38,11 +43,11 @@ func TestCluster(t *testing.T) {
 		ports[i] = [3]int{freePort(t), freePort(t), freePort(t)}
 	}
 	for i := range 3 {
-		conf := clusterConf(t, i, ports, filepath.Join(dir, fmt.Sprintf("nats-%d", i+1)))
+		conf := clusterConf(t, i, ports, filepath.Join(dir, fmt.Sprintf("nats-%d", i+1)), *sec.certs)
 		path := filepath.Join(dir, fmt.Sprintf("node-%d.conf", i+1))
 		writeFile(t, path, conf)
-		nodes = append(nodes, start(t, dir, fmt.Sprintf("nats-%d", i+1), bin["nats-server"], "--config", path))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i][0]))
+		nodes = append(nodes, sec.startServer(t, bin, fmt.Sprintf("nats-%d", i+1), path))
+		urls = append(urls, fmt.Sprintf("tls://127.0.0.1:%d", ports[i][0]))
 	}
 	for _, p := range ports {
 		waitPort(t, p[0])
@@ -60,10 +65,10 @@ func TestCluster(t *testing.T) {
 	// Each worker starts on another node, and knows them all.
 	for i, name := range []string{"formatter-1", "formatter-2", "pusher-1", "pusher-2"} {
 		servers := strings.Join(append(urls[i%3:], urls[:i%3]...), ",")
-		start(t, dir, name, bin[strings.TrimRight(name, "-12")], "--nats", servers, "--config", cfg, "--log-format", "json")
+		startEnv(t, dir, name, sec.as(roleOf(name)), bin[roleOf(name)], "--nats", servers, "--config", cfg, "--log-format", "json")
 	}
 	report := filepath.Join(dir, "report.json")
-	fetcher := start(t, dir, "fetcher", bin["fetcher"], "run", "--nats", strings.Join(urls, ","), "--config", cfg, "--wait", "--report", report, "--log-format", "json")
+	fetcher := startEnv(t, dir, "fetcher", sec.as(roleFetcher), bin["fetcher"], "run", "--nats", strings.Join(urls, ","), "--config", cfg, "--wait", "--report", report, "--log-format", "json")
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for creations(t, hrURL) < offers/4 {
@@ -95,12 +100,14 @@ func TestCluster(t *testing.T) {
 	if got := hrStats(t, hrURL).Count("POST /job/indexing", 201); got != offers {
 		t.Errorf("jobs created %d times, want %d", got, offers)
 	}
+	sec.checkNoViolation(t)
 	t.Logf("run %s on three nodes, one killed: %s in %.1fs", r.RunID, r.Status, r.DurationSeconds)
 }
 
-// clusterConf rewrites deploy/nats/node-<i+1>.conf for the test's ports and
-// store directory.
-func clusterConf(t *testing.T, i int, ports [][3]int, store string) string {
+// clusterConf rewrites deploy/nats/node-<i+1>.conf for the test's ports,
+// store directory and certificates (the same for every node: they are all
+// on loopback).
+func clusterConf(t *testing.T, i int, ports [][3]int, store string, certs natstest.Certs) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nats", fmt.Sprintf("node-%d.conf", i+1)))
 	if err != nil {
@@ -114,6 +121,12 @@ func clusterConf(t *testing.T, i int, ports [][3]int, store string) string {
 		conf = strings.ReplaceAll(conf, fmt.Sprintf("127.0.0.1:%d", 8222+j), fmt.Sprintf("127.0.0.1:%d", ports[j][2]))
 	}
 	conf = regexp.MustCompile(`store_dir: \S+`).ReplaceAllString(conf, "store_dir: "+store)
+	tls := "/etc/pulljobs/nats/tls/"
+	conf = strings.NewReplacer(fmt.Sprintf("%snode-%d.pem", tls, i+1), certs.Cert, fmt.Sprintf("%snode-%d-key.pem", tls, i+1), certs.Key,
+		tls+"ca.pem", certs.CA).Replace(conf)
+	if strings.Contains(conf, tls) {
+		t.Fatalf("node-%d.conf: certificates of %s the test does not know:\n%s", i+1, tls, conf)
+	}
 	return conf
 }
 

@@ -149,3 +149,24 @@ func TestConfigErrorReport(t *testing.T) {
 		t.Errorf("report = %+v, want fatal bad_origin_parameters", r)
 	}
 }
+
+// TestListenBeyondLoopback: pulljobs run refuses to expose its embedded
+// server beyond loopback without credentials, saying how to give them,
+// and runs with them; on loopback it needs none.
+func TestListenBeyondLoopback(t *testing.T) {
+	code, out, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "20", "--listen", "0.0.0.0:0")
+	if code != 2 || !strings.Contains(errOut, "NATS_USER and NATS_PASSWORD") || !strings.Contains(errOut, "127.0.0.1") {
+		t.Errorf("--listen 0.0.0.0:0 without credentials: exit %d\n%s%s\nwant 2, and how to add credentials", code, out, errOut)
+	}
+	t.Setenv("NATS_USER", "pulljobs")
+	t.Setenv("NATS_PASSWORD", "pw-Tq4zR8")
+	if code, out, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "20", "--listen", "127.0.0.1:0", "--log-level", "warn"); code != 0 {
+		t.Errorf("--listen 127.0.0.1:0 with credentials: exit %d\n%s%s", code, out, errOut)
+	} else if strings.Contains(out+errOut, "pw-Tq4zR8") {
+		t.Errorf("the output shows the password:\n%s%s", out, errOut)
+	}
+	t.Setenv("NATS_CA", "/etc/nats/ca.pem")
+	if code, _, errOut := pulljobs(t, "run", "--sandbox", "--synthetic", "20", "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errOut, "no TLS") {
+		t.Errorf("--listen with NATS_CA: exit %d, %s; want a refusal: the embedded server serves no TLS", code, errOut)
+	}
+}

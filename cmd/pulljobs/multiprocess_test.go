@@ -238,13 +238,20 @@ func buildBinaries(t *testing.T, dir string) map[string]string {
 // at the end of the test if still running.
 func start(t *testing.T, dir, name, binary string, args ...string) *exec.Cmd {
 	t.Helper()
+	return startEnv(t, dir, name, nil, binary, args...)
+}
+
+// startEnv is start with env added to the process's environment: a NATS
+// role's credentials, a server's passwords.
+func startEnv(t *testing.T, dir, name string, env []string, binary string, args ...string) *exec.Cmd {
+	t.Helper()
 	log, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = sandboxEnv()
+	cmd.Env = append(sandboxEnv(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

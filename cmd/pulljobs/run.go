@@ -40,6 +40,12 @@ Started again with the same configuration while its run goes on, or after
 a crash, it joins that run instead of starting another, and exits with its
 report. Once a run has ended, the next invocation starts a new one.
 
+--listen lets fetchers, formatters and pushers join the embedded server. On
+loopback it needs nothing; beyond, it requires the credentials of NATS_USER
+and NATS_PASSWORD (or NATS_TOKEN, or their flags), which every process that
+joins gives too. With --nats, the same variables, and NATS_CREDS, NATS_NKEY,
+NATS_CA, NATS_CERT and NATS_KEY, are how it logs in to that server.
+
 Exit codes, for a scheduler to act on:
 ` + cli.ExitCodes + `
 Flags:
@@ -51,6 +57,7 @@ type runFlags struct {
 	sb          sandboxOptions
 	dataDir     string
 	natsURL     string
+	nats        cli.NATS // credentials and TLS: for --nats, and the embedded server's with --listen
 	listen      string
 	dryRun      bool
 	report      string
@@ -69,7 +76,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	f.sb.register(fs)
 	fs.StringVar(&f.dataDir, "data-dir", "", "where the embedded NATS server keeps its data (default ./pulljobs-data; with --sandbox, a temporary directory)")
 	fs.StringVar(&f.natsURL, "nats", "", "use the NATS server at `URL` instead of an embedded one")
-	fs.StringVar(&f.listen, "listen", "", "let other processes join the embedded server at this `address` (e.g. 127.0.0.1:4222)")
+	fs.StringVar(&f.listen, "listen", "", "let other processes join the embedded server at this `address` (e.g. 127.0.0.1:4222); beyond loopback, only with credentials")
+	f.nats.RegisterAuth(fs)
 	fs.BoolVar(&f.dryRun, "dry-run", false, "plan only: report what the run would create, update, unarchive and archive, and write nothing to HrFlow")
 	fs.StringVar(&f.report, "report", "", "write the JSON report to `file` (- for stdout)")
 	fs.StringVar(&f.replay, "replay", "", "read the offers stored by an earlier `run` instead of searching France Travail")
@@ -238,7 +246,9 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 // reach the server; shutdown stops it.
 func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), exclusive bool, shutdown func(), err error) {
 	if f.natsURL != "" {
-		return func() (*nats.Conn, error) { return cli.Connect(f.natsURL, "pulljobs", false, logger) }, false, func() {}, nil
+		n := f.nats
+		n.URL = f.natsURL
+		return func() (*nats.Conn, error) { return cli.Connect(n, "pulljobs", false, logger) }, false, func() {}, nil
 	}
 	dir := f.dataDir
 	cleanup := func() {}
@@ -252,20 +262,21 @@ func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), 
 	}
 	opts := natsembed.Options{StoreDir: dir, Logger: logger}
 	if f.listen != "" {
-		host, port, err := splitHostPort(f.listen)
-		if err != nil {
+		if err := listenOptions(f, &opts); err != nil {
 			cleanup()
-			return nil, false, nil, cli.Usagef("--listen %q: %v", f.listen, err)
+			return nil, false, nil, err
 		}
-		opts.Host, opts.Port = host, port
 	}
 	srv, err := natsembed.Start(opts)
+	if errors.Is(err, natsembed.ErrUnauthenticated) {
+		err = cli.Usagef("--listen %s: %v. Set NATS_USER and NATS_PASSWORD (or NATS_TOKEN; or --nats-user and --nats-password) for the server to require, and give the same to the processes that join it; or listen on 127.0.0.1", f.listen, err)
+	}
 	if err != nil {
 		cleanup()
 		return nil, false, nil, err
 	}
 	if f.listen != "" {
-		logger.Info("embedded NATS server listening", "url", srv.ClientURL())
+		logger.Info("embedded NATS server listening", "url", srv.ClientURL(), "authentication", opts.User != "" || opts.Token != "")
 	}
 	dial = func() (*nats.Conn, error) {
 		return srv.Connect(nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -273,6 +284,34 @@ func connect(f runFlags, logger *slog.Logger) (dial func() (*nats.Conn, error), 
 		}))
 	}
 	return dial, f.listen == "", func() { srv.Shutdown(); cleanup() }, nil
+}
+
+// listenOptions sets where the embedded server listens, and the
+// credentials it requires from every client: those of NATS_USER and
+// NATS_PASSWORD, or NATS_TOKEN (or their flags). It serves no TLS and knows
+// no nkeys nor JWTs: asked for them, it refuses rather than ignore them.
+func listenOptions(f runFlags, opts *natsembed.Options) error {
+	host, port, err := splitHostPort(f.listen)
+	if err != nil {
+		return cli.Usagef("--listen %q: %v", f.listen, err)
+	}
+	if port == 0 {
+		port = -1 // a port the system picks; natsembed's 0 listens nowhere
+	}
+	opts.Host, opts.Port = host, port
+	n := f.nats
+	n.Resolve(os.Getenv)
+	switch {
+	case n.Creds != "" || n.NKey != "":
+		return cli.Usagef("--listen: the embedded NATS server takes a user and password, or a token; for credentials files or nkeys, run nats-server (deploy/nats) and pulljobs run --nats")
+	case n.CA != "" || n.Cert != "" || n.Key != "":
+		return cli.Usagef("--listen: the embedded NATS server serves no TLS; for TLS, run nats-server (deploy/nats) and pulljobs run --nats")
+	}
+	if _, err := n.Options(); err != nil {
+		return err
+	}
+	opts.User, opts.Password, opts.Token = n.User, n.Password, n.Token
+	return nil
 }
 
 func splitHostPort(addr string) (string, int, error) {

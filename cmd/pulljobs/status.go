@@ -65,7 +65,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.IntVar(&limit, "limit", 20, "list at most `N` runs (0: all)")
 	common.RegisterLog(fs)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), statusUsage); fs.PrintDefaults() }
-	run, rest := splitRun(args)
+	run, rest := splitRun(fs, args)
 	if err := cli.Parse(fs, rest, stdout); err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	nc, err := cli.Connect(common.NATSURL, "pulljobs-status", false, logger)
+	nc, err := cli.Connect(common.NATS, "pulljobs-status", false, logger)
 	if err != nil {
 		return err
 	}
@@ -145,9 +145,9 @@ func writeRefused(w io.Writer, letters []runstatus.DeadLetter, total int, now ti
 	return tw.Flush()
 }
 
-// splitRun takes the run id out of args, before or after the flags, so
-// that `status RUN --json` and `status --json RUN` both work.
-func splitRun(args []string) (run string, flags []string) {
+// splitRun takes the run id out of args, before or after the flags of fs,
+// so that `status RUN --json` and `status --json RUN` both work.
+func splitRun(fs *flag.FlagSet, args []string) (run string, flags []string) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -155,7 +155,7 @@ func splitRun(args []string) (run string, flags []string) {
 			return run, append(flags, args[i:]...)
 		case strings.HasPrefix(a, "-"):
 			flags = append(flags, a)
-			if takesValue(a) && i+1 < len(args) {
+			if takesValue(fs, a) && i+1 < len(args) {
 				i++
 				flags = append(flags, args[i])
 			}
@@ -168,18 +168,19 @@ func splitRun(args []string) (run string, flags []string) {
 	return run, flags
 }
 
-// takesValue reports whether flag arg is one whose value is the next
+// takesValue reports whether arg is a flag of fs whose value is the next
 // argument, so that `status --limit 5` is not read as the run "5".
-func takesValue(arg string) bool {
+func takesValue(fs *flag.FlagSet, arg string) bool {
 	name := strings.TrimLeft(arg, "-")
 	if strings.Contains(name, "=") {
 		return false
 	}
-	switch name {
-	case "nats", "limit", "log-format", "log-level":
-		return true
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
 	}
-	return false
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 func writeJSON(w io.Writer, v any) error {

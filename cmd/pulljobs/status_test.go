@@ -180,6 +180,9 @@ func TestStatusCommand(t *testing.T) {
 	for _, args := range [][]string{
 		{"status", "--nats", srv.ClientURL(), "--limit", "5", "20261128T180000000Z-0000000b"},
 		{"status", "20261128T180000000Z-0000000b", "--nats", srv.ClientURL(), "--json"},
+		// Every flag of status with a value takes the next argument, the
+		// credentials' too: "status" is the user, not the run.
+		{"status", "--nats-user", "status", "--nats-password", "pw", "20261128T180000000Z-0000000b", "--nats", srv.ClientURL()},
 	} {
 		code, _, errOut = pulljobs(t, args...)
 		if code != 1 || !strings.Contains(errOut, "run 20261128T180000000Z-0000000b: unknown run") {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
 	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer tel.Close()
-	p, nc, closeAll, err := worker.Open(ctx, common.NATSURL, "pulljobs-pusher", true, cfg.Pipeline, logger)
+	p, nc, closeAll, err := worker.Open(ctx, common.NATS, "pulljobs-pusher", true, pipeline.StagePush, cfg.Pipeline, logger)
 	if err != nil {
 		return err
 	}

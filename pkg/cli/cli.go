@@ -17,22 +17,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/term"
 
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
-// DefaultNATSURL is used when neither --nats nor $NATS_URL says otherwise.
-const DefaultNATSURL = "nats://127.0.0.1:4222"
-
 // Common are the flags every worker binary takes.
 type Common struct {
-	NATSURL    string
+	NATS       NATS
 	ConfigPath string
 	LogFormat  string
 	LogLevel   string
@@ -47,13 +42,11 @@ func (c *Common) Register(fs *flag.FlagSet) {
 	c.RegisterLog(fs)
 }
 
-// RegisterNATS adds --nats to fs, $NATS_URL by default, else DefaultNATSURL.
+// RegisterNATS adds --nats and the flags of NATS credentials and TLS to
+// fs (see NATS).
 func (c *Common) RegisterNATS(fs *flag.FlagSet) {
-	def := os.Getenv("NATS_URL")
-	if def == "" {
-		def = DefaultNATSURL
-	}
-	fs.StringVar(&c.NATSURL, "nats", def, "NATS server `URL`s, comma-separated for a cluster ($NATS_URL when set)")
+	c.NATS.RegisterURL(fs)
+	c.NATS.RegisterAuth(fs)
 }
 
 // RegisterLog adds --log-format and --log-level to fs.
@@ -89,40 +82,6 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// Connect connects to NATS: it reconnects forever and logs the
-// connection's ups and downs. A long-lived worker (waitForServer) also
-// waits for a server that is not up yet, as when a fleet starts together; a
-// one-shot command fails at once instead, naming the URL.
-func Connect(url, name string, waitForServer bool, logger *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(time.Second),
-		nats.RetryOnFailedConnect(waitForServer),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				logger.Warn("nats disconnected; reconnecting", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { logger.Info("nats reconnected", "server", nc.ConnectedUrlRedacted()) }),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { logger.Warn("nats", "err", err) }),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats at %s: %w", redactURL(url), err)
-	}
-	return nc, nil
-}
-
-// redactURL hides a password in a NATS URL.
-func redactURL(u string) string {
-	if at := strings.LastIndexByte(u, '@'); at > 0 {
-		if scheme := strings.Index(u, "://"); scheme >= 0 && scheme < at {
-			return u[:scheme+3] + "***" + u[at:]
-		}
-	}
-	return u
 }
 
 // SignalContext returns a context that ends on SIGINT or SIGTERM: the

@@ -86,9 +86,11 @@ func TestParse(t *testing.T) {
 
 func TestRedactURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"nats://127.0.0.1:4222":             "nats://127.0.0.1:4222",
-		"nats://user:secret@10.0.0.1:4222":  "nats://***@10.0.0.1:4222",
-		"nats://token@nats.example.com:422": "nats://***@nats.example.com:422",
+		"nats://127.0.0.1:4222":                                  "nats://127.0.0.1:4222",
+		"nats://user:secret@10.0.0.1:4222":                       "nats://***@10.0.0.1:4222",
+		"nats://token@nats.example.com:422":                      "nats://***@nats.example.com:422",
+		"nats://a:s1@h1:4222,nats://b:s2@h2:4222,nats://h3:4222": "nats://***@h1:4222,nats://***@h2:4222,nats://h3:4222",
+		"user:secret@10.0.0.1:4222":                              "***@10.0.0.1:4222",
 	} {
 		if got := redactURL(in); got != want {
 			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)

@@ -1,12 +1,14 @@
 // Package natsembed runs a NATS server with JetStream inside the calling
 // process: the default of the one-machine product and of the tests. Other
-// processes can connect too when the server listens on a port.
+// processes can connect too when the server listens on a port: beyond
+// loopback, only with credentials, which every client gives.
 package natsembed
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"time"
 
@@ -36,17 +38,49 @@ type Options struct {
 	MaxMemory, MaxStore int64
 	// Logger receives the server's warnings and errors; nil discards them.
 	Logger *slog.Logger
+	// User and Password, or Token, are what every client must give, this
+	// process's own included (Connect gives them). Neither: any client may
+	// connect, which Start refuses on an address beyond loopback.
+	User, Password, Token string
+}
+
+// ErrUnauthenticated is Start's refusal to listen beyond loopback without
+// credentials: whoever reached the address could read and delete every
+// run.
+var ErrUnauthenticated = errors.New("embedded nats: listening beyond loopback needs credentials (a user and password, or a token), or anyone who reaches it can read and delete every run")
+
+// Loopback reports whether host, an address to listen on, is of this
+// machine only: "" (Start's default), localhost, or a loopback IP.
+func Loopback(host string) bool {
+	if host == "" || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Server is a running embedded NATS server.
 type Server struct {
-	ns *server.Server
+	ns   *server.Server
+	auth []nats.Option // how its own clients log in
 }
 
-// Start starts a server and waits until it accepts connections.
+// Start starts a server and waits until it accepts connections. It
+// refuses with ErrUnauthenticated to listen beyond loopback without
+// credentials, and with an error to take both a password and a token.
 func Start(opts Options) (*Server, error) {
 	if opts.StoreDir == "" {
 		return nil, errors.New("embedded nats: a store directory is required")
+	}
+	if (opts.User != "" || opts.Password != "") && opts.Token != "" {
+		return nil, errors.New("embedded nats: give a user and password, or a token, not both")
+	}
+	if (opts.User == "") != (opts.Password == "") {
+		return nil, errors.New("embedded nats: a user needs a password, and a password a user")
+	}
+	authed := opts.User != "" || opts.Token != ""
+	if opts.Port != 0 && !Loopback(opts.Host) && !authed {
+		return nil, ErrUnauthenticated
 	}
 	dir, err := filepath.Abs(opts.StoreDir)
 	if err != nil {
@@ -63,6 +97,16 @@ func Start(opts Options) (*Server, error) {
 		DontListen:         opts.Port == 0,
 		NoSigs:             true,
 		NoLog:              opts.Logger == nil,
+		Username:           opts.User,
+		Password:           opts.Password,
+		Authorization:      opts.Token,
+	}
+	var auth []nats.Option
+	switch {
+	case opts.User != "":
+		auth = append(auth, nats.UserInfo(opts.User, opts.Password))
+	case opts.Token != "":
+		auth = append(auth, nats.Token(opts.Token))
 	}
 	if so.JetStreamMaxMemory == 0 {
 		so.JetStreamMaxMemory = DefaultMaxMemory
@@ -85,13 +129,13 @@ func Start(opts Options) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after %v (store %s)", readyTimeout, dir)
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, auth: auth}, nil
 }
 
-// Connect opens an in-process connection to the server; opts add to the
-// defaults (unlimited reconnects).
+// Connect opens an in-process connection to the server, with its
+// credentials; opts add to the defaults (unlimited reconnects).
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1)}, opts...)
+	opts = append(append([]nats.Option{nats.InProcessServer(s.ns), nats.MaxReconnects(-1)}, s.auth...), opts...)
 	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded nats: %w", err)

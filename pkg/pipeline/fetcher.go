@@ -65,6 +65,9 @@ const fetchClaimTTL = 10 * time.Second
 // error without sealing when ctx ends or NATS cannot take the offers:
 // running it again resumes the run.
 func (p *Pipeline) Fetch(ctx context.Context, spec RunSpec, src Searcher, o FetchOptions) (string, error) {
+	if !p.stages.has(StageFetch) {
+		return "", fmt.Errorf("fetch: %w", ErrStageNotOpened)
+	}
 	now := time.Now().UTC()
 	if spec.ID == "" {
 		spec.ID = NewRunID(now)

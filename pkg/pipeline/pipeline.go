@@ -44,6 +44,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -75,7 +76,31 @@ type Options struct {
 	// up another's pulls and acknowledgements on a shared connection (which
 	// stalled pull consumers for seconds when tried).
 	Dial func() (*nats.Conn, error)
+	// Stages are the stages this process runs; zero means all of them. A
+	// process declares only the streams, consumers and buckets its stages
+	// use, so that NATS permissions per role (deploy/nats) can let each role
+	// create what it uses and nothing else. Fetch and Wait need StageFetch,
+	// RunFormatter StageFormat, RunPusher StagePush: each fails without.
+	Stages Stages
 }
+
+// Stages is a set of the pipeline's stages, as one process runs them.
+type Stages uint8
+
+// The stages, and all of them.
+const (
+	StageFetch  Stages = 1 << iota // Fetch and Wait: the fetcher, fetcher serve
+	StageFormat                    // RunFormatter
+	StagePush                      // RunPusher, and the sync
+	AllStages   = StageFetch | StageFormat | StagePush
+)
+
+// has reports whether s holds every stage of t.
+func (s Stages) has(t Stages) bool { return s&t == t }
+
+// ErrStageNotOpened is the error of a Run method, Fetch or Wait called on a
+// Pipeline whose Options.Stages leave its stage out.
+var ErrStageNotOpened = errors.New("pipeline: stage not among the Options.Stages this pipeline was opened with")
 
 // Pipeline is one process's handle on the pipeline. Create it with New.
 // RunFormatter and RunPusher block, each until its context ends or
@@ -85,6 +110,7 @@ type Pipeline struct {
 	logger    *slog.Logger
 	holder    string // names this process in leases and claims
 	exclusive bool
+	stages    Stages
 	dial      func() (*nats.Conn, error)
 	heartbeat *heartbeat
 	counts    *counts
@@ -119,11 +145,15 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	lk, err := attach(ctx, nc, o.Settings, logger)
+	stages := o.Stages
+	if stages == 0 {
+		stages = AllStages
+	}
+	lk, err := attach(ctx, nc, o.Settings, stages, logger)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{link: *lk, logger: logger, holder: holderID(), exclusive: o.Exclusive, dial: o.Dial, counts: &counts{},
+	p := &Pipeline{link: *lk, logger: logger, holder: holderID(), exclusive: o.Exclusive, stages: stages, dial: o.Dial, counts: &counts{},
 		events: &events{nc: nc, logger: logger}}
 	p.heartbeat = newHeartbeat(lk.ledger, logger)
 	p.stopping, p.stopWorkers = context.WithCancel(context.Background())
@@ -133,10 +163,10 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 	return p, nil
 }
 
-// attach opens JetStream on nc and declares the topology. A cluster may
-// still be electing its leaders when workers start, and replicated streams
-// take a moment to create: it retries, it does not die.
-func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger) (*link, error) {
+// attach opens JetStream on nc and declares the topology that stages use.
+// A cluster may still be electing its leaders when workers start, and
+// replicated streams take a moment to create: it retries, it does not die.
+func attach(ctx context.Context, nc *nats.Conn, s Settings, stages Stages, logger *slog.Logger) (*link, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
@@ -145,7 +175,7 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, logger *slog.Logger)
 	err = retry.Do(ctx, declareRetry, func(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, declareTimeout)
 		defer cancel()
-		l, err = declareAll(dctx, js, s)
+		l, err = declareAll(dctx, js, s, stages)
 		if err != nil && ctx.Err() == nil {
 			return store.Transient(err)
 		}
@@ -205,7 +235,7 @@ func (p *Pipeline) ownLink(ctx context.Context) (lk *link, release func(), err e
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect a worker: %w", err)
 	}
-	lk, err = attach(ctx, nc, p.ledger.settings, p.logger)
+	lk, err = attach(ctx, nc, p.ledger.settings, p.stages, p.logger)
 	if err != nil {
 		nc.Close()
 		return nil, nil, err
@@ -225,7 +255,7 @@ func (p *Pipeline) enter(ctx context.Context) (context.Context, func()) {
 // finishes the offers it holds and returns.
 func (p *Pipeline) RunFormatter(ctx context.Context) error {
 	return p.runStage(ctx, stage{
-		stage: rs.FormatterStage, kind: rs.FormatFailure, streamName: rs.OffersStream,
+		needs: StageFormat, stage: rs.FormatterStage, kind: rs.FormatFailure, streamName: rs.OffersStream,
 		consumers: (*ledger).formatterConsumers, concurrency: p.ledger.settings.FormatConcurrency,
 		next: func(l *ledger) *nextStage {
 			return &nextStage{consumers: l.pusherConsumers(), high: l.settings.JobsBacklog}
@@ -243,7 +273,7 @@ func (p *Pipeline) RunFormatter(ctx context.Context) error {
 // credentials and the shared rate limit.
 func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 	return p.runStage(ctx, stage{
-		stage: rs.PusherStage, kind: rs.WriteFailure, streamName: rs.JobsStream,
+		needs: StagePush, stage: rs.PusherStage, kind: rs.WriteFailure, streamName: rs.JobsStream,
 		consumers: (*ledger).pusherConsumers, concurrency: p.ledger.settings.Concurrency, purgeOnDrop: true,
 		done: &p.counts.pushed,
 		handler: func(lk *link) Handler {
@@ -259,6 +289,7 @@ func (p *Pipeline) RunPusher(ctx context.Context, board Board) error {
 
 // stage describes a worker.
 type stage struct {
+	needs       Stages         // the stages it needs declared
 	stage       rs.Stage       // on records and dead letters
 	kind        rs.FailureKind // of an item given up
 	streamName  string
@@ -277,6 +308,9 @@ type stage struct {
 // finished runs, the max-deliveries advisories, the consumers' gauges, and
 // the tracker. Each of those stops with the loop, and is waited for.
 func (p *Pipeline) runStage(ctx context.Context, s stage) error {
+	if !p.stages.has(s.needs) {
+		return fmt.Errorf("%s: %w", s.stage, ErrStageNotOpened)
+	}
 	ctx, leave := p.enter(ctx)
 	defer leave()
 	lk, release, err := p.ownLink(ctx)
@@ -372,6 +406,9 @@ type Progress struct {
 // progress (when not nil) from its goroutine. Stall warnings of the
 // watchdog are logged.
 func (p *Pipeline) Wait(ctx context.Context, run string, progress func(Progress)) (rs.Report, error) {
+	if !p.stages.has(StageFetch) {
+		return rs.Report{}, fmt.Errorf("wait for run %s: %w", run, ErrStageNotOpened)
+	}
 	reports, err := store.Watch(ctx, p.ledger.runs, rs.ReportKey(run))
 	if err != nil {
 		return rs.Report{}, fmt.Errorf("wait for run %s: %w", run, err)

@@ -104,7 +104,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Service, error) {
 	s.settings = settings
 	s.reportProfiles(ps)
 	s.profiles.Store(ps)
-	if s.p, err = pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: log}); err != nil {
+	if s.p, err = pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: log, Stages: pipeline.StageFetch}); err != nil {
 		ps.closeIdle()
 		return nil, err
 	}

@@ -79,14 +79,16 @@ func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Clien
 	return francetravail.NewClient(fc)
 }
 
-// Open connects to NATS at url as name (see cli.Connect), and opens the
-// pipeline with settings. close releases both, in order.
-func Open(ctx context.Context, url, name string, waitForServer bool, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
-	nc, err = cli.Connect(url, name, waitForServer, logger)
+// Open connects to NATS as n says, as name (see cli.Connect), and opens
+// the pipeline for stages with settings. close releases both, in order.
+func Open(ctx context.Context, n cli.NATS, name string, waitForServer bool, stages pipeline.Stages, settings pipeline.Settings, logger *slog.Logger) (p *pipeline.Pipeline, nc *nats.Conn, close func(), err error) {
+	nc, err = cli.Connect(n, name, waitForServer, logger)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p, err = pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: logger})
+	p, err = cli.Attach(ctx, nc, func(ctx context.Context) (*pipeline.Pipeline, error) {
+		return pipeline.New(ctx, nc, pipeline.Options{Settings: settings, Logger: logger, Stages: stages})
+	})
 	if err != nil {
 		nc.Close()
 		return nil, nil, nil, err
