@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/payload"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
@@ -310,7 +311,7 @@ func offerID(o francetravail.Offer) string {
 func (p *Pipeline) replay(ctx context.Context, from string, yield func(francetravail.Offer) error) (francetravail.Summary, error) {
 	var sum francetravail.Summary
 	err := store.ReadStream(ctx, p.ledger.offers, []string{rs.OffersSubjectPrefix + from}, false, func(m jetstream.Msg) error {
-		data, err := decodePayload(m.Headers(), m.Data())
+		data, err := payload.Decode(m.Headers(), m.Data())
 		if err != nil {
 			return err
 		}
@@ -370,8 +371,8 @@ func (pb *publisher) publish(ctx context.Context, run, id string, offer francetr
 	m.Header.Set(rs.HeaderOfferID, id)
 	inject(octx, m.Header)
 	it := &Item{Run: run, Offer: id, Data: offer, Header: m.Header, Delivery: 1}
-	var tooLarge *tooLargeError
-	if err := encodePayload(m, offer, pb.p.nc.MaxPayload()); errors.As(err, &tooLarge) {
+	var tooLarge *payload.TooLargeError
+	if err := payload.Encode(m, offer, pb.p.nc.MaxPayload()); errors.As(err, &tooLarge) {
 		return pb.fail(ctx, it, err)
 	}
 	f, err := pb.p.js.PublishMsgAsync(m)
@@ -397,8 +398,8 @@ func (pb *publisher) fail(ctx context.Context, it *Item, cause error) error {
 // republish publishes m synchronously, retrying through fail-overs.
 func (pb *publisher) republish(ctx context.Context, it *Item, m *nats.Msg) error {
 	m.Data = it.Data
-	err := pb.p.carrier.publish(ctx, m)
-	var tooLarge *tooLargeError
+	err := pb.p.carrier.Publish(ctx, m)
+	var tooLarge *payload.TooLargeError
 	switch {
 	case errors.As(err, &tooLarge):
 		return pb.fail(ctx, it, err)

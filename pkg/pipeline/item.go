@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/payload"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
@@ -91,7 +92,7 @@ type ender struct {
 	ledger *ledger
 	stage  rs.Stage       // on records and dead letters
 	kind   rs.FailureKind // of an item that used up its deliveries
-	carry  *carrier
+	carry  *payload.Carrier
 	logger *slog.Logger
 	done   *atomic.Int64 // counts the items passed on or ended; nil: none
 }
@@ -100,8 +101,8 @@ type ender struct {
 // message must come back later.
 func (e *ender) end(ctx context.Context, it *Item, o Outcome) error {
 	if o.Next != nil {
-		err := e.carry.publish(ctx, o.Next)
-		var tooLarge *tooLargeError
+		err := e.carry.Publish(ctx, o.Next)
+		var tooLarge *payload.TooLargeError
 		switch {
 		case errors.As(err, &tooLarge):
 			o = failed(e.stage, rs.PublishFailure, err)
@@ -146,13 +147,13 @@ func (e *ender) deadLetter(ctx context.Context, it *Item, rec rs.Record) error {
 	m.Header.Set(rs.HeaderStage, string(rec.Stage))
 	m.Header.Set(rs.HeaderReason, rs.OneLine(rec.Reason))
 	m.Data = it.Data
-	err := e.carry.publish(ctx, m)
-	var tooLarge *tooLargeError
+	err := e.carry.Publish(ctx, m)
+	var tooLarge *payload.TooLargeError
 	if errors.As(err, &tooLarge) {
 		m.Data = nil
-		m.Header.Del(hdrEncoding)
-		m.Header.Set(hdrSize, strconv.Itoa(len(it.Data)))
-		err = e.carry.publish(ctx, m)
+		m.Header.Del(payload.HeaderEncoding)
+		m.Header.Set(payload.HeaderSize, strconv.Itoa(len(it.Data)))
+		err = e.carry.Publish(ctx, m)
 	}
 	if err != nil {
 		return fmt.Errorf("dead-letter %s of run %s: %w", it.Offer, it.Run, err)
@@ -165,7 +166,7 @@ func (e *ender) deadLetter(ctx context.Context, it *Item, rec rs.Record) error {
 // decoded, the item holds the raw payload, and the error says why: the
 // item can only fail.
 func itemOf(subject string, h nats.Header, data []byte, delivery int) (*Item, error) {
-	payload, err := decodePayload(h, data)
+	payload, err := payload.Decode(h, data)
 	return &Item{Run: runOfSubject(subject), Offer: h.Get(rs.HeaderOfferID), Data: payload, Header: h, Delivery: delivery}, err
 }
 

@@ -35,8 +35,8 @@
 //     the knobs.
 //
 // Dependencies point one way: the engine reads and writes pkg/runstatus's
-// wire formats and names, pkg/boardindex's index, and pkg/store's helpers;
-// none of them imports the engine.
+// wire formats and names, pkg/boardindex's index, pkg/store's helpers and
+// pkg/payload's messages; none of them imports the engine.
 package pipeline
 
 import (
@@ -56,6 +56,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/payload"
 	"github.com/pulljobs/pulljobs/pkg/retry"
 	rs "github.com/pulljobs/pulljobs/pkg/runstatus"
 	"github.com/pulljobs/pulljobs/pkg/store"
@@ -128,7 +129,7 @@ type link struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	ledger  *ledger
-	carrier *carrier
+	carrier *payload.Carrier
 }
 
 // counts are the items this process's formatters and pushers ended or
@@ -167,7 +168,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Pipeline, error) {
 // A cluster may still be electing its leaders when workers start, and
 // replicated streams take a moment to create: it retries, it does not die.
 func attach(ctx context.Context, nc *nats.Conn, s Settings, stages Stages, logger *slog.Logger) (*link, error) {
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(publishTimeout))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(asyncPending), jetstream.WithPublishAsyncTimeout(payload.PublishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
@@ -186,7 +187,7 @@ func attach(ctx context.Context, nc *nats.Conn, s Settings, stages Stages, logge
 	if err != nil {
 		return nil, err
 	}
-	return &link{nc: nc, js: js, ledger: l, carrier: &carrier{js: js, nc: nc}}, nil
+	return &link{nc: nc, js: js, ledger: l, carrier: payload.NewCarrier(js, nc)}, nil
 }
 
 // declareTimeout bounds one attempt at declaring the topology.

@@ -14,13 +14,6 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
-// Headers of the pipeline's own use; those readers rely on are in
-// pkg/runstatus.
-const (
-	hdrEncoding = "Pulljobs-Encoding" // "s2" when the payload is compressed
-	hdrSize     = "Pulljobs-Size"     // a dead letter's payload size, when it had to be left out
-)
-
 // declareAll creates or updates the streams, consumers and buckets that
 // stages use, and returns the ledger on them; what no stage of the process
 // uses stays nil in it. Every process calls it at start: the declarations

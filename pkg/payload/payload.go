@@ -1,4 +1,11 @@
-package pipeline
+// Package payload fits pulljobs' messages into NATS. Offers and jobs are
+// JSON of a few kilobytes; a rare one is far larger (a description pasted
+// whole), and NATS refuses a message over the server's max_payload (1 MiB
+// by default). A payload over compressAbove is compressed with S2, which
+// JSON text shrinks to a third or less, and says so in a header; one that
+// still does not fit is a *TooLargeError, which no retry cures, naming its
+// size. Carrier publishes through fail-overs and fails fast on those.
+package payload
 
 import (
 	"context"
@@ -15,59 +22,58 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/store"
 )
 
-// Offers and jobs are JSON of a few kilobytes; a rare one is far larger
-// (a description pasted whole), and NATS refuses a message over the
-// server's max_payload (1 MiB by default). A payload over compressAbove is
-// compressed with S2, which JSON text shrinks to a third or less; one that
-// still does not fit fails its item, with a reason naming its size, and
-// the run goes on.
-
 // compressAbove is the payload size from which payloads are compressed:
 // below it, compressing costs more than it saves, and plain JSON stays
 // readable with the nats CLI.
 const compressAbove = 64 << 10
 
-// encodingS2 is the hdrEncoding value of an S2-compressed payload.
+// Headers of an encoded message.
+const (
+	HeaderEncoding = "Pulljobs-Encoding" // "s2" when the payload is compressed
+	HeaderSize     = "Pulljobs-Size"     // a payload's size, when it had to be left out
+)
+
+// encodingS2 is the HeaderEncoding value of an S2-compressed payload.
 const encodingS2 = "s2"
 
 // headerAllowance is room left for a message's subject and headers within
 // the server's max payload.
 const headerAllowance = 4 << 10
 
-// tooLargeError reports a payload that no retry can carry.
-type tooLargeError struct {
+// TooLargeError reports a payload that no retry can carry.
+type TooLargeError struct {
 	size, compressed int
 	max              int64
 	cause            error
 }
 
-func (e *tooLargeError) Error() string {
+func (e *TooLargeError) Error() string {
 	if e.cause != nil {
 		return fmt.Sprintf("a payload of %d bytes (%d compressed) could not be published: %v", e.size, e.compressed, e.cause)
 	}
 	return fmt.Sprintf("a payload of %d bytes is %d compressed, over the %d bytes NATS carries (max_payload)", e.size, e.compressed, e.max)
 }
 
-// encodePayload sets m.Data to data, compressed when large, or returns a
-// *tooLargeError when it cannot fit in maxPayload.
-func encodePayload(m *nats.Msg, data []byte, maxPayload int64) error {
-	m.Header.Del(hdrEncoding)
+// Encode sets m.Data to data, compressed when large, or returns a
+// *TooLargeError when it cannot fit in maxPayload.
+func Encode(m *nats.Msg, data []byte, maxPayload int64) error {
+	m.Header.Del(HeaderEncoding)
 	m.Data = data
 	if len(data) <= compressAbove {
 		return nil
 	}
 	packed := s2.EncodeBetter(nil, data)
 	if int64(len(packed)) > maxPayload-headerAllowance {
-		return &tooLargeError{size: len(data), compressed: len(packed), max: maxPayload}
+		return &TooLargeError{size: len(data), compressed: len(packed), max: maxPayload}
 	}
 	m.Data = packed
-	m.Header.Set(hdrEncoding, encodingS2)
+	m.Header.Set(HeaderEncoding, encodingS2)
 	return nil
 }
 
-// decodePayload returns a message's payload as it was before encodePayload.
-func decodePayload(h nats.Header, data []byte) ([]byte, error) {
-	switch enc := h.Get(hdrEncoding); enc {
+// Decode returns a message's payload as it was before Encode.
+func Decode(h nats.Header, data []byte) ([]byte, error) {
+	switch enc := h.Get(HeaderEncoding); enc {
 	case "":
 		return data, nil
 	case encodingS2:
@@ -95,36 +101,40 @@ func permanentPublish(err error) bool {
 // allowed" (a stream's max_msg_size).
 const jsMessageExceedsMaximum jetstream.ErrorCode = 10054
 
-// carrier publishes the pipeline's messages synchronously: it encodes the
-// payload, retries what a fail-over explains, and fails fast, with a
-// *tooLargeError, on what no retry cures.
-type carrier struct {
+// Carrier publishes messages synchronously: it encodes the payload,
+// retries what a fail-over explains, and fails fast, with a
+// *TooLargeError, on what no retry cures. It is safe for concurrent use.
+type Carrier struct {
 	js jetstream.JetStream
 	nc *nats.Conn
 }
+
+// NewCarrier returns a Carrier publishing through js, on nc.
+func NewCarrier(js jetstream.JetStream, nc *nats.Conn) *Carrier { return &Carrier{js: js, nc: nc} }
 
 // publishRetry bounds the retries of one publish: NATS may be restarting or
 // electing a leader.
 var publishRetry = retry.Policy{Name: store.RetryName, InitialInterval: 100 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 2 * time.Minute, MaxAttempts: -1}
 
-// publishTimeout bounds the wait for one publish's acknowledgement.
-const publishTimeout = 30 * time.Second
+// PublishTimeout bounds the wait for one publish's acknowledgement.
+const PublishTimeout = 30 * time.Second
 
-// publish encodes m.Data (see encodePayload) and publishes m.
-func (c *carrier) publish(ctx context.Context, m *nats.Msg) error {
+// Publish encodes m.Data (see Encode) and publishes m, once the server
+// stored it.
+func (c *Carrier) Publish(ctx context.Context, m *nats.Msg) error {
 	size := len(m.Data)
-	if err := encodePayload(m, m.Data, c.nc.MaxPayload()); err != nil {
+	if err := Encode(m, m.Data, c.nc.MaxPayload()); err != nil {
 		return err
 	}
 	return retry.Do(ctx, publishRetry, func(ctx context.Context) error {
-		actx, cancel := context.WithTimeout(ctx, publishTimeout)
+		actx, cancel := context.WithTimeout(ctx, PublishTimeout)
 		defer cancel()
 		_, err := c.js.PublishMsg(actx, m)
 		switch {
 		case err == nil:
 			return nil
 		case permanentPublish(err):
-			return &tooLargeError{size: size, compressed: len(m.Data), max: c.nc.MaxPayload(), cause: err}
+			return &TooLargeError{size: size, compressed: len(m.Data), max: c.nc.MaxPayload(), cause: err}
 		case ctx.Err() != nil:
 			return err
 		}
