@@ -13,9 +13,10 @@ import (
 // pulljobs_ratelimit_wait_seconds_total under the limiter's name: some, for
 // calls that waited for their turn (one call passes per window at 10 calls
 // per second), and never more than the calls took as their caller saw
-// them, whatever the machine's pace. (The package's instrument binds to
-// the first MeterProvider of the process: this is the only test that
-// installs one.)
+// them, whatever the machine's pace; the throttled answers Observe sees in
+// pulljobs_ratelimit_throttled_total, and the rate is
+// pulljobs_ratelimit_rate. (The package's instruments bind to the first
+// MeterProvider of the process: this is the only test that installs one.)
 func TestWaitMeasured(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	tel, err := telemetry.Start(context.Background(), telemetry.Options{ServiceName: "test", Metrics: true})
@@ -37,6 +38,9 @@ func TestWaitMeasured(t *testing.T) {
 		}
 	}
 	took := time.Since(begin)
+	l.Observe(ctx, "POST /job/indexing", 429, time.Millisecond, 0)
+	l.Observe(ctx, "POST /job/indexing", 201, time.Millisecond, 0)
+	l.Observe(ctx, "POST /job/indexing", 503, time.Millisecond, 0)
 	m, err := telemetrytest.Read(tel.MetricsHandler())
 	if err != nil {
 		t.Fatal(err)
@@ -45,5 +49,11 @@ func TestWaitMeasured(t *testing.T) {
 	if !found || got <= 0 || got > took.Seconds() {
 		t.Errorf("pulljobs_ratelimit_wait_seconds_total{api=\"hrflow\"} = %v (found %v), want more than 0 and at most the %v the calls took",
 			got, found, took)
+	}
+	if got, found := m.Value("pulljobs_ratelimit_throttled_total", "api", "hrflow"); got != 2 {
+		t.Errorf("pulljobs_ratelimit_throttled_total{api=\"hrflow\"} = %v (found %v), want 2: a 429 and a 503", got, found)
+	}
+	if got, found := m.Value("pulljobs_ratelimit_rate", "api", "hrflow"); got != perSecond {
+		t.Errorf("pulljobs_ratelimit_rate{api=\"hrflow\"} = %v (found %v), want %v", got, found, perSecond)
 	}
 }

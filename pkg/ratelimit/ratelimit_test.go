@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -49,17 +50,32 @@ func TestNewRejects(t *testing.T) {
 }
 
 // TestSharedAcrossLimiters checks the quota holds across two limiters, as two
-// replicas would have: in every window, never more calls than the window holds.
+// replicas would have: in every window, never more calls than the window
+// holds; for a fixed rate and for an adaptive one (kept at that rate).
 func TestSharedAcrossLimiters(t *testing.T) {
+	const perSecond = 20
+	t.Run("fixed", func(t *testing.T) {
+		sharedAcross(t, func(ctx context.Context, js jetstream.JetStream) (*Shared, error) {
+			return New(ctx, js, "hrflow", perSecond)
+		})
+	})
+	t.Run("adaptive", func(t *testing.T) {
+		sharedAcross(t, func(ctx context.Context, js jetstream.JetStream) (*Shared, error) {
+			return NewAdaptive(ctx, js, "hrflow", AdaptiveOptions{Start: perSecond, Ceiling: perSecond})
+		})
+	})
+}
+
+func sharedAcross(t *testing.T, newLimiter func(context.Context, jetstream.JetStream) (*Shared, error)) {
+	const perSecond = 20
 	js := newJetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	const perSecond = 20
-	a, err := New(ctx, js, "hrflow", perSecond)
+	a, err := newLimiter(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(ctx, js, "hrflow", perSecond)
+	b, err := newLimiter(ctx, js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +111,30 @@ func TestSharedAcrossLimiters(t *testing.T) {
 	if got := calls.Load(); got != 40 {
 		t.Fatalf("calls = %d, want 40", got)
 	}
+	perWin := int(a.slots(perSecond, 0))
 	for w, n := range perWindow {
-		if n > int(a.perWin) {
-			t.Errorf("window %d granted %d calls, want at most %d", w, n, a.perWin)
+		if n > perWin {
+			t.Errorf("window %d granted %d calls, want at most %d", w, n, perWin)
+		}
+	}
+}
+
+// TestSlots: a window holds the calls that fall due in it, so that any
+// rate is kept on average, not only multiples of the windows.
+func TestSlots(t *testing.T) {
+	for _, r := range []float64{0.5, 1, 2.5, 4, 10, 15, 37.5, 60, 100} {
+		s := &Shared{window: max(time.Duration(float64(time.Second)/r), minWindow)}
+		windows := int64(10 * time.Second / s.window) // ten seconds
+		var sum int64
+		for w := int64(1_234_567); w < 1_234_567+windows; w++ {
+			n := s.slots(r, w)
+			if n < 0 || float64(n) > math.Ceil(r*s.window.Seconds()) {
+				t.Fatalf("%v calls/s: window %d holds %d, want 0 to %v", r, w, n, math.Ceil(r*s.window.Seconds()))
+			}
+			sum += n
+		}
+		if want := 10 * r; math.Abs(float64(sum)-want) > 1 {
+			t.Errorf("%v calls/s in windows of %v: %d calls in ten seconds, want %v", r, s.window, sum, want)
 		}
 	}
 }
