@@ -1,6 +1,6 @@
 // Package emulator holds what the France Travail and HrFlow emulators share:
-// fault injection (error answers, connection resets, latency) that can be
-// changed while they run, counters of requests by route and status, and the
+// fault injection (error answers, connection resets, latency, a capacity
+// past which calls are throttled) that can be changed while they run, counters of requests by route and status, and the
 // admin routes under /_emulator/ that expose both.
 //
 // An emulator wraps its API handler with a Faults middleware:
@@ -15,13 +15,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // AdminPrefix is where every emulator serves its admin routes; it is never a
@@ -42,6 +46,16 @@ type Config struct {
 	ResetRate float64 `json:"reset_rate"`
 	// Latency is added to every API request, before any answer.
 	Latency Duration `json:"latency"`
+	// Capacity, when > 0, is the calls per second the API serves in all,
+	// whoever makes them: a token bucket filling at that rate and holding
+	// at most that many calls (at least one). A call that finds it empty
+	// is answered 429 "Too Many Requests", in the API's shape, at once
+	// (before Latency), and does not reach the API. A change keeps the
+	// calls the bucket holds, up to its new size.
+	Capacity float64 `json:"capacity,omitempty"`
+	// RetryAfter adds to those 429s a Retry-After header: the seconds
+	// until the bucket holds a call again, rounded up.
+	RetryAfter bool `json:"retry_after,omitempty"`
 	// Seed makes the draws repeatable; 0 draws a random seed.
 	Seed uint64 `json:"seed,omitempty"`
 }
@@ -57,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.Latency < 0 {
 		return fmt.Errorf("latency %v: want a duration ≥ 0", time.Duration(c.Latency))
+	}
+	if !(c.Capacity >= 0) || math.IsInf(c.Capacity, 1) {
+		return fmt.Errorf("capacity %v: want calls per second ≥ 0 (0: none)", c.Capacity)
 	}
 	for _, s := range c.ErrorStatuses {
 		if s < 400 || s > 599 {
@@ -103,10 +120,11 @@ type ErrorBody func(status int) (contentType string, body []byte)
 type Faults struct {
 	body ErrorBody
 
-	mu     sync.Mutex
-	cfg    Config
-	rng    *rand.Rand
-	counts map[string]map[int]int64 // route → status → requests
+	mu       sync.Mutex
+	cfg      Config
+	rng      *rand.Rand
+	counts   map[string]map[int]int64 // route → status → requests
+	capacity *rate.Limiter            // nil without Capacity
 }
 
 // NewFaults returns a Faults with cfg in force. body renders injected errors;
@@ -133,7 +151,41 @@ func (f *Faults) Set(cfg Config) error {
 	defer f.mu.Unlock()
 	f.cfg = cfg
 	f.rng = rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	switch {
+	case cfg.Capacity == 0:
+		f.capacity = nil
+	case f.capacity == nil:
+		f.capacity = rate.NewLimiter(rate.Limit(cfg.Capacity), bucketSize(cfg.Capacity))
+	default:
+		now := time.Now()
+		f.capacity.SetLimitAt(now, rate.Limit(cfg.Capacity))
+		f.capacity.SetBurstAt(now, bucketSize(cfg.Capacity))
+	}
 	return nil
+}
+
+// bucketSize is the most calls a bucket filling at capacity calls per
+// second holds: a second's worth, at least one.
+func bucketSize(capacity float64) int { return max(1, int(capacity)) }
+
+// admit takes a call from the capacity's bucket. When there is none, it
+// returns false and the Retry-After to send ("" for none).
+func (f *Faults) admit() (ok bool, retryAfter string) {
+	f.mu.Lock()
+	lim, withRetryAfter := f.capacity, f.cfg.RetryAfter
+	f.mu.Unlock()
+	if lim == nil {
+		return true, ""
+	}
+	now := time.Now()
+	if lim.AllowN(now, 1) {
+		return true, ""
+	}
+	if !withRetryAfter {
+		return false, ""
+	}
+	wait := math.Ceil((1 - lim.TokensAt(now)) / float64(lim.Limit()))
+	return false, strconv.Itoa(max(int(wait), 1))
 }
 
 // Config returns the configuration in force.
@@ -230,6 +282,14 @@ func (f *Faults) Wrap(route func(*http.Request) string, next http.Handler) http.
 			return
 		}
 		name := route(r)
+		if ok, retryAfter := f.admit(); !ok {
+			f.Record(name, http.StatusTooManyRequests)
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			f.writeError(w, http.StatusTooManyRequests)
+			return
+		}
 		d := f.draw()
 		if d.latency > 0 {
 			// The server sees a client give up only once the request's

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -217,5 +218,70 @@ func TestDurationJSON(t *testing.T) {
 	b, _ := json.Marshal(Duration(time.Second))
 	if string(b) != `"1s"` {
 		t.Errorf("marshal = %s, want \"1s\"", b)
+	}
+}
+
+// TestCapacity: past the capacity, calls are answered 429 in the API's
+// shape, without Retry-After unless asked, and counted; the capacity can
+// change while the emulator runs, through PUT /_emulator/faults.
+func TestCapacity(t *testing.T) {
+	f, srv := newServer(t, Config{Capacity: 2})
+	get := func() *http.Response {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	var statuses []int
+	for range 6 {
+		resp := get()
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if ra := resp.Header.Get("Retry-After"); ra != "" {
+				t.Errorf("429 with Retry-After %q, want none unless asked", ra)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("429 Content-Type %q, want the API's error shape", ct)
+			}
+		}
+	}
+	// A bucket of two calls, filling at two a second: the first two pass,
+	// the next ones, made at once, find it empty.
+	if statuses[0] != 201 || statuses[1] != 201 || statuses[5] != 429 {
+		t.Errorf("statuses %v, want 201 201 then 429s", statuses)
+	}
+	if ok, throttled := f.Stats().Count("GET /a", 201), f.Stats().Count("GET /a", 429); ok+throttled != 6 || throttled < 3 {
+		t.Errorf("counted %d answered and %d throttled, want 6 in all, at least 3 throttled", ok, throttled)
+	}
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+AdminPrefix+"faults", strings.NewReader(`{"capacity":0.5,"retry_after":true}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := f.Config(); resp.StatusCode != 200 || got.Capacity != 0.5 || !got.RetryAfter {
+		t.Fatalf("PUT capacity: %d, config %+v", resp.StatusCode, got)
+	}
+	// The bucket keeps what it held (nothing): at half a call a second, a
+	// call is two seconds away.
+	if resp := get(); resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
+		t.Errorf("after the change: %d Retry-After %q, want 429 with Retry-After 2", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if err := f.Set(Config{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if resp := get(); resp.StatusCode != 201 {
+			t.Fatalf("capacity removed: status %d, want 201", resp.StatusCode)
+		}
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if err := f.Set(Config{Capacity: bad}); err == nil {
+			t.Errorf("capacity %v: err = nil, want an error", bad)
+		}
 	}
 }

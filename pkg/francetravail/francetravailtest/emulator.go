@@ -181,8 +181,12 @@ func New(cfg Config) (*Emulator, error) {
 	return e, nil
 }
 
-// errorBody renders injected 5xx answers as the API's JSON errors.
+// errorBody renders injected errors as the API's: a 429 (a capacity
+// reached) as the gateway's plain text, others as JSON errors.
 func errorBody(status int) (string, []byte) {
+	if status == http.StatusTooManyRequests {
+		return "text/plain; charset=utf-8", []byte(http.StatusText(status) + "\n")
+	}
 	b, _ := json.Marshal(map[string]any{"message": http.StatusText(status), "codeHttp": status})
 	return "application/json", b
 }
