@@ -2,6 +2,7 @@ package hrflow
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/retry"
@@ -47,7 +49,8 @@ const (
 // Limiter paces the calls to the API. *rate.Limiter (golang.org/x/time/rate)
 // satisfies it; the pipeline plugs in one shared by all replicas. Wait is
 // called before every HTTP attempt, retries included, and must return early
-// with an error when ctx ends.
+// with an error when ctx ends. A Limiter that is also an Observer hears how
+// every attempt went; one that is a Rater says its rate to Tally.
 type Limiter interface {
 	Wait(ctx context.Context) error
 }
@@ -78,6 +81,10 @@ type Config struct {
 	// Retry says how often and how long a failing call is tried again; the
 	// zero value means retry's defaults.
 	Retry retry.Policy
+	// ListLimit is the page size Jobs asks for; 0 means DefaultListLimit.
+	// The client falls back to smaller pages when the API refuses it or
+	// serves fewer (see Jobs).
+	ListLimit int
 	// Logger receives retries and warnings; nil discards them. Nothing the
 	// client logs contains the secret.
 	Logger *slog.Logger
@@ -130,7 +137,8 @@ type Client struct {
 	timeout      time.Duration
 	policy       retry.Policy
 	log          *slog.Logger
-	refs         keyedMutex // serialises Upsert per (board, reference)
+	refs         keyedMutex   // serialises Upsert per (board, reference)
+	listLimit    atomic.Int64 // the page size Jobs asks for
 }
 
 // NewClient validates cfg and returns a client; it makes no network call.
@@ -170,6 +178,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.CallTimeout < 0 {
 		return nil, fmt.Errorf("hrflow: config: CallTimeout %v: want ≥ 0", cfg.CallTimeout)
 	}
+	if cfg.ListLimit < 0 {
+		return nil, fmt.Errorf("hrflow: config: ListLimit %d: want ≥ 1, or 0 for %d", cfg.ListLimit, DefaultListLimit)
+	}
 	timeout := cfg.CallTimeout
 	if timeout == 0 {
 		timeout = DefaultCallTimeout
@@ -181,7 +192,7 @@ func NewClient(cfg Config) (*Client, error) {
 		t.MaxIdleConnsPerHost = maxIdleConns
 		hc = &http.Client{Transport: t}
 	}
-	return &Client{
+	c := &Client{
 		secret:   cfg.APISecret,
 		user:     cfg.APIUser,
 		base:     strings.TrimRight(base, "/"),
@@ -191,7 +202,9 @@ func NewClient(cfg Config) (*Client, error) {
 		timeout:  timeout,
 		policy:   cfg.Retry,
 		log:      log,
-	}, nil
+	}
+	c.listLimit.Store(int64(cmp.Or(cfg.ListLimit, DefaultListLimit)))
+	return c, nil
 }
 
 // validHeaderValue reports whether s can be sent as is in a header: visible
@@ -333,8 +346,11 @@ func (c *Client) attempt(ctx context.Context, method, target, urlPath string, pa
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	route := method + " " + strings.TrimPrefix(urlPath, c.basePath)
+	sent := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.observe(ctx, route, nil, time.Since(sent))
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
@@ -342,7 +358,9 @@ func (c *Client) attempt(ctx context.Context, method, target, urlPath string, pa
 	if n := resp.ContentLength; n > 0 && n <= maxAnswer {
 		buf.Grow(int(n) + 1) // +1: ReadFrom wants room to see EOF
 	}
-	if _, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer+1)); err != nil {
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer+1))
+	c.observe(ctx, route, resp, time.Since(sent))
+	if err != nil {
 		putBuf(buf)
 		return nil, nil, fmt.Errorf("%s %s: read answer: %w", method, urlPath, err)
 	}

@@ -174,7 +174,7 @@ func TestRequestShape(t *testing.T) {
 	if q := reqs[1].URL.Query(); q.Get("board_key") != board || q.Get("reference") != "A" {
 		t.Errorf("GET query %v", q)
 	}
-	want := map[string]string{"board_keys": `["` + board + `"]`, "page": "1", "limit": "30", "order_by": "desc", "sort_by": "created_at", "return_job": "false"}
+	want := map[string]string{"board_keys": `["` + board + `"]`, "page": "1", "limit": "100", "order_by": "desc", "sort_by": "created_at", "return_job": "false"}
 	q := reqs[2].URL.Query()
 	for k, v := range want {
 		if q.Get(k) != v {
@@ -335,7 +335,7 @@ func TestJobs(t *testing.T) {
 				mu.Unlock()
 			}
 		}}
-	}})
+	}, config: func(c *hrflow.Config) { c.ListLimit = 30 }})
 	ctx := context.Background()
 	const n = 65
 	archived := map[string]bool{}

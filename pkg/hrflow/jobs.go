@@ -21,9 +21,14 @@ const (
 	pathParsing = "/text/parsing"
 )
 
-// DefaultListLimit is the page size of Jobs when ListOptions.Limit is 0: the
-// one HrFlow's own code uses (the API's maximum is not documented).
-const DefaultListLimit = 30
+// Page sizes of Jobs. The API's largest is not documented: HrFlow's own
+// code asks for 30. A client asks for DefaultListLimit (or
+// Config.ListLimit), and falls back to FallbackListLimit for good when the
+// API refuses that (400) or serves fewer jobs a page.
+const (
+	DefaultListLimit  = 100
+	FallbackListLimit = 30
+)
 
 // GetJob returns the job with that reference on the board, archived or not
 // (an archived job carries "archived_at"). A job that is not there gives an
@@ -255,9 +260,10 @@ type JobRef struct {
 }
 
 // ListOptions tunes Jobs. The zero value lists every job, archived ones
-// included, DefaultListLimit per page.
+// included, at the client's page size.
 type ListOptions struct {
-	// Limit is the page size; 0 means DefaultListLimit.
+	// Limit is the page size to ask for; 0 means the client's:
+	// Config.ListLimit, or less once the API refused it.
 	Limit int
 	// ExcludeArchived leaves archived jobs out (the "archived=false" filter,
 	// which the real API may not know: UNVERIFIED).
@@ -314,20 +320,26 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 }
 
 // Jobs lists every job of the board, page after page (1-based, newest
-// first by created_at, ListOptions.Limit per page), archived ones included
-// unless opts excludes them. It stops after the last page the API announces
-// (meta.maxPage), or at the first empty page, or at the first error, which
-// it yields with a zero JobRef. Each page is one call, retried like any
-// other; once the first page tells how many there are, up to
+// first by created_at), archived ones included unless opts excludes them.
+// It asks for ListOptions.Limit jobs a page, and counts pages from what the
+// API serves: the first page's size when it serves at least that, and
+// meta.total (else meta.maxPage). When the API refuses the page size (a
+// 400 that is not about the board) or serves fewer jobs than asked while
+// more remain, it goes on with pages of FallbackListLimit (or of what was
+// served, if fewer), and the client asks for that size from then on. It
+// stops after the last page, or at the first empty page, or at the first
+// error, which it yields with a zero JobRef. Each page is one call, retried
+// like any other; once the first page tells how many there are, up to
 // ListOptions.Concurrency pages are fetched at once, and still yielded in
 // order. A job is yielded once even when a change of the board between two
-// pages shows it twice; jobs created or removed from the listing while it
-// runs may be missed, so collect the list before archiving from it.
+// pages, or pages of two sizes, show it twice; jobs created or removed
+// from the listing while it runs may be missed, so collect the list before
+// archiving from it.
 func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) iter.Seq2[JobRef, error] {
 	return func(yield func(JobRef, error) bool) {
-		limit := opts.Limit
-		if limit <= 0 {
-			limit = DefaultListLimit
+		limit, own := opts.Limit, opts.Limit <= 0
+		if own {
+			limit = c.ListLimit()
 		}
 		concurrency := opts.Concurrency
 		if concurrency <= 0 {
@@ -338,23 +350,25 @@ func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) it
 			yield(JobRef{}, fmt.Errorf("hrflow: list board %s: %w", boardKey, err))
 			return
 		}
-		fetch := func(ctx context.Context, page int) pageResult {
-			q := url.Values{
-				"board_keys": {string(boards)},
-				"page":       {strconv.Itoa(page)},
-				"limit":      {strconv.Itoa(limit)},
-				"order_by":   {"desc"},
-				"sort_by":    {"created_at"},
-				"return_job": {"false"},
+		fetchOf := func(limit int) func(context.Context, int) pageResult {
+			return func(ctx context.Context, page int) pageResult {
+				q := url.Values{
+					"board_keys": {string(boards)},
+					"page":       {strconv.Itoa(page)},
+					"limit":      {strconv.Itoa(limit)},
+					"order_by":   {"desc"},
+					"sort_by":    {"created_at"},
+					"return_job": {"false"},
+				}
+				if opts.ExcludeArchived {
+					q.Set("archived", "false")
+				}
+				items, meta, err := c.listPage(ctx, q)
+				if err != nil {
+					err = fmt.Errorf("hrflow: list board %s, page %d: %w", boardKey, page, err)
+				}
+				return pageResult{items, meta, err}
 			}
-			if opts.ExcludeArchived {
-				q.Set("archived", "false")
-			}
-			items, meta, err := c.listPage(ctx, q)
-			if err != nil {
-				err = fmt.Errorf("hrflow: list board %s, page %d: %w", boardKey, page, err)
-			}
-			return pageResult{items, meta, err}
 		}
 		var seen keySet
 		// emit yields a page's jobs; it reports whether to go on.
@@ -373,19 +387,72 @@ func (c *Client) Jobs(ctx context.Context, boardKey string, opts ListOptions) it
 			}
 			return len(r.items) > 0
 		}
-		first := fetch(ctx, 1)
-		if !emit(first) || first.meta == nil || first.meta.MaxPage <= 1 {
-			if first.err == nil && len(first.items) > 0 && (first.meta == nil || first.meta.MaxPage <= 0) {
-				// No page count: go on one page at a time until an empty page.
-				for page := 2; ; page++ {
-					if !emit(fetch(ctx, page)) {
-						return
-					}
-				}
+		first := fetchOf(limit)(ctx, 1)
+		if refusedLimit(first.err) && limit > FallbackListLimit {
+			if first = fetchOf(FallbackListLimit)(ctx, 1); first.err == nil {
+				c.fallBack(own, limit, FallbackListLimit, "refused")
+			}
+			limit = FallbackListLimit
+		}
+		if !emit(first) {
+			return
+		}
+		next, per := 2, max(limit, len(first.items))
+		m := first.meta
+		if m != nil && len(first.items) < limit && (m.Total > len(first.items) || m.MaxPage > 1) {
+			// Fewer than asked while more remain: the API serves smaller
+			// pages. Go on with pages it serves whole, past those the
+			// first page covered.
+			per = min(FallbackListLimit, len(first.items))
+			c.fallBack(own, limit, per, "served "+strconv.Itoa(len(first.items)))
+			next = len(first.items)/per + 1
+		}
+		fetch := fetchOf(per)
+		last := lastPage(m, per, len(first.items))
+		if last < 0 {
+			// No page count: go on one page at a time until an empty page.
+			for page := next; emit(fetch(ctx, page)); page++ {
 			}
 			return
 		}
-		c.fetchAhead(ctx, first.meta.MaxPage, concurrency, fetch, emit)
+		c.fetchAhead(ctx, next, last, concurrency, fetch, emit)
+	}
+}
+
+// lastPage returns the number of pages of per jobs that a listing whose
+// first page served served jobs holds, from its meta: meta.total when it
+// says, else meta.maxPage (counted in pages of what was served); -1 when
+// the meta does not tell.
+func lastPage(m *listMeta, per, served int) int {
+	switch {
+	case m == nil:
+		return -1
+	case m.Total > 0:
+		return (m.Total + per - 1) / per
+	case m.MaxPage > 0:
+		return (m.MaxPage*max(served, 1) + per - 1) / per
+	}
+	return -1
+}
+
+// refusedLimit reports an error that may be the API refusing a page size:
+// a 400 (or 422) that is not about a missing board.
+func refusedLimit(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && (ae.Status == http.StatusBadRequest || ae.Status == http.StatusUnprocessableEntity) && ae.kind == nil
+}
+
+// ListLimit returns the page size Jobs asks for when ListOptions.Limit is
+// 0: Config.ListLimit, or the smaller size a listing fell back to.
+func (c *Client) ListLimit() int { return int(c.listLimit.Load()) }
+
+// fallBack notes that a listing asked for pages of asked and goes on with
+// pages of per, because the API did what why says; when the listing used
+// the client's page size (own), the client asks for per from then on.
+func (c *Client) fallBack(own bool, asked, per int, why string) {
+	if own && c.listLimit.CompareAndSwap(int64(asked), int64(per)) {
+		c.log.Info("hrflow: the listing serves smaller pages than asked; asking for less from now on",
+			"asked", asked, "answer", why, "limit", per)
 	}
 }
 
@@ -437,16 +504,15 @@ type pageResult struct {
 	err   error
 }
 
-// fetchAhead fetches pages 2 to last, up to concurrency at once, and hands
-// them to emit in order until it returns false. The goroutines it starts
-// end before it returns.
-func (c *Client) fetchAhead(ctx context.Context, last, concurrency int, fetch func(context.Context, int) pageResult, emit func(pageResult) bool) {
+// fetchAhead fetches pages next to last, up to concurrency at once, and
+// hands them to emit in order until it returns false. The goroutines it
+// starts end before it returns.
+func (c *Client) fetchAhead(ctx context.Context, next, last, concurrency int, fetch func(context.Context, int) pageResult, emit func(pageResult) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	pending := make([]chan pageResult, 0, concurrency)
-	next := 2
 	launch := func() {
 		ch := make(chan pageResult, 1)
 		page := next

@@ -66,7 +66,8 @@
 //     name is required;
 //   - is_archive takes 0, 1, true, false (also as strings) and is required;
 //     archiving an archived job keeps its archived_at;
-//   - /storing/jobs takes limit 1 to MaxListLimit, sort_by created_at or
+//   - /storing/jobs takes limit 1 to MaxListLimit (Config.MaxPage serves
+//     smaller pages, or refuses larger limits), sort_by created_at or
 //     updated_at, order_by desc (default) or asc, return_job true/false in any
 //     case or 1/0, and a filter of the emulator's own, archived=false (live
 //     jobs only) or archived=true (archived only); maxPage is
@@ -182,6 +183,13 @@ type Config struct {
 	// (SeedJob included); past it, a create answers 402 "Over quota"
 	// (UNVERIFIED: what the API counts is not documented).
 	Quota int64
+	// MaxPage, when > 0, is the largest page GET /storing/jobs serves, at
+	// most MaxListLimit: a larger limit gets MaxPage jobs a page, and meta
+	// counts pages of MaxPage (as an API that caps its pages silently
+	// would). With RefuseLargePage, a larger limit is a 400 naming it
+	// instead.
+	MaxPage         int
+	RefuseLargePage bool
 }
 
 // APIKey is a key the emulator accepts. Its permission comes from the
@@ -226,18 +234,24 @@ type Emulator struct {
 	codec   codec
 	quota   int64
 	creates atomic.Int64
+	maxPage int  // 0: MaxListLimit
+	refuse  bool // a limit above maxPage is a 400
 
 	mu     sync.RWMutex
 	boards map[string]*board
 }
 
 // New returns an emulator configured by cfg. It refuses a key without a
-// permission prefix or a user, and a board key that is not 40 lowercase hex
-// digits.
+// permission prefix or a user, a board key that is not 40 lowercase hex
+// digits, and a MaxPage outside 0 to MaxListLimit.
 func New(cfg Config) (*Emulator, error) {
-	e := &Emulator{now: cfg.Now, keys: make(map[string]apiKey), boards: make(map[string]*board), quota: cfg.Quota}
+	e := &Emulator{now: cfg.Now, keys: make(map[string]apiKey), boards: make(map[string]*board), quota: cfg.Quota,
+		maxPage: cfg.MaxPage, refuse: cfg.RefuseLargePage}
 	if e.now == nil {
 		e.now = time.Now
+	}
+	if cfg.MaxPage < 0 || cfg.MaxPage > MaxListLimit {
+		return nil, fmt.Errorf("hrflowtest: max page %d: want 1 to %d, or 0 for %d", cfg.MaxPage, MaxListLimit, MaxListLimit)
 	}
 	keys := cfg.Keys
 	if len(keys) == 0 {

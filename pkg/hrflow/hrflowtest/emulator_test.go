@@ -467,6 +467,33 @@ func TestList(t *testing.T) {
 	}
 }
 
+// TestListMaxPage: an emulator whose largest page is smaller than the
+// limit asked serves pages of its own size, and counts them so; or, asked
+// to, refuses the limit with a 400 naming it.
+func TestListMaxPage(t *testing.T) {
+	const n = 25
+	for _, refuse := range []bool{false, true} {
+		e := newEnv(t, Config{MaxPage: 10, RefuseLargePage: refuse})
+		for i := range n {
+			e.do(t, req{method: "POST", path: "/job/indexing", body: flatJob(fmt.Sprintf("R%02d", i), nil)}).want(t, 201, "")
+		}
+		a := e.do(t, req{method: "GET", path: listPath(url.Values{"page": {"3"}, "limit": {"100"}})})
+		if refuse {
+			a.want(t, 400, "Invalid parameters. limit: Must be an integer between 1 and 10.")
+		} else {
+			a.want(t, 200, "List of jobs")
+			if m := a.meta(t); m != (listMeta{3, 3, 5, n}) || len(a.refs(t)) != 5 {
+				t.Errorf("page 3 of 100 from pages of 10: meta %+v, %d jobs; want page 3 of 3 holding the last 5", m, len(a.refs(t)))
+			}
+		}
+		a = e.do(t, req{method: "GET", path: listPath(url.Values{"page": {"2"}, "limit": {"10"}})})
+		a.want(t, 200, "List of jobs")
+		if m := a.meta(t); m != (listMeta{2, 3, 10, n}) {
+			t.Errorf("refuse %t: page 2 of 10: meta %+v, want page 2 of 3, 10 jobs", refuse, m)
+		}
+	}
+}
+
 func TestParsing(t *testing.T) {
 	e := newEnv(t, Config{})
 	text := "Équipe à Chamonix-Mont-Blanc : maîtrise d’Excel, de l'anglais et sens de\nl'organisation ; Permis B, Bac +2."
@@ -676,6 +703,8 @@ func TestConfig(t *testing.T) {
 		{Boards: []string{"board"}},
 		{Boards: []string{strings.Repeat("A", 40)}},
 		{Faults: emulator.Config{ErrorRate: 2}},
+		{MaxPage: -1},
+		{MaxPage: MaxListLimit + 1},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)

@@ -137,7 +137,7 @@ func (e *Emulator) readListQuery(v url.Values) (listQuery, error) {
 	if q.page, err = intParam(v.Get("page"), "page", 1, 1, 1<<30); err != nil {
 		return q, err
 	}
-	if q.limit, err = intParam(v.Get("limit"), "limit", DefaultListLimit, 1, MaxListLimit); err != nil {
+	if q.limit, err = e.pageSize(v.Get("limit")); err != nil {
 		return q, err
 	}
 	switch strings.ToLower(v.Get("order_by")) {
@@ -176,6 +176,23 @@ func (e *Emulator) readListQuery(v url.Values) (listQuery, error) {
 	}
 	q.createdMax, err = dateParam(v.Get("created_at_max"), "created_at_max", true, q.createdMax)
 	return q, err
+}
+
+// pageSize reads limit: 1 to MaxListLimit, capped at Config.MaxPage (or
+// refused past it, with RefuseLargePage).
+func (e *Emulator) pageSize(v string) (int, error) {
+	hi := MaxListLimit
+	if e.refuse && e.maxPage > 0 {
+		hi = e.maxPage
+	}
+	n, err := intParam(v, "limit", DefaultListLimit, 1, hi)
+	if err != nil {
+		return 0, err
+	}
+	if e.maxPage > 0 {
+		n = min(n, e.maxPage)
+	}
+	return n, nil
 }
 
 // listBoards reads board_keys, a JSON list of board keys, each of a board
