@@ -13,7 +13,7 @@
 // natureContrat, motsCles, origineOffre, publieeDepuis,
 // minCreationDate/maxCreationDate, qualification, experience,
 // experienceExigence), sort, range and Content-Range, 200/206/204, the cap of
-// ranges starting at 3000 at most, filtresPossibles over the whole result,
+// ranges starting at 3000 at most (or at Config.MaxStart), filtresPossibles over the whole result,
 // GET /offres/{id}, the referentials, and a per-client quota answering 429
 // with Retry-After and the X-Ratelimit-* headers. Faults (error answers,
 // resets, latency) come from package emulator.
@@ -115,6 +115,12 @@ type Config struct {
 	Now func() time.Time
 	// Corpus is the initial set of offers; nil means none.
 	Corpus Corpus
+	// MaxStart, when > 0, is the largest range start the search serves,
+	// at most the API's documented 3000: a range starting past it is a
+	// 400 with the API's message naming it ("La position de début doit
+	// être inférieure ou égale à 1000."), as for an account whose cap is
+	// lower than documented.
+	MaxStart int
 }
 
 // Emulator serves the emulated API. It is safe for concurrent use and starts
@@ -135,6 +141,7 @@ type Emulator struct {
 	tokens   map[string]tokenInfo
 	quota    int
 	limiters map[string]*rate.Limiter
+	maxStart int // the largest range start
 }
 
 type tokenInfo struct {
@@ -162,6 +169,10 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Quota < 0 {
 		return nil, fmt.Errorf("francetravailtest: quota %d: want ≥ 0", cfg.Quota)
 	}
+	if cfg.MaxStart < 0 || cfg.MaxStart > maxRangeStart {
+		return nil, fmt.Errorf("francetravailtest: max start %d: want 1 to %d, or 0 for %d", cfg.MaxStart, maxRangeStart, maxRangeStart)
+	}
+	e.maxStart = cmp.Or(cfg.MaxStart, maxRangeStart)
 	e.quota = cfg.Quota
 	if e.now == nil {
 		e.now = time.Now
@@ -452,6 +463,9 @@ func (e *Emulator) serveOffer(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) serveSearch(w http.ResponseWriter, r *http.Request) {
 	p, msg := parseSearchParams(r.URL.Query())
+	if msg == "" && p.first > e.maxStart {
+		msg = msgRangeStart(e.maxStart)
+	}
 	if msg != "" {
 		badRequest(w, msg)
 		return

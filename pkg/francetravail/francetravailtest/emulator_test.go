@@ -248,7 +248,7 @@ func TestAdminRoutes(t *testing.T) {
 func TestSearchMessages(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{"range=0-150", msgRangeTooWide},
-		{"range=3001-3010", msgRangeStart},
+		{"range=3001-3010", msgRangeStart(3000)},
 		{"range=abc", msgRangeFormat},
 		{"range=10-5", msgRangeFormat},
 		{"range=-1-5", msgRangeFormat},
@@ -424,5 +424,32 @@ func TestRepeatedIDs(t *testing.T) {
 	}
 	if w := serve("/offres/" + c.Entry(0).ID); w.Body.String() != string(first) {
 		t.Errorf("GET /offres/{id} answers %.80s…, want the first copy", w.Body.String())
+	}
+}
+
+// TestMaxStart: an emulator whose range cap is lower than documented
+// serves ranges up to it, and answers past it the API's 400 naming it.
+func TestMaxStart(t *testing.T) {
+	if _, err := New(Config{MaxStart: maxRangeStart + 1}); err == nil {
+		t.Error("MaxStart past 3000: err = nil, want an error")
+	}
+	_, srv := newServer(t, Config{MaxStart: 1000, Corpus: Synthetic(2000, 1, SyntheticOptions{})})
+	tok, err := token(t, srv, DefaultClientID, DefaultClientSecret, "api_offresdemploiv2", "o2dsoffre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := get(t, srv, tok.AccessToken, APIPath+"/offres/search?range=1000-1149"); resp.StatusCode != http.StatusPartialContent {
+		t.Errorf("range 1000-1149: %d, want 206", resp.StatusCode)
+	}
+	resp := get(t, srv, tok.AccessToken, APIPath+"/offres/search?range=1001-1150")
+	var body struct {
+		Message  string `json:"message"`
+		CodeHTTP int    `json:"codeHttp"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if want := "La position de début doit être inférieure ou égale à 1000."; resp.StatusCode != 400 || body.Message != want || body.CodeHTTP != 400 {
+		t.Errorf("range 1001-1150: %d %+v, want 400 %q", resp.StatusCode, body, want)
 	}
 }

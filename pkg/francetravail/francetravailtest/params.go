@@ -31,13 +31,18 @@ const (
 // UNVERIFIED.
 const (
 	msgRangeTooWide = "La plage de résultats demandée est trop importante."
-	msgRangeStart   = "La position de début doit être inférieure ou égale à 3000."
 	msgRangeFormat  = "Format du paramètre « range » incorrect. <entier>-<entier> attendu."
 	msgMotsCles     = "Format du paramètre « motsCles » incorrect. 7 mots-clé au maximum séparés par des virgules et d'au moins 2 caractères."
 	msgExperience   = "Format du paramètre « experience » incorrect. 0, 1, 2, 3 ou 4 attendu."
 	msgExpExigence  = "Format du paramètre « experienceExigence » incorrect. D, E ou S attendu."
 	msgOfferID      = "Le format de l'id de l'offre recherchée est incorrect."
 )
+
+// msgRangeStart is the 400 message of a range that starts past max, the
+// largest start.
+func msgRangeStart(max int) string {
+	return "La position de début doit être inférieure ou égale à " + strconv.Itoa(max) + "."
+}
 
 // msgBoolean is the 400 message of a boolean parameter that is not true/false.
 func msgBoolean(name string) string {
@@ -301,7 +306,7 @@ func checkRange(sp *compiledParam, v string) string {
 	case last-first+1 > sp.MaxItems:
 		return msgRangeTooWide
 	case float64(first) > sp.Max:
-		return msgRangeStart
+		return msgRangeStart(int(sp.Max))
 	}
 	return ""
 }
