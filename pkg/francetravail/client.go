@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -60,6 +61,12 @@ type Config struct {
 	// Token calls are not counted: they go to another host, with its own
 	// limits, about once every 25 minutes.
 	RateLimit float64
+	// Limiter, when not nil, is waited before every API call, after the
+	// client's own rate limit: the pipeline plugs in one that every
+	// replica sharing the application's quota shares, so that a 429's
+	// Retry-After pauses them all. When it is also an Observer, it hears
+	// how every call went.
+	Limiter Limiter
 	// HTTPClient makes every call, token calls included; nil means a client
 	// of its own (release its idle connections with
 	// Client.CloseIdleConnections).
@@ -115,6 +122,20 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
+// Limiter paces calls beside the client's own rate limit. Wait must return
+// early with an error when ctx ends.
+type Limiter interface {
+	Wait(ctx context.Context) error
+}
+
+// Observer is a Limiter that learns from the API's answers: after every
+// call the client tells it the route ("GET /offres/search"), the status (0
+// when no answer came), the time the call took, and the answer's
+// Retry-After (0 for none), as ratelimit.Shared's Observe takes them.
+type Observer interface {
+	Observe(ctx context.Context, route string, status int, latency, retryAfter time.Duration)
+}
+
 // Summary reports one Search.
 type Summary struct {
 	// Total is the number of matches the API reported for the query as
@@ -129,9 +150,11 @@ type Summary struct {
 	// total), not passed on again. Total = Fetched + Duplicates + Unreached
 	// when the offers do not change during the search.
 	Duplicates int `json:"duplicates"`
-	// Overlaps counts the offers met again only because two creation-date
-	// windows share their boundary second (see Search); not passed on, and
-	// not in Total.
+	// Overlaps counts the offers met again only because of how the search
+	// cut the query: two creation-date windows share their boundary second,
+	// the last page a range cap allows overlaps the one before, or a
+	// window was fetched again after the API named a lower cap (see
+	// Search); not passed on, and not in Total.
 	Overlaps int `json:"overlaps"`
 	// Requests counts search calls that got an answer, retries included.
 	Requests int `json:"requests"`
@@ -215,6 +238,7 @@ type Client struct {
 	mu        sync.Mutex    // guards token and refreshAt
 	token     *oauth2.Token
 	refreshAt time.Time
+	rangeCap  atomic.Int64 // the largest range start asked for (RangeCap)
 }
 
 // Limits of a call.
@@ -290,6 +314,7 @@ func NewClient(cfg Config) (*Client, error) {
 		},
 		tokenLock: make(chan struct{}, 1),
 	}
+	c.rangeCap.Store(MaxRangeStart)
 	return c, nil
 }
 
@@ -477,6 +502,11 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	if err := c.waitLimiter(ctx); err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: rate limiter: %w", c.apiPath+path, err)
 	}
+	if c.cfg.Limiter != nil {
+		if err := c.cfg.Limiter.Wait(ctx); err != nil {
+			return nil, "", fmt.Errorf("francetravail: GET %s: shared rate limiter: %w", c.apiPath+path, err)
+		}
+	}
 	tok, err := c.tokenFor(ctx)
 	if err != nil {
 		return nil, "", err
@@ -492,6 +522,7 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		c.observe(ctx, path, nil, time.Since(start))
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // drop the URL: the path is in our message
@@ -500,6 +531,7 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	}
 	defer resp.Body.Close()
 	body, err := readBody(resp.Body, resp.ContentLength)
+	c.observe(ctx, path, resp, time.Since(start))
 	if h != nil && h.onAnswer != nil {
 		h.onAnswer()
 	}
@@ -512,6 +544,31 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	c.log.LogAttrs(ctx, slog.LevelDebug, "francetravail: call", slog.String("path", c.apiPath+path),
 		slog.Int("status", resp.StatusCode), slog.Int("bytes", len(body)), slog.Duration("took", time.Since(start)))
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, tok, nil
+}
+
+// observe tells the Limiter, when it is an Observer, how a call to path
+// went; resp is nil when no answer came.
+func (c *Client) observe(ctx context.Context, path string, resp *http.Response, took time.Duration) {
+	o, ok := c.cfg.Limiter.(Observer)
+	if !ok {
+		return
+	}
+	route := "GET " + path
+	switch {
+	case strings.HasPrefix(path, "/offres/search"):
+	case strings.HasPrefix(path, "/offres/"):
+		route = "GET /offres/{id}"
+	case strings.HasPrefix(path, "/referentiel/"):
+		route = "GET /referentiel/{name}"
+	}
+	status, retryAfter := 0, time.Duration(0)
+	if resp != nil {
+		status = resp.StatusCode
+		if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+			retryAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+	}
+	o.Observe(ctx, route, status, took, retryAfter)
 }
 
 // readBody reads a body of at most maxBodyBytes into a buffer of its own,

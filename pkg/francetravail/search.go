@@ -13,7 +13,10 @@ import (
 // How Search fetches a complete result.
 //
 // The API serves at most MaxReachable hits of a query (ranges start at 3000
-// at most, 150 per call). Search first asks for the range 0-149 of the query
+// at most, 150 per call), or fewer: some accounts' cap is lower. The
+// client starts from 3000 and learns a lower cap from the 400 that names
+// it (Client.RangeCap); the window being drained is then cut, or drained
+// again within the new cap, and the offers met again count as Overlaps. Search first asks for the range 0-149 of the query
 // as given: the answer's Content-Range holds the total. If it is within the
 // cap, that page is kept and the rest is fetched 150 at a time for as long as
 // Content-Range says more remain (200 and 206 alike; 204 ends it).
@@ -53,9 +56,9 @@ const (
 	wideWindowMargin = 24 * time.Hour
 	// recentSpan is where the default wide window is cut first.
 	recentSpan = 32 * 24 * time.Hour
-	// splitTarget is the number of matches a child window aims at: below the
-	// cap, to leave room for an uneven spread.
-	splitTarget = MaxReachable * 85 / 100
+	// splitShare is the share of the reachable matches a child window aims
+	// at: below the cap, to leave room for an uneven spread.
+	splitShare = 0.85
 	// maxFanout bounds the children of one window.
 	maxFanout = 32
 )
@@ -99,7 +102,16 @@ type searcher struct {
 	// of the query as given, cur the window being drained.
 	split     bool
 	root, cur window
+	// drained holds the ids the current drain passed on; aborted, those
+	// of drains given up when a lower range cap was learned, whose offers
+	// are met again.
+	drained IDSet
+	aborted []*IDSet
 }
+
+// errCapLearned stops a drain whose next page starts past the range cap
+// the API just named: the window must be cut, or drained again.
+var errCapLearned = errors.New("francetravail: range cap learned")
 
 // page is one answer of the search endpoint.
 type page struct {
@@ -119,19 +131,26 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 		}
 		s.sum.Windows = 1
 		s.sum.Total = max(p.cr.Total, 0)
-		return s.emit(p)
+		return s.emit(p, 0)
 	}
 	first, err := s.fetch(ctx, q, rangeOf(0))
 	if err != nil {
 		return err
 	}
 	s.sum.Total = max(first.cr.Total, 0)
-	if first.cr.Total <= MaxReachable {
+	for first.cr.Total <= s.c.reachable() {
 		s.sum.Windows = 1
-		return s.drain(ctx, q, first)
+		if err := s.drain(ctx, q, first); !errors.Is(err, errCapLearned) {
+			return err
+		}
+		// A lower cap: drain again within it, or split.
 	}
+	return s.splitRun(ctx, q, first)
+}
 
-	// Over the cap: split by creation date.
+// splitRun fetches the query whose first page is first, over the cap, by
+// creation-date windows.
+func (s *searcher) splitRun(ctx context.Context, q Query, first *page) error {
 	var root window
 	if q.MinCreationDate != "" {
 		root.lo, _ = ParseCreationDate(q.MinCreationDate) // validated
@@ -156,25 +175,32 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 		wq.MaxCreationDate = it.w.hi.Format(CreationDateLayout)
 		p := it.probe
 		if p == nil {
+			var err error
 			if p, err = s.fetch(ctx, wq, rangeOf(0)); err != nil {
 				return err
 			}
 		}
 		span := it.w.hi.Sub(it.w.lo)
+		reachable := s.c.reachable()
 		switch {
-		case p.cr.Total <= MaxReachable || span <= time.Second:
-			if p.cr.Total > MaxReachable {
+		case p.cr.Total <= reachable || span <= time.Second:
+			if p.cr.Total > reachable {
 				s.sum.Truncated = true
 				s.c.log.Warn("francetravail: window over the cap cannot be split",
 					"from", wq.MinCreationDate, "to", wq.MaxCreationDate, "total", p.cr.Total)
 			}
-			s.sum.Windows++
 			s.cur = it.w
-			if err := s.drain(ctx, wq, p); err != nil {
+			err := s.drain(ctx, wq, p)
+			if errors.Is(err, errCapLearned) {
+				stack = append(stack, item{w: it.w, probe: p, wide: it.wide}) // cut it, or drain it again
+				continue
+			}
+			if err != nil {
 				return err
 			}
+			s.sum.Windows++
 		default:
-			children := splitWindow(it.w, p.cr.Total, it.wide)
+			children := splitWindow(it.w, p.cr.Total, int(splitShare*float64(reachable)), it.wide)
 			for i := len(children) - 1; i >= 0; i-- { // oldest first
 				stack = append(stack, item{w: children[i]})
 			}
@@ -187,13 +213,15 @@ func (s *searcher) run(ctx context.Context, q Query) error {
 }
 
 // splitWindow cuts w, which holds total matches (more than the cap), into
-// windows sharing their boundaries. wide says w is the default wide window.
-func splitWindow(w window, total int, wide bool) []window {
+// windows sharing their boundaries, each meant to hold target matches.
+// wide says w is the default wide window.
+func splitWindow(w window, total, target int, wide bool) []window {
 	if cut := w.hi.Add(-wideWindowMargin - recentSpan).Truncate(time.Second); wide && cut.After(w.lo) && cut.Before(w.hi) {
 		return []window{{w.lo, cut}, {cut, w.hi}}
 	}
 	secs := int64(w.hi.Sub(w.lo) / time.Second)
-	k := int64(min(max((total+splitTarget-1)/splitTarget, 2), maxFanout))
+	target = max(target, 1)
+	k := int64(min(max((total+target-1)/target, 2), maxFanout))
 	k = min(k, secs)
 	out := make([]window, 0, k)
 	lo := w.lo
@@ -209,10 +237,16 @@ func splitWindow(w window, total int, wide bool) []window {
 }
 
 // drain yields p, then fetches the following pages of q while the
-// Content-Range says more remain within the cap.
+// Content-Range says more remain within the range cap; the last page the
+// cap allows starts at the cap, and the offers it shows again are
+// overlaps. When the API refuses a page for starting past a cap lower than
+// the client knew, it learns the cap and returns errCapLearned: the offers
+// passed on so far will be met again, as overlaps too.
 func (s *searcher) drain(ctx context.Context, q Query, p *page) error {
+	s.drained = IDSet{}
+	seenBefore := 0 // the offers before this index were passed on already
 	for {
-		if err := s.emit(p); err != nil {
+		if err := s.emit(p, seenBefore); err != nil {
 			return err
 		}
 		if p.status == http.StatusNoContent || len(p.offers) == 0 {
@@ -226,14 +260,23 @@ func (s *searcher) drain(ctx context.Context, q Query, p *page) error {
 			}
 			next = p.cr.First + len(p.offers)
 		}
-		if next > MaxRangeStart || (p.cr.Total >= 0 && next >= p.cr.Total) {
+		rangeCap := s.c.RangeCap()
+		if next >= rangeCap+PageSize || (p.cr.Total >= 0 && next >= p.cr.Total) {
 			return nil
 		}
+		start := min(next, rangeCap)
 		prev := p
 		var err error
-		if p, err = s.fetch(ctx, q, rangeOf(next)); err != nil {
+		if p, err = s.fetch(ctx, q, rangeOf(start)); err != nil {
+			if s.c.learnCap(err, start) {
+				drained := s.drained
+				s.aborted = append(s.aborted, &drained)
+				s.drained = IDSet{}
+				return errCapLearned
+			}
 			return err
 		}
+		seenBefore = next
 		if p.hasCR && !p.cr.Empty() && p.cr.Last <= prev.cr.Last {
 			return nil // no progress: never loop
 		}
@@ -245,19 +288,26 @@ func rangeOf(first int) string {
 	return strconv.Itoa(first) + "-" + strconv.Itoa(first+PageSize-1)
 }
 
-func (s *searcher) emit(p *page) error {
-	for _, o := range p.offers {
+// emit passes on the offers of p not met before. Of those met before,
+// the ones at an index below seenBefore (on a page that overlaps the one
+// before it), of a drain given up, or of a shared boundary second are
+// Overlaps; the others, Duplicates.
+func (s *searcher) emit(p *page, seenBefore int) error {
+	for i, o := range p.offers {
 		id := o.id
 		if id == "" { // not a plain string: let the full parser decide
 			id, _ = o.offer.ID()
 		}
 		if id != "" && !s.seen.Add(id) {
-			if s.onSharedBoundary(o.offer) {
+			if p.cr.First+i < seenBefore || s.onSharedBoundary(o.offer) || s.metAgain(id) {
 				s.sum.Overlaps++
 			} else {
 				s.sum.Duplicates++
 			}
 			continue
+		}
+		if id != "" {
+			s.drained.Add(id)
 		}
 		s.sum.Fetched++
 		if err := s.yield(o.offer); err != nil {
@@ -265,6 +315,18 @@ func (s *searcher) emit(p *page) error {
 		}
 	}
 	return nil
+}
+
+// metAgain reports whether an offer met again was passed on by a drain
+// given up for a lower range cap: meeting it twice says nothing of the
+// API.
+func (s *searcher) metAgain(id string) bool {
+	for _, a := range s.aborted {
+		if a.Has(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // onSharedBoundary reports whether an offer met again was created in the
