@@ -318,12 +318,11 @@ func (f *Faults) Wrap(route func(*http.Request) string, next http.Handler) http.
 			f.writeError(w, d.status)
 			return
 		}
-		sw := &statusWriter{ResponseWriter: w}
+		// Counted when the status is written, before the client can read
+		// the answer: a client that counts its answers finds them counted.
+		sw := &statusWriter{ResponseWriter: w, record: func(status int) { f.Record(name, status) }}
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		f.Record(name, sw.status)
+		sw.setStatus(http.StatusOK)
 	})
 }
 
@@ -361,19 +360,24 @@ func reset(w http.ResponseWriter) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	record func(status int) // called once, with the first status
+}
+
+// setStatus notes the answer's status, unless one was noted.
+func (w *statusWriter) setStatus(status int) {
+	if w.status == 0 {
+		w.status = status
+		w.record(status)
+	}
 }
 
 func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
+	w.setStatus(status)
 	w.ResponseWriter.WriteHeader(status)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
 
