@@ -62,9 +62,14 @@ type Target struct {
 	UpdateContent     bool   `yaml:"update_content"`
 	EnrichWithParsing bool   `yaml:"enrich_with_parsing"`
 	APIBaseURL        string `yaml:"api_base_url"`
-	// RateLimit is the HrFlow quota in calls per second, shared by every
-	// pusher; absent means DefaultHrFlowRateLimit, 0 means no limit.
-	RateLimit *float64 `yaml:"rate_limit"`
+	// RateLimit is the HrFlow quota shared by every pusher: calls per
+	// second, or auto to learn it; absent means DefaultHrFlowRateLimit, 0
+	// means no limit.
+	RateLimit *HrFlowRate `yaml:"rate_limit"`
+	// ListLimit is the jobs a page of the board's listing asks for; absent
+	// or 0 means hrflow.DefaultListLimit. The client falls back to 30 when
+	// HrFlow refuses it or serves fewer.
+	ListLimit int `yaml:"list_limit"`
 	// SyncMaxShare is the largest share of the board's live jobs that sync
 	// may archive; absent means pipeline.DefaultSyncMaxShare.
 	SyncMaxShare *float64 `yaml:"sync_max_share"`
@@ -80,6 +85,39 @@ type Target struct {
 // DefaultHrFlowRateLimit is the HrFlow calls per second all pushers share
 // when the configuration says nothing.
 const DefaultHrFlowRateLimit = 10
+
+// HrFlowRate is target_parameters.rate_limit: a fixed rate in calls per
+// second (0: no limit), or, written auto, a rate learned from HrFlow's
+// answers (ratelimit.NewAdaptive).
+type HrFlowRate struct {
+	Auto      bool
+	PerSecond float64
+}
+
+// rateAuto is how a configuration asks for an adaptive rate.
+const rateAuto = "auto"
+
+// UnmarshalYAML reads a number or auto.
+func (r *HrFlowRate) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && strings.EqualFold(n.Value, rateAuto) {
+		*r = HrFlowRate{Auto: true}
+		return nil
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil {
+		return fmt.Errorf("line %d: %q: want calls per second, or auto", n.Line, n.Value)
+	}
+	*r = HrFlowRate{PerSecond: f}
+	return nil
+}
+
+// String is the rate as a configuration writes it.
+func (r HrFlowRate) String() string {
+	if r.Auto {
+		return rateAuto
+	}
+	return strconv.FormatFloat(r.PerSecond, 'g', -1, 64)
+}
 
 // Sections, as named in the file; an Error's Section is one of them.
 const (
@@ -314,8 +352,11 @@ func (c Config) validateTarget() error {
 	if t.APIUser == "" {
 		return errorf(SectionTarget+".api_user", "required (the HrFlow user's e-mail, sent as X-USER-EMAIL)")
 	}
-	if t.RateLimit != nil && *t.RateLimit < 0 {
-		return errorf(SectionTarget+".rate_limit", "%v: want calls per second ≥ 0 (0 = no limit)", *t.RateLimit)
+	if t.RateLimit != nil && t.RateLimit.PerSecond < 0 {
+		return errorf(SectionTarget+".rate_limit", "%v: want calls per second ≥ 0 (0 = no limit), or auto", t.RateLimit)
+	}
+	if t.ListLimit < 0 {
+		return errorf(SectionTarget+".list_limit", "%d: want jobs a page ≥ 1 (0 = %d)", t.ListLimit, hrflow.DefaultListLimit)
 	}
 	if _, err := hrflow.NewClient(c.HrFlow()); err != nil {
 		return &Error{Key: SectionTarget, Err: err}
@@ -351,14 +392,15 @@ func (c Config) FranceTravail() francetravail.Config {
 // its rate limiter: the caller plugs in the one shared by all replicas
 // (HrFlowRateLimit says how fast).
 func (c Config) HrFlow() hrflow.Config {
-	return hrflow.Config{APISecret: c.Target.APISecret, APIUser: c.Target.APIUser, BaseURL: c.Target.APIBaseURL}
+	return hrflow.Config{APISecret: c.Target.APISecret, APIUser: c.Target.APIUser, BaseURL: c.Target.APIBaseURL,
+		ListLimit: c.Target.ListLimit}
 }
 
-// HrFlowRateLimit is the HrFlow calls per second shared by all pushers; 0
-// means no limit.
-func (c Config) HrFlowRateLimit() float64 {
+// HrFlowRateLimit is the HrFlow rate shared by all pushers: auto, or calls
+// per second, 0 meaning no limit.
+func (c Config) HrFlowRateLimit() HrFlowRate {
 	if c.Target.RateLimit == nil {
-		return DefaultHrFlowRateLimit
+		return HrFlowRate{PerSecond: DefaultHrFlowRateLimit}
 	}
 	return *c.Target.RateLimit
 }

@@ -73,7 +73,7 @@ func TestParseFull(t *testing.T) {
 	if spec.Action.Format.Name != "rich" || len(spec.Action.Logics) != 1 {
 		t.Errorf("action = %+v", spec.Action)
 	}
-	if got := c.HrFlowRateLimit(); got != DefaultHrFlowRateLimit {
+	if got := c.HrFlowRateLimit(); got != (HrFlowRate{PerSecond: DefaultHrFlowRateLimit}) {
 		t.Errorf("hrflow rate = %v, want the default %v", got, DefaultHrFlowRateLimit)
 	}
 }
@@ -86,8 +86,40 @@ func TestZeroRateMeansUnlimited(t *testing.T) {
 	if got := c.FranceTravail().RateLimit; got >= 0 {
 		t.Errorf("france travail rate = %v, want the client's 'no limit' (negative)", got)
 	}
-	if got := c.HrFlowRateLimit(); got != 0 {
+	if got := c.HrFlowRateLimit(); got != (HrFlowRate{}) {
 		t.Errorf("hrflow rate = %v, want 0", got)
+	}
+}
+
+// TestHrFlowRateAuto: rate_limit takes auto, in any case and from the
+// environment, beside a number; list_limit reaches the client.
+func TestHrFlowRateAuto(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		vars map[string]string
+		want HrFlowRate
+	}{
+		{"target_parameters: {rate_limit: auto}", nil, HrFlowRate{Auto: true}},
+		{"target_parameters: {rate_limit: Auto}", nil, HrFlowRate{Auto: true}},
+		{"target_parameters:\n  rate_limit: ${RATE}\n", map[string]string{"RATE": "auto"}, HrFlowRate{Auto: true}},
+		{"target_parameters:\n  rate_limit: ${RATE}\n", map[string]string{"RATE": "12.5"}, HrFlowRate{PerSecond: 12.5}},
+		{"target_parameters: {rate_limit: 60}", nil, HrFlowRate{PerSecond: 60}},
+	} {
+		c, err := parse(t, tt.yaml, tt.vars)
+		if err != nil {
+			t.Errorf("%s %v: %v", tt.yaml, tt.vars, err)
+			continue
+		}
+		if got := c.HrFlowRateLimit(); got != tt.want {
+			t.Errorf("%s %v: rate %+v (%s), want %+v", tt.yaml, tt.vars, got, got, tt.want)
+		}
+	}
+	c, err := parse(t, "target_parameters: {list_limit: 250}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.HrFlow().ListLimit; got != 250 {
+		t.Errorf("client list limit = %d, want 250", got)
 	}
 }
 
@@ -115,6 +147,9 @@ func TestErrorsNameTheirKey(t *testing.T) {
 		{"wrong type", strings.Replace(full, "concurrency: 8", "concurrency: many", 1), base, RoleAll, "pipeline", "many", "bad_pipeline_parameters"},
 		{"negative rate", strings.Replace(full, "${FT_RATE:-4}", "-1", 1), base, RoleFetcher, "origin_parameters.rate_limit", "≥ 0", "bad_origin_parameters"},
 		{"zero weight", strings.Replace(full, "update_content: true", "update_content: true\n  weight: 0", 1), base, RoleFetcher, "target_parameters.weight", "(0, 1000]", "bad_target_parameters"},
+		{"negative hrflow rate", strings.Replace(full, "update_content: true", "rate_limit: -2", 1), base, RolePusher, "target_parameters.rate_limit", "or auto", "bad_target_parameters"},
+		{"hrflow rate neither", strings.Replace(full, "update_content: true", "rate_limit: fast", 1), base, RolePusher, "target_parameters", `"fast": want calls per second, or auto`, "bad_target_parameters"},
+		{"negative list limit", strings.Replace(full, "update_content: true", "list_limit: -1", 1), base, RolePusher, "target_parameters.list_limit", "≥ 1", "bad_target_parameters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
