@@ -502,11 +502,6 @@ func (c *Client) attempt(ctx context.Context, path, u string, h *callHooks) (*re
 	if err := c.waitLimiter(ctx); err != nil {
 		return nil, "", fmt.Errorf("francetravail: GET %s: rate limiter: %w", c.apiPath+path, err)
 	}
-	if c.cfg.Limiter != nil {
-		if err := c.cfg.Limiter.Wait(ctx); err != nil {
-			return nil, "", fmt.Errorf("francetravail: GET %s: shared rate limiter: %w", c.apiPath+path, err)
-		}
-	}
 	tok, err := c.tokenFor(ctx)
 	if err != nil {
 		return nil, "", err

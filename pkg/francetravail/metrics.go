@@ -2,6 +2,7 @@ package francetravail
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -24,10 +25,18 @@ var limiterWait = func() metric.Float64Counter {
 
 var limiterWaitAPI = metric.WithAttributeSet(attribute.NewSet(attribute.String("api", "francetravail")))
 
-// waitLimiter waits for the client's rate limiter and records how long.
+// waitLimiter waits for the client's rate limiter, then for
+// Config.Limiter, and records how long.
 func (c *Client) waitLimiter(ctx context.Context) error {
 	start := time.Now()
-	err := c.limiter.Wait(ctx)
-	limiterWait.Add(ctx, time.Since(start).Seconds(), limiterWaitAPI)
-	return err
+	defer func() { limiterWait.Add(ctx, time.Since(start).Seconds(), limiterWaitAPI) }()
+	if err := c.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	if c.cfg.Limiter != nil {
+		if err := c.cfg.Limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("shared: %w", err)
+		}
+	}
+	return nil
 }

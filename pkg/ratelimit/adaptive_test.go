@@ -109,13 +109,20 @@ func TestAdaptiveSharedAcrossReplicas(t *testing.T) {
 func TestHoldShared(t *testing.T) {
 	js := newJetStream(t)
 	ctx := t.Context()
-	a, err := NewHold(ctx, js, "francetravail")
+	a, err := NewHold(ctx, js, "francetravail", "app1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewHold(ctx, js, "francetravail")
+	b, err := NewHold(ctx, js, "francetravail", "app1")
 	if err != nil {
 		t.Fatal(err)
+	}
+	other, err := NewHold(ctx, js, "francetravail", "app2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewHold(ctx, js, "francetravail", "a.b"); err == nil {
+		t.Error(`NewHold(quota "a.b"): err = nil, want an error`)
 	}
 	if err := b.Wait(ctx); err != nil {
 		t.Fatal(err)
@@ -137,6 +144,9 @@ func TestHoldShared(t *testing.T) {
 	}
 	if got := b.Rate(); !math.IsInf(got, 1) {
 		t.Errorf("a hold's rate = %v, want +Inf: it paces nothing", got)
+	}
+	if c := other.state.get(ctx); !c.Hold.IsZero() {
+		t.Errorf("another application's quota holds until %v, want no hold", c.Hold)
 	}
 	// A Retry-After shorter than the hold in force does not shorten it.
 	a.Observe(ctx, "GET /offres/search", 429, time.Millisecond, 5*time.Second)

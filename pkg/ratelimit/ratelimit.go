@@ -150,16 +150,18 @@ func NewAdaptive(ctx context.Context, js jetstream.JetStream, name string, opts 
 }
 
 // NewHold returns a limiter that paces nothing but obeys, on behalf of
-// every limiter called name, the Retry-After of a throttled answer that
+// every hold of the same quota, the Retry-After of a throttled answer that
 // any of them observed: the France Travail quota belongs to the
-// application, and a 429 to one replica is meant for all.
-func NewHold(ctx context.Context, js jetstream.JetStream, name string) (*Shared, error) {
-	if !validName(name) {
-		return nil, fmt.Errorf("rate limit %q: want letters, digits, - and _ only", name)
+// application, and a 429 to one replica is meant for all. name is the API
+// (the metrics' label), quota names the quota among the API's (letters,
+// digits, - and _; such as a digest of the application's client id).
+func NewHold(ctx context.Context, js jetstream.JetStream, name, quota string) (*Shared, error) {
+	if !validName(name) || !validName(quota) {
+		return nil, fmt.Errorf("rate limit %q, quota %q: want letters, digits, - and _ only", name, quota)
 	}
 	s := &Shared{js: js, now: time.Now, api: metric.WithAttributeSet(attribute.NewSet(apiKey.String(name)))}
 	var err error
-	if s.state, err = openState(ctx, js, name, s.now); err != nil {
+	if s.state, err = openState(ctx, js, name+"-"+quota, s.now); err != nil {
 		return nil, fmt.Errorf("rate limit %q: %w", name, err)
 	}
 	return s, nil
@@ -229,11 +231,15 @@ func (s *Shared) Rate() float64 {
 
 // Wait blocks until the caller may make one call, or ctx ends. It fails when
 // ctx ends or NATS cannot be reached; callers treat that like a failed call.
-// The time it takes is added to pulljobs_ratelimit_wait_seconds_total, with
-// the limiter's name as the api label.
+// The time a limiter that paces takes is added to
+// pulljobs_ratelimit_wait_seconds_total, with the limiter's name as the api
+// label; a hold's, to its caller's (the France Travail client counts its
+// waits itself).
 func (s *Shared) Wait(ctx context.Context) error {
-	start := time.Now()
-	defer func() { waitSeconds.Add(ctx, time.Since(start).Seconds(), s.api) }()
+	if s.local != nil || s.adaptive {
+		start := time.Now()
+		defer func() { waitSeconds.Add(ctx, time.Since(start).Seconds(), s.api) }()
+	}
 	r := s.fixed
 	if s.state != nil {
 		c := s.state.get(ctx)
