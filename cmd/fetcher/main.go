@@ -115,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer closeAll()
 	tel.Ready(nc)
-	ft, err := worker.FranceTravail(cfg, logger)
+	ft, err := worker.FranceTravail(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}

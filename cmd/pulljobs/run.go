@@ -175,7 +175,7 @@ func runPipeline(ctx context.Context, f runFlags, cfg config.Config, logger *slo
 		return err
 	}
 	tel.Ready(nc)
-	ft, err := worker.FranceTravail(cfg, logger)
+	ft, err := worker.FranceTravail(ctx, cfg, nc, logger)
 	if err != nil {
 		return err
 	}

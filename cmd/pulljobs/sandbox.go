@@ -39,6 +39,16 @@ type sandboxOptions struct {
 	quota     int           // France Travail calls/s per client; 0 = none
 	hrLatency time.Duration // added to every HrFlow call
 	errorRate float64       // share of API calls answered 5xx, both APIs
+	// hrCapacity is the HrFlow calls/s served in all (0 = no limit), its
+	// 429s with a Retry-After when hrRetryAfter.
+	hrCapacity   float64
+	hrRetryAfter bool
+	// hrMaxPage is the largest listing page (0 = the emulator's), and
+	// hrRefusePage makes a larger limit a 400 instead of a smaller page.
+	hrMaxPage    int
+	hrRefusePage bool
+	// ftMaxStart is the largest range start of a search (0 = 3000).
+	ftMaxStart int
 	// staleJobs and keptJobs seed the board: jobs whose offers are gone
 	// (archived by sync) and jobs whose offers are live (skipped).
 	staleJobs, keptJobs int
@@ -46,7 +56,8 @@ type sandboxOptions struct {
 
 // sandboxFlags names the flags register adds: they mean something only
 // with a sandbox.
-var sandboxFlags = []string{"offers", "synthetic", "seed", "client-id", "client-secret", "api-secret", "api-user", "board-key", "quota", "hrflow-latency", "error-rate"}
+var sandboxFlags = []string{"offers", "synthetic", "seed", "client-id", "client-secret", "api-secret", "api-user", "board-key", "quota", "hrflow-latency", "error-rate",
+	"hrflow-capacity", "hrflow-retry-after", "hrflow-max-page", "hrflow-refuse-page", "francetravail-max-start"}
 
 // register adds the sandbox's flags to fs; defaults are those of the
 // emulators.
@@ -62,6 +73,11 @@ func (o *sandboxOptions) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.quota, "quota", 0, "sandbox: France Travail quota in calls per second per client (0 = none)")
 	fs.DurationVar(&o.hrLatency, "hrflow-latency", 0, "sandbox: latency added to every HrFlow call, e.g. 50ms")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "sandbox: share of API calls, on both APIs, answered with a 500, 502 or 503")
+	fs.Float64Var(&o.hrCapacity, "hrflow-capacity", 0, "sandbox: HrFlow calls per second served in all, past which calls get 429 (0 = no limit); a run against the sandbox then learns it (rate_limit: auto)")
+	fs.BoolVar(&o.hrRetryAfter, "hrflow-retry-after", false, "sandbox: with --hrflow-capacity, the 429s carry a Retry-After")
+	fs.IntVar(&o.hrMaxPage, "hrflow-max-page", 0, fmt.Sprintf("sandbox: the largest page of HrFlow's job listing, 1 to %d: a larger limit gets pages of this size (0 = %d)", hrflowtest.MaxListLimit, hrflowtest.MaxListLimit))
+	fs.BoolVar(&o.hrRefusePage, "hrflow-refuse-page", false, "sandbox: with --hrflow-max-page, a larger limit is answered 400 instead")
+	fs.IntVar(&o.ftMaxStart, "francetravail-max-start", 0, "sandbox: the largest range start France Travail's search serves, at most 3000: past it, the API's 400 (0 = 3000)")
 }
 
 const defaultSynthetic = 2000
@@ -130,17 +146,20 @@ func startSandbox(o sandboxOptions, logger *slog.Logger) (*sandbox, error) {
 	faults := emulator.Config{ErrorRate: o.errorRate}
 	var err error
 	s.ft, err = francetravailtest.New(francetravailtest.Config{
-		ClientID: o.clientID, ClientSecret: o.clientSecret, Quota: o.quota, Faults: faults, Corpus: corpus,
+		ClientID: o.clientID, ClientSecret: o.clientSecret, Quota: o.quota, Faults: faults, Corpus: corpus, MaxStart: o.ftMaxStart,
 	})
 	if err != nil {
 		return nil, cli.Usagef("france travail emulator: %v", err)
 	}
 	hrFaults := faults
 	hrFaults.Latency = emulator.Duration(o.hrLatency)
+	hrFaults.Capacity, hrFaults.RetryAfter = o.hrCapacity, o.hrRetryAfter
 	s.hr, err = hrflowtest.New(hrflowtest.Config{
-		Keys:   []hrflowtest.APIKey{{Secret: o.apiSecret, User: o.apiUser}},
-		Boards: o.boards(),
-		Faults: hrFaults,
+		Keys:            []hrflowtest.APIKey{{Secret: o.apiSecret, User: o.apiUser}},
+		Boards:          o.boards(),
+		Faults:          hrFaults,
+		MaxPage:         o.hrMaxPage,
+		RefuseLargePage: o.hrRefusePage,
 	})
 	if err != nil {
 		return nil, cli.Usagef("hrflow emulator: %v", err)
@@ -223,7 +242,7 @@ func (s *sandbox) Close(ctx context.Context) {
 
 // config returns a configuration that points a run at the sandbox: every
 // offer, the default format, no client-side rate limits (the emulators have
-// no quota unless asked).
+// no quota unless asked), and with an HrFlow capacity, a rate learned.
 func (s *sandbox) config() config.Config {
 	unlimited := 0.0
 	var c config.Config
@@ -237,7 +256,7 @@ func (s *sandbox) config() config.Config {
 	}
 	c.Target.APISecret, c.Target.APIUser, c.Target.BoardKey = s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey()
 	c.Target.APIBaseURL = hrflowtest.BaseURL(s.hrURL)
-	c.Target.RateLimit = &unlimited
+	c.Target.RateLimit = &config.HrFlowRate{Auto: s.opts.hrCapacity > 0}
 	return c
 }
 
@@ -272,13 +291,13 @@ target_parameters:
   api_user: %s
   board_key: %s
   api_base_url: %s
-  rate_limit: 0
+  rate_limit: %s
 `,
 		s.offers, s.seeded,
 		francetravailtest.APIBaseURL(s.ftURL), francetravailtest.TokenURL(s.ftURL), s.opts.clientID, s.opts.clientSecret, s.ftURL,
 		hrflowtest.BaseURL(s.hrURL), s.opts.apiSecret, s.opts.apiUser, strings.Join(s.opts.boards(), " "), s.hrURL,
 		s.opts.clientID, s.opts.clientSecret, francetravailtest.APIBaseURL(s.ftURL), francetravailtest.TokenURL(s.ftURL),
-		s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey(), hrflowtest.BaseURL(s.hrURL))
+		s.opts.apiSecret, s.opts.apiUser, s.opts.boardKey(), hrflowtest.BaseURL(s.hrURL), s.config().Target.RateLimit)
 }
 
 const sandboxUsage = `Usage: pulljobs sandbox --francetravail-addr 127.0.0.1:PORT --hrflow-addr 127.0.0.1:PORT [flags]

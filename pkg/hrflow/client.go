@@ -70,6 +70,10 @@ type Config struct {
 	// Limiter, when not nil, is waited before every HTTP attempt, retries
 	// included.
 	Limiter Limiter
+	// Observer, when not nil, hears how every HTTP attempt went; nil means
+	// the Limiter, if it is an Observer. Set it to the limiter behind a
+	// Limiter that wraps it (a fairshare.Gate).
+	Observer Observer
 	// HTTPClient sends the requests; nil means a client of its own that
 	// keeps enough idle connections for concurrent workers. Its Timeout, if
 	// any, applies on top of CallTimeout.
@@ -92,8 +96,8 @@ type Config struct {
 
 // String describes the configuration with the secret redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("hrflow.Config{APIUser: %q, APISecret: %s, BaseURL: %q, CallTimeout: %v, Limiter: %t, Retry: %+v}",
-		c.APIUser, redactSecret(c.APISecret), c.BaseURL, c.CallTimeout, c.Limiter != nil, c.Retry)
+	return fmt.Sprintf("hrflow.Config{APIUser: %q, APISecret: %s, BaseURL: %q, CallTimeout: %v, Limiter: %t, Observer: %t, Retry: %+v}",
+		c.APIUser, redactSecret(c.APISecret), c.BaseURL, c.CallTimeout, c.Limiter != nil, c.Observer != nil, c.Retry)
 }
 
 // GoString is String: %#v must not show the secret either.
@@ -133,6 +137,7 @@ type Client struct {
 	base         string // BaseURL without a trailing slash
 	basePath     string // its path ("/v1"), which APIError.Path starts with
 	limiter      Limiter
+	observer     Observer // nil: none
 	http         *http.Client
 	timeout      time.Duration
 	policy       retry.Policy
@@ -204,6 +209,9 @@ func NewClient(cfg Config) (*Client, error) {
 		log:      log,
 	}
 	c.listLimit.Store(int64(cmp.Or(cfg.ListLimit, DefaultListLimit)))
+	if c.observer = cfg.Observer; c.observer == nil {
+		c.observer, _ = cfg.Limiter.(Observer)
+	}
 	return c, nil
 }
 

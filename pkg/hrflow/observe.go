@@ -10,18 +10,19 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
-// Observer is a Limiter that learns from the API's answers, such as
-// ratelimit.Shared's adaptive rate: after every HTTP attempt the client
-// tells it the route ("POST /job/indexing"), the status (0 when no answer
-// came), the time from sending the request to reading the answer, and the
-// answer's Retry-After (0 for none). Observe must not block for long: it
-// runs before the call returns or is tried again.
+// Observer learns from the API's answers, such as ratelimit.Shared's
+// adaptive rate (Config.Observer, or a Limiter that is one): after every
+// HTTP attempt the client tells it the route ("POST /job/indexing"), the
+// status (0 when no answer came), the time from sending the request to
+// reading the answer, and the answer's Retry-After (0 for none). Observe
+// must not block for long: it runs before the call returns or is tried
+// again.
 type Observer interface {
 	Observe(ctx context.Context, route string, status int, latency, retryAfter time.Duration)
 }
 
-// Rater is a Limiter that says how many calls per second it allows now;
-// a Tally keeps the highest rate its calls were allowed.
+// Rater is an Observer or a Limiter that says how many calls per second
+// it allows now; a Tally keeps the highest rate its calls were allowed.
 type Rater interface {
 	Rate() float64
 }
@@ -81,15 +82,17 @@ func (c *Client) observe(ctx context.Context, route string, resp *http.Response,
 			retryAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 		}
 	}
-	if o, ok := c.limiter.(Observer); ok {
-		o.Observe(ctx, route, status, latency, retryAfter)
+	if c.observer != nil {
+		c.observer.Observe(ctx, route, status, latency, retryAfter)
 	}
 	if t, ok := ctx.Value(tallyKey{}).(*Tally); ok {
 		t.attempts.Add(1)
 		if throttledStatus(status) {
 			t.throttled.Add(1)
 		}
-		if r, ok := c.limiter.(Rater); ok {
+		if r, ok := c.observer.(Rater); ok {
+			t.noteRate(r.Rate())
+		} else if r, ok := c.limiter.(Rater); ok {
 			t.noteRate(r.Rate())
 		}
 	}

@@ -101,7 +101,7 @@ func TestTelemetry(t *testing.T) {
 	defer hrSrv.Close()
 	cfg := testConfig(t, ftSrv.URL, hrSrv.URL)
 
-	ft, err := FranceTravail(cfg, logger)
+	ft, err := FranceTravail(ctx, cfg, nc, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +133,9 @@ func TestTelemetry(t *testing.T) {
 	}
 	if _, found := m.Value("pulljobs_ratelimit_wait_seconds_total", "api", "hrflow"); !found {
 		t.Error("no pulljobs_ratelimit_wait_seconds_total for HrFlow's shared limiter")
+	}
+	if r, _ := m.Value("pulljobs_ratelimit_rate", "api", "hrflow"); r != cfg.HrFlowRateLimit().PerSecond {
+		t.Errorf("pulljobs_ratelimit_rate{api=\"hrflow\"} = %v, want the configuration's %v", r, cfg.HrFlowRateLimit())
 	}
 
 	srv.Shutdown() // NATS lost: not ready until it comes back

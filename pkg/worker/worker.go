@@ -7,6 +7,8 @@ package worker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -70,13 +72,34 @@ func httpClient(api string, routes []string) *http.Client {
 	return &http.Client{Transport: telemetry.NewTransport(t, api, routes...)}
 }
 
-// FranceTravail builds the France Travail client of cfg.
-func FranceTravail(cfg config.Config, logger *slog.Logger) (*francetravail.Client, error) {
+// FranceTravail builds the France Travail client of cfg, with the
+// Retry-After hold that every process connected to nc's NATS system with
+// the same client id shares (FranceTravailHold).
+func FranceTravail(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.Logger) (*francetravail.Client, error) {
 	fc := cfg.FranceTravail()
 	fc.Logger = logger
 	fc.HTTPClient = httpClient(apiFranceTravail, franceTravailRoutes)
 	fc.Retry.Name = apiFranceTravail
+	hold, err := FranceTravailHold(ctx, nc, fc.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	fc.Limiter = hold
 	return francetravail.NewClient(fc)
+}
+
+// FranceTravailHold returns the hold of the France Travail quota of the
+// application clientID, shared through nc's NATS system: a 429's
+// Retry-After to one process pauses every process of the application. The
+// quota is named by a digest of the client id, which is no secret but
+// need not be spelt out in NATS.
+func FranceTravailHold(ctx context.Context, nc *nats.Conn, clientID string) (*ratelimit.Shared, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(clientID))
+	return ratelimit.NewHold(ctx, js, apiFranceTravail, hex.EncodeToString(sum[:8]))
 }
 
 // Open connects to NATS as n says, as name (see cli.Connect), and opens
@@ -97,8 +120,9 @@ func Open(ctx context.Context, n cli.NATS, name string, waitForServer bool, stag
 }
 
 // HrFlow builds the HrFlow client of cfg, with the rate limit that every
-// pusher connected to nc's NATS system shares (none when the configuration
-// sets 0), which the runs in flight share fairly (fairshare.Gate).
+// pusher connected to nc's NATS system shares: fixed, learned (auto), or
+// none when the configuration sets 0; the runs in flight share it fairly
+// (fairshare.Gate).
 func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.Logger) (*hrflow.Client, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -108,15 +132,21 @@ func HrFlow(ctx context.Context, cfg config.Config, nc *nats.Conn, logger *slog.
 	hc.Logger = logger
 	hc.HTTPClient = httpClient(apiHrFlow, hrflowRoutes)
 	hc.Retry.Name = apiHrFlow
-	if perSecond := cfg.HrFlowRateLimit(); perSecond > 0 {
-		l, err := ratelimit.New(ctx, js, apiHrFlow, perSecond)
-		if err != nil {
-			return nil, err
-		}
+	var l *ratelimit.Shared
+	switch r := cfg.HrFlowRateLimit(); {
+	case r.Auto:
+		l, err = ratelimit.NewAdaptive(ctx, js, apiHrFlow, ratelimit.AdaptiveOptions{})
+	case r.PerSecond > 0:
+		l, err = ratelimit.New(ctx, js, apiHrFlow, r.PerSecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l != nil {
 		// The runs in flight share the quota fairly, call by call: a run
 		// that starts beside a long one is not served after its calls
-		// waiting.
-		hc.Limiter = fairshare.NewGate(l)
+		// waiting. The limiter itself hears every answer, to learn.
+		hc.Limiter, hc.Observer = fairshare.NewGate(l), l
 	}
 	return hrflow.NewClient(hc)
 }
