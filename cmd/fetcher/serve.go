@@ -10,8 +10,10 @@ import (
 	"syscall"
 
 	"github.com/pulljobs/pulljobs/pkg/cli"
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/service"
 	"github.com/pulljobs/pulljobs/pkg/statuspage"
+	"github.com/pulljobs/pulljobs/pkg/worker"
 )
 
 const serveUsage = `Usage: fetcher serve --profiles DIR [flags]
@@ -120,6 +122,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer nc.Close()
+	opts.FranceTravailLimiter = func(ctx context.Context, clientID string) (francetravail.Limiter, error) {
+		hold, err := worker.FranceTravailHold(ctx, nc, clientID)
+		if err != nil {
+			return nil, err
+		}
+		return hold, nil
+	}
 	svc, err := cli.Attach(ctx, nc, func(ctx context.Context) (*service.Service, error) { return service.New(ctx, nc, opts) })
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,9 +71,11 @@ func (ps *profileSet) closeIdle() {
 // loadProfiles reads every DIR/*.yaml. A profile that cannot be read,
 // validated for a fetcher, or whose pipeline section differs from the
 // fleet's settings (want, when set; else the first valid profile's) is
-// returned among the invalid ones, and does not stop the others. It fails
-// only when dir cannot be listed.
-func loadProfiles(dir string, want *pipeline.Settings, logger *slog.Logger) (*profileSet, pipeline.Settings, error) {
+// returned among the invalid ones, and does not stop the others. Each
+// profile's France Travail client waits for limiter's limiter of its
+// client id, when limiter is not nil. It fails only when dir cannot be
+// listed.
+func loadProfiles(ctx context.Context, dir string, want *pipeline.Settings, limiter limiterFunc, logger *slog.Logger) (*profileSet, pipeline.Settings, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, pipeline.Settings{}, fmt.Errorf("profiles directory: %w", err)
@@ -89,7 +92,7 @@ func loadProfiles(dir string, want *pipeline.Settings, logger *slog.Logger) (*pr
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		p, err := loadProfile(name, path, logger)
+		p, err := loadProfile(ctx, name, path, limiter, logger)
 		if err == nil && settingsFrom != "" && p.Config.Pipeline.WithDefaults() != settings {
 			err = &config.Error{Key: config.SectionPipeline, Err: fmt.Errorf(
 				"differs from %s's: the pipeline section is the fleet's, the same in every profile (restart serve to change it)", settingsFrom)}
@@ -106,8 +109,11 @@ func loadProfiles(dir string, want *pipeline.Settings, logger *slog.Logger) (*pr
 	return ps, settings, nil
 }
 
+// limiterFunc returns the shared limiter of a France Travail application.
+type limiterFunc = func(ctx context.Context, clientID string) (francetravail.Limiter, error)
+
 // loadProfile reads and checks one profile file.
-func loadProfile(name, path string, logger *slog.Logger) (*Profile, error) {
+func loadProfile(ctx context.Context, name, path string, limiter limiterFunc, logger *slog.Logger) (*Profile, error) {
 	if !validProfileName(name) {
 		return nil, errors.New("file name: a profile is named after its file, and the name becomes a NATS subject token: want letters, digits, - and _")
 	}
@@ -126,6 +132,11 @@ func loadProfile(name, path string, logger *slog.Logger) (*Profile, error) {
 	}
 	fc := cfg.FranceTravail()
 	fc.Logger = logger.With("profile", name)
+	if limiter != nil {
+		if fc.Limiter, err = limiter(ctx, fc.ClientID); err != nil {
+			return nil, fmt.Errorf("the France Travail quota's shared limiter: %w", err)
+		}
+	}
 	if p.search, err = francetravail.NewClient(fc); err != nil {
 		return nil, &config.Error{Key: config.SectionOrigin, Err: err}
 	}

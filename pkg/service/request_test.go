@@ -1,12 +1,17 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"golang.org/x/time/rate"
+
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
+	"github.com/pulljobs/pulljobs/pkg/francetravail/francetravailtest"
 	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
@@ -56,7 +61,7 @@ func TestParseRequest(t *testing.T) {
 func TestProfileRunSpec(t *testing.T) {
 	e := newEnv(t, 1)
 	e.profile("annecy", "")
-	ps, _, err := loadProfiles(e.dir, nil, logger(t))
+	ps, _, err := loadProfiles(t.Context(), e.dir, nil, nil, logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +109,7 @@ func TestLoadProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ps, settings, err := loadProfiles(e.dir, nil, logger(t))
+	ps, settings, err := loadProfiles(t.Context(), e.dir, nil, nil, logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,14 +146,46 @@ func TestLoadProfiles(t *testing.T) {
 	// refused, even alone.
 	want := testSettings
 	want.AckWait = 3 * want.AckWait
-	ps, _, err = loadProfiles(e.dir, &want, logger(t))
+	ps, _, err = loadProfiles(t.Context(), e.dir, &want, nil, logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pe := ps.invalid["annecy"]; pe == nil || !strings.Contains(pe.Error(), "differs from the running service's") {
 		t.Errorf("annecy with other settings than the running ones: %v", pe)
 	}
-	if _, _, err := loadProfiles(filepath.Join(e.dir, "missing"), nil, logger(t)); err == nil {
+	if _, _, err := loadProfiles(t.Context(), filepath.Join(e.dir, "missing"), nil, nil, logger(t)); err == nil {
 		t.Error("a missing directory is not an error")
+	}
+}
+
+// TestProfileSharedLimiter: each profile's France Travail client gets the
+// shared limiter of its application; a profile whose limiter cannot be
+// had is refused, naming why, and the others are served.
+func TestProfileSharedLimiter(t *testing.T) {
+	e := newEnv(t, 1)
+	e.profile("annecy", "")
+	e.profile("lyon", "")
+	var asked []string
+	limiter := func(_ context.Context, clientID string) (francetravail.Limiter, error) {
+		asked = append(asked, clientID)
+		if len(asked) == 2 {
+			return nil, errors.New("no NATS")
+		}
+		return rate.NewLimiter(rate.Inf, 1), nil
+	}
+	ps, _, err := loadProfiles(t.Context(), e.dir, nil, limiter, logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 || asked[0] != francetravailtest.DefaultClientID {
+		t.Errorf("limiters asked for %q, want one per profile, by the client id %q", asked, francetravailtest.DefaultClientID)
+	}
+	if len(ps.valid) != 1 || len(ps.invalid) != 1 {
+		t.Fatalf("%d valid and %d invalid profiles, want one of each", len(ps.valid), len(ps.invalid))
+	}
+	for _, pe := range ps.invalid {
+		if !strings.Contains(pe.Error(), "shared limiter: no NATS") {
+			t.Errorf("refused profile: %v, want the limiter's error", pe)
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pulljobs/pulljobs/pkg/francetravail"
 	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
@@ -46,6 +47,11 @@ type Options struct {
 	// Logger receives the service's and the pipeline's logs; nil discards
 	// them.
 	Logger *slog.Logger
+	// FranceTravailLimiter, when not nil, returns the limiter that the
+	// France Travail client of a profile waits for beside its own rate
+	// limit, given the profile's client id: the hold of the application's
+	// quota that every replica shares (worker.FranceTravailHold).
+	FranceTravailLimiter func(ctx context.Context, clientID string) (francetravail.Limiter, error)
 }
 
 // Defaults of Options.
@@ -97,7 +103,7 @@ func New(ctx context.Context, nc *nats.Conn, o Options) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{nc: nc, o: o, log: log, holder: holderID(), reloads: make(chan struct{}, 1)}
-	ps, settings, err := loadProfiles(o.ProfilesDir, nil, log)
+	ps, settings, err := loadProfiles(ctx, o.ProfilesDir, nil, o.FranceTravailLimiter, log)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +213,7 @@ func (s *Service) RequestReload() {
 // section differs from the running one is refused: the pipeline section is
 // the fleet's, changed by a restart.
 func (s *Service) reload(ctx context.Context) {
-	ps, _, err := loadProfiles(s.o.ProfilesDir, &s.settings, s.log)
+	ps, _, err := loadProfiles(ctx, s.o.ProfilesDir, &s.settings, s.o.FranceTravailLimiter, s.log)
 	if err != nil {
 		s.log.Error("reload profiles; keeping the current ones", "err", err)
 		return
