@@ -4,19 +4,26 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// fakeClock is a clock the test moves.
+// fakeClock is a clock the test moves; a running one also moves with the
+// real clock, as a limiter that paces calls needs.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	running bool
+	since   time.Time // the real time at which t was read, when running
 }
 
 func (c *fakeClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.running {
+		return c.t.Add(time.Since(c.since))
+	}
 	return c.t
 }
 
@@ -168,7 +175,7 @@ func TestHoldShared(t *testing.T) {
 func TestAdaptiveStartsAgainWhenForgotten(t *testing.T) {
 	js := newJetStream(t)
 	ctx := t.Context()
-	clock := &fakeClock{t: time.Now()}
+	clock := &fakeClock{t: time.Now(), running: true, since: time.Now()}
 	a, err := NewAdaptive(ctx, js, "hrflow", AdaptiveOptions{Now: clock.now, Start: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +198,39 @@ func TestAdaptiveStartsAgainWhenForgotten(t *testing.T) {
 	if err != nil || rev == 0 {
 		t.Fatalf("state after a Wait: rev %d, err %v; want a curve written again", rev, err)
 	}
-	if got := c.rateAt(clock.now(), a.bounds); got != 5 {
-		t.Errorf("rate of the curve written again = %v, want the start rate 5", got)
+	if got := c.rateAt(c.Epoch, a.bounds); got != 5 || c.Epoch.Before(clock.now().Add(-10*time.Second)) {
+		t.Errorf("curve written again starts at %v with %v calls/s, want now, at the start rate 5", c.Epoch, got)
+	}
+}
+
+// TestAdaptivePacesAsItClimbs: many callers waiting on a rate that changes
+// from window to window get no more calls than its integral allows: each
+// window's calls come from the shared curve, not from each caller's
+// reading of the rate (which, varying by a hair, once let a call through
+// in every window).
+func TestAdaptivePacesAsItClimbs(t *testing.T) {
+	js := newJetStream(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	l, err := NewAdaptive(ctx, js, "hrflow", AdaptiveOptions{Start: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := l.state.cached()
+	var calls atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for l.Wait(ctx) == nil {
+				calls.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	// What the curve allows over the 3 s, one window more for the one
+	// under way, and its first window's calls.
+	allowed := start.slots(start.Epoch, time.Now().Add(minWindow), l.bounds) + 1
+	if got := calls.Load(); got < 1 || got > allowed {
+		t.Errorf("%d calls in 3 s, want 1 to %d: the curve's, climbing from 3 calls/s (30 would be one a window)", got, allowed)
 	}
 }

@@ -76,6 +76,32 @@ func (c curve) rateAt(t time.Time, b bounds) float64 {
 	return min(max(r, b.floor), b.ceiling)
 }
 
+// slots returns how many calls fall due between from and to at the
+// curve's rate: the whole calls its integral since the epoch passes in
+// that span. Every replica that reads the same curve counts the same
+// calls in the same window, and a rate that changes from window to window
+// is kept, not rounded to the windows.
+func (c curve) slots(from, to time.Time, b bounds) int64 {
+	return int64(math.Floor(c.calls(to, b)) - math.Floor(c.calls(from, b)))
+}
+
+// calls returns the integral of the rate from the curve's epoch to t: the
+// calls due by then (0 before the epoch). The rate climbs from Low, which
+// is never below the floor, so only the ceiling clamps it: from the
+// instant tc the curve reaches it.
+func (c curve) calls(t time.Time, b bounds) float64 {
+	if c.Max <= 0 {
+		return b.start * max(t.Sub(time.Unix(0, 0)).Seconds(), 0)
+	}
+	dt := max(t.Sub(c.Epoch).Seconds(), 0)
+	k := math.Cbrt((c.Max - c.Low) / (growth * c.Max))
+	tc := max(k+math.Cbrt((b.ceiling-c.Max)/(growth*c.Max)), 0)
+	below := min(dt, tc)
+	// ∫ Max + growth·Max·(s-K)³ ds from 0 to below.
+	n := c.Max*below + growth*c.Max/4*(math.Pow(below-k, 4)-math.Pow(k, 4))
+	return n + b.ceiling*max(dt-tc, 0)
+}
+
 // backoff returns the curve after a sign of overload at t. throttled of
 // calls (made since the curve's epoch) were refused as too many: their
 // share, when there are enough of them to tell, says how much of the rate

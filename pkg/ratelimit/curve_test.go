@@ -103,7 +103,8 @@ func TestCurveLevelsOffThenProbes(t *testing.T) {
 // TestControlLoop runs the controller against a simulated API in virtual
 // time: a token bucket of the given capacity (burst equal to it), and a
 // fleet that always has calls to make (throttled ones among them), each
-// answered after a few milliseconds. It checks what the curve is
+// answered after a few milliseconds, the calls of each window of the
+// shared limiter made as it begins. It checks what the curve is
 // for: the calls let through are at least nine tenths of the capacity,
 // and few calls are throttled, at a capacity below the start rate, at it,
 // above it, and after a drop.
@@ -167,8 +168,9 @@ func simulate(before, after, drop, total float64) simResult {
 			capacity, tokens = after, min(tokens, after)
 		}
 		tokens = min(capacity, tokens+capacity*step.Seconds())
-		r := c.rateAt(now, testBounds)
-		credit = min(credit+r*step.Seconds(), max(1, r*minWindow.Seconds()))
+		if now.Sub(t0)%minWindow == 0 { // a window begins: its calls fall due
+			credit += float64(c.slots(now, now.Add(minWindow), testBounds))
+		}
 		keep := inFlight[:0]
 		for _, f := range inFlight {
 			if f.done.After(now) {
@@ -208,4 +210,39 @@ func simulate(before, after, drop, total float64) simResult {
 	}
 	res.backoffs = c.Backoffs
 	return res
+}
+
+// TestCurveSlots: the calls a curve allows in windows add up to the
+// integral of its rate, the ceiling included, window after window; so an
+// adaptive rate is kept as it changes, whoever counts.
+func TestCurveSlots(t *testing.T) {
+	for _, c := range []curve{
+		startCurve(t0, DefaultStart),                          // climbs to the ceiling within 15 s
+		{Epoch: t0, Low: 60 * decrease, Max: 60},              // back to Max, then beyond
+		{Epoch: t0, Low: 0.5, Max: 0.5},                       // the floor
+		{Epoch: t0, Low: DefaultCeiling, Max: DefaultCeiling}, // at the ceiling from the start
+	} {
+		var sum int64
+		integral := 0.0
+		const step = time.Millisecond
+		for w := t0; w.Before(at(30)); w = w.Add(minWindow) {
+			n := c.slots(w, w.Add(minWindow), testBounds)
+			if limit := int64(math.Ceil(c.rateAt(w.Add(minWindow), testBounds)*minWindow.Seconds())) + 1; n < 0 || n > limit {
+				t.Fatalf("curve %+v: window at %v holds %d calls, want 0 to %d", c, w.Sub(t0), n, limit)
+			}
+			sum += n
+			for s := w; s.Before(w.Add(minWindow)); s = s.Add(step) {
+				integral += c.rateAt(s.Add(step/2), testBounds) * step.Seconds()
+			}
+		}
+		if math.Abs(float64(sum)-integral) > 1.01 {
+			t.Errorf("curve %+v: %d calls in 30 s of windows, want the integral of its rate, %.2f", c, sum, integral)
+		}
+	}
+	if got := (curve{}).slots(t0, t0.Add(10*time.Second), testBounds); got != 10*DefaultStart {
+		t.Errorf("no curve: %d calls in 10 s, want %d at the start rate", got, 10*DefaultStart)
+	}
+	if got := startCurve(t0, 10).slots(t0.Add(-time.Second), t0, testBounds); got != 0 {
+		t.Errorf("%d calls before the epoch, want 0", got)
+	}
 }

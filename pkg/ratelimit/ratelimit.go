@@ -47,6 +47,9 @@ const (
 	// slotCycle keeps the window numbers that the slots are computed from
 	// small enough for a float64 to count them exactly.
 	slotCycle = 1 << 20
+	// localSlack is how far an adaptive rate moves before the local
+	// limiter follows it.
+	localSlack = 0.05
 )
 
 // Bounds of an adaptive rate, in calls per second.
@@ -256,7 +259,10 @@ func (s *Shared) Wait(ctx context.Context) error {
 		}
 		r = c.rateAt(s.now(), s.bounds)
 		rateGauge.Record(ctx, r, s.api)
-		if rate.Limit(r) != s.local.Limit() {
+		// The local limiter follows the rate only when it moved by more
+		// than localSlack: each change is a write every waiter contends
+		// on, and the windows, not it, hold the rate.
+		if old := float64(s.local.Limit()); math.Abs(r-old) > localSlack*old {
 			now := time.Now()
 			s.local.SetLimitAt(now, rate.Limit(r))
 			s.local.SetBurstAt(now, s.burst(r))
@@ -270,10 +276,17 @@ func (s *Shared) Wait(ctx context.Context) error {
 		// follows s.now.
 		now := time.Now()
 		win := now.UnixNano() / int64(s.window)
+		var allowed int64
 		if s.adaptive {
-			r = s.state.get(ctx).rateAt(s.now(), s.bounds)
+			// The window on the curve's clock: shifted by whole windows, so
+			// that every waiter takes the same span, to the nanosecond.
+			skew := s.now().Sub(now).Round(s.window)
+			from := time.Unix(0, win*int64(s.window)).Add(skew)
+			allowed = s.state.get(ctx).slots(from, from.Add(s.window), s.bounds)
+		} else {
+			allowed = s.slots(r, win)
 		}
-		if allowed := s.slots(r, win); allowed > 0 {
+		if allowed > 0 {
 			n, err := s.take(ctx, win)
 			if err != nil {
 				return err
@@ -292,10 +305,11 @@ func (s *Shared) Wait(ctx context.Context) error {
 	}
 }
 
-// slots returns how many calls window win holds at r calls per second:
-// the whole calls that fall due in it when they fall due evenly, so that a
-// rate that is not a multiple of the windows (15 calls/s in windows of
-// 100 ms) is kept on average, and every replica counts the same.
+// slots returns how many calls window win holds at a fixed r calls per
+// second: the whole calls that fall due in it when they fall due evenly,
+// so that a rate that is not a multiple of the windows (15 calls/s in
+// windows of 100 ms) is kept on average, and every replica counts the
+// same. (An adaptive rate counts its calls from its curve: curve.slots.)
 func (s *Shared) slots(r float64, win int64) int64 {
 	per := r * s.window.Seconds()
 	k := float64(win % slotCycle)
