@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"reflect"
 
 	"github.com/pulljobs/pulljobs/pkg/boardindex"
@@ -98,13 +99,17 @@ func (s *pusher) push(ctx context.Context, run *runInfo, it *Item) Outcome {
 		return s.plan(ctx, spec, it.Data, plan)
 	}
 	w := write{spec: spec, run: it.Run, ref: ref, job: it.Data, hash: hash, again: it.Delivery > 1}
-	rec, err := s.write(ctx, w, plan)
+	var tally hrflow.Tally
+	rec, err := s.write(hrflow.WithTally(ctx, &tally), w, plan)
 	if err != nil {
 		if retry.IsRetryable(err) || ctx.Err() != nil {
 			return retryLater(err) // the last try ends it failed
 		}
-		return failed(rs.PusherStage, rs.WriteFailure, err)
+		out := failed(rs.PusherStage, rs.WriteFailure, err)
+		out.Record.Throttled = int(tally.Throttled())
+		return out
 	}
+	rec.Throttled, rec.Rate = int(tally.Throttled()), math.Round(tally.Rate()*10)/10
 	return ended(rec)
 }
 

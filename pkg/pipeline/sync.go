@@ -230,6 +230,12 @@ func (s *syncer) readRecords(ctx context.Context, run string, expected int, r *r
 	kept := &keptSet{}
 	err := s.ledger.readRecords(ctx, run, expected, func(rec rs.Record) error {
 		r.Events.Add(rec)
+		if rec.Rate > 0 || rec.Throttled > 0 {
+			if r.HrFlow == nil {
+				r.HrFlow = &rs.HrFlowCalls{}
+			}
+			r.HrFlow.Add(rec)
+		}
 		if rec.KeepsJob() {
 			kept.Add(rec.Offer)
 		}

@@ -76,6 +76,11 @@ type Record struct {
 	ParsingFailure string `json:"parsing_failure,omitempty"`
 	// Planned marks a dry run's record: what would have been done.
 	Planned bool `json:"planned,omitempty"`
+	// Throttled counts the HrFlow calls of the delivery that wrote the
+	// job that HrFlow throttled (429, 503); Rate is the most calls per
+	// second the HrFlow rate limit allowed them (0: no limit).
+	Throttled int     `json:"throttled,omitempty"`
+	Rate      float64 `json:"rate,omitempty"`
 	// Stage names the stage that ended the item.
 	Stage Stage `json:"stage"`
 	// At is when the record was written (UTC).

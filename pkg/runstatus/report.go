@@ -213,6 +213,33 @@ type Report struct {
 	// Failures lists the first failed items (at most MaxReportedFailures)
 	// with the API's or the format's message; the counters count them all.
 	Failures []ItemFailure `json:"failures,omitempty"`
+	// HrFlow says how the writes fared against HrFlow's rate limit; nil
+	// when no job was written under a limit or throttled.
+	HrFlow *HrFlowCalls `json:"hrflow,omitempty"`
+}
+
+// HrFlowCalls sums up, from the records, the HrFlow calls that wrote a
+// run's jobs: the most calls per second the rate limit allowed them, and
+// at the run's last write (the rate an adaptive limit reached), and the
+// calls HrFlow throttled (429 or 503). An item written by a second
+// delivery counts its last delivery's calls only.
+type HrFlowCalls struct {
+	RatePeak  float64 `json:"rate_peak"`
+	RateLast  float64 `json:"rate_last"`
+	Throttled int     `json:"throttled"`
+	last      time.Time
+}
+
+// Add counts one record.
+func (h *HrFlowCalls) Add(r Record) {
+	h.Throttled += r.Throttled
+	if r.Rate <= 0 {
+		return
+	}
+	h.RatePeak = max(h.RatePeak, r.Rate)
+	if !r.At.Before(h.last) {
+		h.RateLast, h.last = r.Rate, r.At
+	}
 }
 
 // FetchSummary tells how the fetch went, for the report.
@@ -285,6 +312,9 @@ func (r Report) WriteTable(w io.Writer) error {
 		verb, e.Created, e.Updated, e.Unarchived, e.Unchanged, e.Skipped, e.WriteFailure, e.ParsingFailure)
 	if e.PublishFailure > 0 {
 		fmt.Fprintf(tw, "publish\t%d too large for NATS\n", e.PublishFailure)
+	}
+	if h := r.HrFlow; h != nil {
+		fmt.Fprintf(tw, "hrflow\trate %.1f calls/s at most, %.1f at the end; %d calls throttled\n", h.RatePeak, h.RateLast, h.Throttled)
 	}
 	switch {
 	case r.Sync.Performed:

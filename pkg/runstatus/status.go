@@ -59,6 +59,9 @@ type RunStatus struct {
 	LastSignOfLife *time.Time `json:"last_sign_of_life,omitempty"`
 	// DeadLetterCount counts the run's items on the dead-letter stream.
 	DeadLetterCount int `json:"dead_letter_count"`
+	// HrFlow comes from the report: the rate the HrFlow rate limit
+	// reached, and the calls throttled.
+	HrFlow *HrFlowCalls `json:"hrflow,omitempty"`
 
 	weight float64 // the spec's, for Queue
 }
@@ -294,7 +297,7 @@ func (st *RunStatus) finished(r Report) {
 	st.FinishedAt = &finishedAt
 	st.DurationSeconds = r.DurationSeconds
 	events, sync := r.Events, r.Sync
-	st.Events, st.Sync, st.Truncated = &events, &sync, r.Truncated
+	st.Events, st.Sync, st.Truncated, st.HrFlow = &events, &sync, r.Truncated, r.HrFlow
 	if !r.StartedAt.IsZero() {
 		st.StartedAt = r.StartedAt
 	}
