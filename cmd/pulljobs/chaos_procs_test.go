@@ -241,23 +241,31 @@ func ownerPID(value []byte) (int, string, error) {
 // setFaults puts cfg in force on the emulator at baseURL.
 func setFaults(t *testing.T, baseURL string, cfg emulator.Config) {
 	t.Helper()
+	if err := putFaults(baseURL, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// putFaults is setFaults for any goroutine.
+func putFaults(baseURL string, cfg emulator.Config) error {
 	b, err := json.Marshal(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req, err := http.NewRequest(http.MethodPut, baseURL+emulator.AdminPrefix+"faults", strings.NewReader(string(b)))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("PUT %s/_emulator/faults: %s", baseURL, resp.Status)
+		return fmt.Errorf("PUT %s/_emulator/faults: %s", baseURL, resp.Status)
 	}
+	return nil
 }
 
 // describe lists every stream with its message count, and every consumer

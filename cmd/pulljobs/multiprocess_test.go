@@ -334,16 +334,24 @@ func writeFile(t *testing.T, path, content string) {
 
 func hrStats(t *testing.T, hrURL string) emulator.Stats {
 	t.Helper()
-	resp, err := http.Get(hrURL + emulator.AdminPrefix + "stats")
+	s, err := readStats(hrURL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// readStats reads an emulator's counters; it may run outside the test's
+// goroutine.
+func readStats(baseURL string) (emulator.Stats, error) {
+	resp, err := http.Get(baseURL + emulator.AdminPrefix + "stats")
+	if err != nil {
+		return emulator.Stats{}, err
+	}
 	defer resp.Body.Close()
 	var s emulator.Stats
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	return s, err
 }
 
 func creations(t *testing.T, hrURL string) int64 {
