@@ -18,7 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pulljobs/pulljobs/pkg/config"
+	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
+	"github.com/pulljobs/pulljobs/pkg/pipeline"
 )
 
 // TestScale measures whole runs as a user runs them: `pulljobs run
@@ -405,8 +407,11 @@ func watchPeakRSS(pid int) func() int64 {
 // HrFlow's default quota: PULLJOBS_RERUN offers are pushed once with no
 // rate limit, then run again with every rate_limit at its default (10
 // calls/s against HrFlow, 4 against France Travail). It prints the re-run's wall time and HrFlow
-// calls, beside the floor of a path that reads each job (one call an
-// offer at the same quota, what pulljobs did before the board index).
+// calls, its listing calls among them, beside the floor of a path that
+// reads each job (one call an offer at the same quota, what pulljobs did
+// before the board index). PULLJOBS_RERUN_SANDBOX adds flags to the
+// sandbox, such as "--hrflow-max-page 30" (with --hrflow-refuse-page): an
+// HrFlow that serves smaller listing pages, or refuses larger ones.
 //
 //	PULLJOBS_RERUN=20000 go test ./cmd/pulljobs -run 'TestRerunAtQuota$' -v -timeout 30m
 func TestRerunAtQuota(t *testing.T) {
@@ -416,7 +421,8 @@ func TestRerunAtQuota(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := buildBinaries(t, dir)
-	sb, ftURL, hrURL := spawnSandbox(t, dir, bin, "--synthetic", strconv.Itoa(n), "--seed", "11")
+	sb, ftURL, hrURL := spawnSandbox(t, dir, bin, append([]string{"--synthetic", strconv.Itoa(n), "--seed", "11"},
+		strings.Fields(os.Getenv("PULLJOBS_RERUN_SANDBOX"))...)...)
 	defer func() { _ = sb.Process.Signal(syscall.SIGTERM); _ = wait(sb, 30*time.Second) }()
 	unlimited := sandboxConfig(t, dir, ftURL, hrURL, "  retention: 1h\n")
 	b, err := os.ReadFile(unlimited)
@@ -426,6 +432,7 @@ func TestRerunAtQuota(t *testing.T) {
 	quota := filepath.Join(dir, "quota.yaml")
 	writeFile(t, quota, strings.ReplaceAll(string(b), "  rate_limit: 0\n", "")) // the defaults
 	data := filepath.Join(dir, "data")
+	var r pipeline.Report
 	runOnce := func(cfg string) (pipelineWall time.Duration, calls int64) {
 		t.Helper()
 		before := hrCalls(t, hrURL)
@@ -437,16 +444,21 @@ func TestRerunAtQuota(t *testing.T) {
 			t.Fatalf("pulljobs run --config %s: %v\n%s", cfg, err, out)
 		}
 		wall := time.Since(began)
-		if r := readReport(t, report); r.Events.ReadSuccess != n {
+		if r = readReport(t, report); r.Events.ReadSuccess != n {
 			t.Fatalf("report: %+v, want %d offers read", r.Events, n)
 		}
 		return wall, hrCalls(t, hrURL) - before
 	}
 	first, firstCalls := runOnce(unlimited)
 	t.Logf("first run, no rate limit: %.1f s, %d HrFlow calls (%.3f an offer)", first.Seconds(), firstCalls, float64(firstCalls)/float64(n))
+	listed := hrStats(t, hrURL).Total(hrflowtest.RouteListJobs)
 	rerun, calls := runOnce(quota)
-	t.Logf("unchanged re-run at the default quota: %.1f s, %d HrFlow calls (%.3f an offer); a read per offer would take at least %.0f s",
-		rerun.Seconds(), calls, float64(calls)/float64(n), float64(n)/config.DefaultHrFlowRateLimit)
+	listed = hrStats(t, hrURL).Total(hrflowtest.RouteListJobs) - listed
+	t.Logf("unchanged re-run at the default quota: %.1f s, %d HrFlow calls (%.3f an offer), %d of them listing the board; a read per offer would take at least %.0f s",
+		rerun.Seconds(), calls, float64(calls)/float64(n), listed, float64(n)/config.DefaultHrFlowRateLimit)
+	if e := r.Events; r.Status != pipeline.StatusSuccess || e.Created+e.Updated+e.Unarchived != 0 || e.Skipped+e.Unchanged != n {
+		t.Errorf("re-run: status %s, events %+v; want success with all %d offers left alone", r.Status, e, n)
+	}
 	if calls > int64(n)/10 {
 		t.Errorf("unchanged re-run made %d HrFlow calls for %d offers, want at most a tenth", calls, n)
 	}
