@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulljobs/pulljobs/pkg/ratelimit"
 )
 
 // TestChaos runs randomized fault trials against the deployment that
@@ -30,10 +32,12 @@ import (
 // PULLJOBS_CHAOS_SEED=N replays the trials of seed N (a single one with
 // -run 'Chaos/^07-'); PULLJOBS_CHAOS_FAULTS=1 adds 5xx answers and
 // connection resets on both APIs; PULLJOBS_CHAOS_VICTIMS=a,b draws the
-// victims from that list only; PULLJOBS_CHAOS_LOGS=DIR keeps the logs of
-// failed trials there. Trial 00 is the control: no victim, which
-// checks the expectations against an undisturbed run. TESTING.md, beside
-// this file, tells how to read a failed trial.
+// victims from that list only; PULLJOBS_CHAOS_CAPACITY=N makes HrFlow
+// serve N calls a second in all, and the pushers learn it (rate_limit:
+// auto); PULLJOBS_CHAOS_LOGS=DIR keeps the logs of failed trials there.
+// Trial 00 is the control: no victim, which checks the expectations
+// against an undisturbed run. TESTING.md, beside this file, tells how to
+// read a failed trial.
 func TestChaos(t *testing.T) {
 	o := chaosEnv(t)
 	began := time.Now()
@@ -43,7 +47,7 @@ func TestChaos(t *testing.T) {
 	var results []trialResult
 	deadline, hasDeadline := t.Deadline()
 	for _, p := range planTrials(o) {
-		if hasDeadline && time.Until(deadline) < trialBudget {
+		if hasDeadline && time.Until(deadline) < p.budget() {
 			t.Errorf("stopped before trial %02d: the test's -timeout is near; 20 trials want -timeout 30m", p.index)
 			break
 		}
@@ -58,10 +62,11 @@ func TestChaos(t *testing.T) {
 
 // chaosOptions are TestChaos's environment.
 type chaosOptions struct {
-	trials  int
-	seed    uint64
-	faults  bool
-	victims []string
+	trials   int
+	seed     uint64
+	faults   bool
+	victims  []string
+	capacity float64 // HrFlow's calls/s in all; 0: none
 }
 
 // chaosEnv reads the options, and skips the test unless it is asked for
@@ -77,6 +82,13 @@ func chaosEnv(t *testing.T) chaosOptions {
 	}
 	o := chaosOptions{trials: n, victims: chaosVictims}
 	o.faults, _ = strconv.ParseBool(os.Getenv("PULLJOBS_CHAOS_FAULTS"))
+	if s := os.Getenv("PULLJOBS_CHAOS_CAPACITY"); s != "" {
+		c, err := strconv.ParseFloat(s, 64)
+		if err != nil || c <= 0 {
+			t.Fatalf("PULLJOBS_CHAOS_CAPACITY=%s: want calls per second > 0", s)
+		}
+		o.capacity = c
+	}
 	if s := os.Getenv("PULLJOBS_CHAOS_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -151,6 +163,9 @@ type trialPlan struct {
 	// second runs a first run of the corpus on a second, empty board at
 	// the same time, with a fetcher of its own (never the victim).
 	second bool
+	// capacity is HrFlow's calls per second in all, 0 for none; the
+	// pushers then learn it.
+	capacity float64
 
 	testSeed uint64 // what replays it: the test's seed, trial count and victims
 	trials   int
@@ -167,8 +182,37 @@ func (p trialPlan) env() string {
 	if !slices.Equal(p.victims, chaosVictims) {
 		s += " PULLJOBS_CHAOS_VICTIMS=" + strings.Join(p.victims, ",")
 	}
+	if p.capacity > 0 {
+		s += " PULLJOBS_CHAOS_CAPACITY=" + strconv.FormatFloat(p.capacity, 'g', -1, 64)
+	}
 	return s
 }
+
+// slowdown is how much longer than without a capacity a trial's push may
+// take: the offers at the capacity (or the adaptive rate's ceiling, if
+// lower), both boards' with a second one, and the climb from the start
+// rate.
+func (p trialPlan) slowdown() time.Duration {
+	if p.capacity == 0 {
+		return 0
+	}
+	offers := float64(maxOffers)
+	if p.second {
+		offers *= 2
+	}
+	perSecond := min(p.capacity, ratelimit.DefaultCeiling)
+	return time.Duration(offers/perSecond*float64(time.Second)) + capacityClimb
+}
+
+// capacityClimb is about how long the adaptive rate takes to climb from
+// its start to its ceiling.
+const capacityClimb = 20 * time.Second
+
+// momentTimeout bounds the wait for the drawn moment; runTimeout the
+// fetcher's exit, from the trial's start; budget the whole trial.
+func (p trialPlan) momentTimeout() time.Duration { return momentTimeout + p.slowdown() }
+func (p trialPlan) runTimeout() time.Duration    { return runTimeout + p.slowdown() }
+func (p trialPlan) budget() time.Duration        { return trialBudget + p.slowdown() }
 
 func (p trialPlan) name() string {
 	if p.victim == "" {
@@ -186,8 +230,12 @@ func (p trialPlan) String() string {
 	if p.second {
 		boards = "two boards"
 	}
-	return fmt.Sprintf("trial %02d (seed %d): victim %s, phase %s at %.0f%%; %d offers, %d stale jobs, %d kept, %s; api faults %v",
-		p.index, p.seed, v, p.phase, 100*p.at, p.offers, p.stale, p.kept, boards, p.faults)
+	capacity := ""
+	if p.capacity > 0 {
+		capacity = fmt.Sprintf("; HrFlow capacity %v calls/s", p.capacity)
+	}
+	return fmt.Sprintf("trial %02d (seed %d): victim %s, phase %s at %.0f%%; %d offers, %d stale jobs, %d kept, %s; api faults %v%s",
+		p.index, p.seed, v, p.phase, 100*p.at, p.offers, p.stale, p.kept, boards, p.faults, capacity)
 }
 
 // planTrials draws the control trial and o.trials others. The victims come
@@ -212,7 +260,7 @@ func planTrial(o chaosOptions, index int, victim string) trialPlan {
 	seed := splitmix(o.seed + uint64(index))
 	seed = 1 + seed%1_000_000_000
 	rng := rand.New(rand.NewPCG(seed, 0x7269616c))
-	p := trialPlan{index: index, seed: seed, victim: victim, faults: o.faults, phase: phaseNone,
+	p := trialPlan{index: index, seed: seed, victim: victim, faults: o.faults, capacity: o.capacity, phase: phaseNone,
 		testSeed: o.seed, trials: o.trials, victims: o.victims}
 	p.offers = minOffers + rng.IntN(maxOffers-minOffers+1)
 	p.stale = minStale + rng.IntN(maxStale-minStale+1)

@@ -159,10 +159,13 @@ func (tr *chaosTrial) setUp() {
 	tr.seedBoard()
 
 	setFaults(t, tr.ftURL, tr.faults(ftLatency, 0))
-	setFaults(t, tr.hrURL, tr.faults(hrLatency, 1))
+	setFaults(t, tr.hrURL, tr.faults(hrLatency, hrflowSalt))
 	tr.base = hrStats(t, tr.hrURL)
 	tr.obs = newObserver(t, tr.natsURL, nats.UserInfo(roleStatus, tr.sec.passwords[roleStatus]))
 	tr.cfg = sandboxConfig(t, tr.dir, tr.ftURL, tr.hrURL, chaosPipeline)
+	if p.capacity > 0 {
+		setHrFlowRate(t, tr.cfg, "auto")
+	}
 }
 
 // faults is the fault injection of an emulator: latency, and the API faults
@@ -173,8 +176,14 @@ func (tr *chaosTrial) faults(latency time.Duration, salt uint64) emulator.Config
 	if tr.plan.faults {
 		c.ErrorRate, c.ResetRate, c.Seed = faultErrorRate, faultResetRate, tr.plan.seed+salt
 	}
+	if salt == hrflowSalt {
+		c.Capacity = tr.plan.capacity
+	}
 	return c
 }
+
+// hrflowSalt is the salt of the HrFlow emulator's faults.
+const hrflowSalt = 1
 
 // seedBoard adds the kept jobs, as a user would through the API: jobs of
 // live offers, formatted as the run formats them, so that the run skips
@@ -308,19 +317,19 @@ func (tr *chaosTrial) late(s runState) bool {
 // awaitMoment polls the run until the drawn moment comes, the run ends, or
 // the fetcher exits.
 func (tr *chaosTrial) awaitMoment() (runState, error) {
-	deadline := time.Now().Add(momentTimeout)
+	deadline := time.Now().Add(tr.plan.momentTimeout())
 	slowed := false
 	for {
 		s := tr.look()
 		if tr.plan.phase == phaseSync && !slowed && s.created >= int64(len(tr.corpus)-len(tr.kept)) {
-			setFaults(tr.t, tr.hrURL, tr.faults(syncLatency, 1))
+			setFaults(tr.t, tr.hrURL, tr.faults(syncLatency, hrflowSalt))
 			slowed = true
 		}
 		if tr.reached(s) || s.reported || tr.procs["fetcher"].exited() {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
-			return s, fmt.Errorf("the drawn moment did not come within %v: %s", momentTimeout, s)
+			return s, fmt.Errorf("the drawn moment did not come within %v: %s", tr.plan.momentTimeout(), s)
 		}
 		time.Sleep(pollInterval)
 	}
@@ -393,9 +402,9 @@ func (tr *chaosTrial) strike() (moment string, late bool, err error) {
 // is final only then.
 func (tr *chaosTrial) finish() (exit int, err error) {
 	f := tr.procs["fetcher"]
-	if !f.waitExit(time.Until(tr.began.Add(runTimeout))) {
+	if !f.waitExit(time.Until(tr.began.Add(tr.plan.runTimeout()))) {
 		f.kill()
-		return -1, fmt.Errorf("the fetcher did not exit within %v of the trial's start (killed)", runTimeout)
+		return -1, fmt.Errorf("the fetcher did not exit within %v of the trial's start (killed)", tr.plan.runTimeout())
 	}
 	if s := tr.procs["fetcher-second"]; s != nil && !s.waitExit(time.Until(tr.began.Add(runTimeout))) {
 		s.kill()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/pulljobs/pulljobs/pkg/emulator"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // TestRunSandboxRangeCap: against a France Travail whose range cap is 1000,
@@ -32,8 +32,8 @@ func TestRunSandboxRangeCap(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	r := readReport(t, report)
-	want := pipeline.Events{ReadSuccess: offers, Created: offers - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
-	if r.Status != pipeline.StatusSuccess || r.Events != want || r.Truncated || r.Fetch == nil || r.Fetch.Total != offers {
+	want := runstatus.Events{ReadSuccess: offers, Created: offers - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
+	if r.Status != runstatus.StatusSuccess || r.Events != want || r.Truncated || r.Fetch == nil || r.Fetch.Total != offers {
 		t.Fatalf("report = %+v (fetch %+v)\nwant success with events %+v, nothing truncated", r, r.Fetch, want)
 	}
 	if !strings.Contains(errOut, "caps range starts lower than documented") || !strings.Contains(errOut, "1000") {
@@ -57,8 +57,8 @@ func TestRunSandboxCapacity(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	r := readReport(t, report)
-	want := pipeline.Events{ReadSuccess: offers, Created: offers - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
-	if r.Status != pipeline.StatusSuccess || r.Events != want {
+	want := runstatus.Events{ReadSuccess: offers, Created: offers - sandboxKeptJobs, Skipped: sandboxKeptJobs, Archived: sandboxStaleJobs}
+	if r.Status != runstatus.StatusSuccess || r.Events != want {
 		t.Fatalf("report = %+v\nwant success with events %+v", r, want)
 	}
 	// The rate starts at 10 and the bucket of 8 calls empties within 4 s:
@@ -153,7 +153,7 @@ type limitsMeasure struct {
 	wall                      time.Duration
 	samples                   []limitsSample
 	dropAt                    time.Duration
-	report                    pipeline.Report
+	report                    runstatus.Report
 	created, calls, throttled int64
 }
 
@@ -283,7 +283,7 @@ func measureLimits(t *testing.T, dir string, bin map[string]string, n int, c cap
 		m.calls += st.Total(route)
 		m.throttled += st.Count(route, 429)
 	}
-	if e := m.report.Events; m.report.Status != pipeline.StatusSuccess || e.Created != n || m.created != int64(n) {
+	if e := m.report.Events; m.report.Status != runstatus.StatusSuccess || e.Created != n || m.created != int64(n) {
 		t.Errorf("capacity %v, rate_limit %s: status %s, %d created by the report and %d by HrFlow; want success and %d exactly",
 			c, rate, m.report.Status, e.Created, m.created, n)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/pulljobs/pulljobs/pkg/config"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
 	"github.com/pulljobs/pulljobs/pkg/natsembed/natstest"
-	"github.com/pulljobs/pulljobs/pkg/pipeline"
+	"github.com/pulljobs/pulljobs/pkg/runstatus"
 )
 
 // TestScale measures whole runs as a user runs them: `pulljobs run
@@ -432,7 +432,7 @@ func TestRerunAtQuota(t *testing.T) {
 	quota := filepath.Join(dir, "quota.yaml")
 	writeFile(t, quota, strings.ReplaceAll(string(b), "  rate_limit: 0\n", "")) // the defaults
 	data := filepath.Join(dir, "data")
-	var r pipeline.Report
+	var r runstatus.Report
 	runOnce := func(cfg string) (pipelineWall time.Duration, calls int64) {
 		t.Helper()
 		before := hrCalls(t, hrURL)
@@ -456,7 +456,7 @@ func TestRerunAtQuota(t *testing.T) {
 	listed = hrStats(t, hrURL).Total(hrflowtest.RouteListJobs) - listed
 	t.Logf("unchanged re-run at the default quota: %.1f s, %d HrFlow calls (%.3f an offer), %d of them listing the board; a read per offer would take at least %.0f s",
 		rerun.Seconds(), calls, float64(calls)/float64(n), listed, float64(n)/config.DefaultHrFlowRateLimit)
-	if e := r.Events; r.Status != pipeline.StatusSuccess || e.Created+e.Updated+e.Unarchived != 0 || e.Skipped+e.Unchanged != n {
+	if e := r.Events; r.Status != runstatus.StatusSuccess || e.Created+e.Updated+e.Unarchived != 0 || e.Skipped+e.Unchanged != n {
 		t.Errorf("re-run: status %s, events %+v; want success with all %d offers left alone", r.Status, e, n)
 	}
 	if calls > int64(n)/10 {
