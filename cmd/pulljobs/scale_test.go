@@ -411,7 +411,8 @@ func watchPeakRSS(pid int) func() int64 {
 // reads each job (one call an offer at the same quota, what pulljobs did
 // before the board index). PULLJOBS_RERUN_SANDBOX adds flags to the
 // sandbox, such as "--hrflow-max-page 30" (with --hrflow-refuse-page): an
-// HrFlow that serves smaller listing pages, or refuses larger ones.
+// HrFlow that serves smaller listing pages, or refuses larger ones;
+// PULLJOBS_RERUN_FT_RATE sets France Travail's rate_limit of the re-run.
 //
 //	PULLJOBS_RERUN=20000 go test ./cmd/pulljobs -run 'TestRerunAtQuota$' -v -timeout 30m
 func TestRerunAtQuota(t *testing.T) {
@@ -431,6 +432,12 @@ func TestRerunAtQuota(t *testing.T) {
 	}
 	quota := filepath.Join(dir, "quota.yaml")
 	writeFile(t, quota, strings.ReplaceAll(string(b), "  rate_limit: 0\n", "")) // the defaults
+	if ft := os.Getenv("PULLJOBS_RERUN_FT_RATE"); ft != "" {
+		// France Travail's rate instead of its default: its fetch, not
+		// the listing, bounds a large re-run at 4 calls/s.
+		writeFile(t, quota, strings.Replace(string(b), "  rate_limit: 0\n", "  rate_limit: "+ft+"\n", 1))
+		setHrFlowRate(t, quota, strconv.Itoa(config.DefaultHrFlowRateLimit))
+	}
 	data := filepath.Join(dir, "data")
 	var r runstatus.Report
 	runOnce := func(cfg string) (pipelineWall time.Duration, calls int64) {
