@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log"
 	"net/http/httptest"
+	"time"
 
+	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
+	"github.com/pulljobs/pulljobs/pkg/retry"
 )
 
 // Example upserts a job into a board of the emulator, enriched with text
@@ -106,4 +109,34 @@ func ExampleClient_CreateRef() {
 	// Unordered output:
 	// 204XKQA changed since our write: false
 	// 204XKQB changed since our write: true
+}
+
+// ExampleWithTally counts what a caller's calls cost: their attempts, and
+// those the API throttled (an emulator serving one call a second here).
+func ExampleWithTally() {
+	em, err := hrflowtest.New(hrflowtest.Config{Faults: emulator.Config{Capacity: 1}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := httptest.NewServer(em)
+	defer srv.Close()
+	c, err := hrflow.NewClient(hrflow.Config{
+		APISecret: hrflowtest.DefaultAPISecret, APIUser: hrflowtest.DefaultAPIUser, BaseURL: hrflowtest.BaseURL(srv.URL),
+		Retry: retry.Policy{InitialInterval: 600 * time.Millisecond},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+
+	var tally hrflow.Tally
+	ctx := hrflow.WithTally(context.Background(), &tally)
+	for _, ref := range []string{"A", "B"} {
+		if _, err := c.CreateJob(ctx, hrflowtest.DefaultBoardKey, hrflow.Job{"reference": ref, "name": "Job " + ref}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	fmt.Println("throttled:", tally.Throttled() > 0, "attempts beyond the two calls:", tally.Attempts()-2 == tally.Throttled())
+	// Output:
+	// throttled: true attempts beyond the two calls: true
 }
