@@ -77,8 +77,8 @@ type Shared struct {
 	fixed    float64
 	adaptive bool
 	bounds   bounds
-	state    *sharedState // nil for New's
-	signals  signals
+	state    *sharedState  // nil for New's
+	signals  *signals      // an adaptive limiter's
 	local    *rate.Limiter // nil for a hold alone
 	now      func() time.Time
 	api      metric.MeasurementOption // the api label of the metrics
@@ -111,9 +111,8 @@ type AdaptiveOptions struct {
 	Start float64
 	// Ceiling is the most the rate probes up to; default DefaultCeiling.
 	Ceiling float64
-	// Now is the clock of the curve; nil means time.Now. Every replica's
-	// clock must agree within a window's length, as for the counters,
-	// which follow time.Now.
+	// Now is the clock of the curve and of the windows; nil means
+	// time.Now. Every replica's clock must agree within a window's length.
 	Now func() time.Time
 }
 
@@ -143,7 +142,7 @@ func NewAdaptive(ctx context.Context, js jetstream.JetStream, name string, opts 
 	if s.state, err = openState(ctx, js, name, s.now); err != nil {
 		return nil, fmt.Errorf("rate limit %q: %w", name, err)
 	}
-	s.adaptive, s.bounds = true, b
+	s.adaptive, s.bounds, s.signals = true, b, new(signals)
 	if _, err := s.curve(ctx); err != nil {
 		return nil, fmt.Errorf("rate limit %q: %w", name, err)
 	}
@@ -272,16 +271,11 @@ func (s *Shared) Wait(ctx context.Context) error {
 		return fmt.Errorf("rate limit: %w", err)
 	}
 	for {
-		// Windows follow the real clock, which sleeps measure; the curve
-		// follows s.now.
-		now := time.Now()
+		now := s.now()
 		win := now.UnixNano() / int64(s.window)
 		var allowed int64
 		if s.adaptive {
-			// The window on the curve's clock: shifted by whole windows, so
-			// that every waiter takes the same span, to the nanosecond.
-			skew := s.now().Sub(now).Round(s.window)
-			from := time.Unix(0, win*int64(s.window)).Add(skew)
+			from := time.Unix(0, win*int64(s.window))
 			allowed = s.state.get(ctx).slots(from, from.Add(s.window), s.bounds)
 		} else {
 			allowed = s.slots(r, win)
