@@ -18,7 +18,8 @@ import (
 //
 // A backoff starts a new curve at the instant of the signal. Its Max is the
 // rate the API let through: the rate allowed then, times the share of the
-// calls made since the last backoff that were not throttled. Its Low is a
+// recent calls (answered in the last two seconds, made since the last
+// backoff) that were not throttled. Its Low is a
 // little under that. After a mild overshoot the new Max is about the rate
 // allowed; after a drop of the API's capacity to a quarter, about a quarter
 // of it: one backoff finds the new capacity, where halving steps would take
@@ -38,10 +39,10 @@ const (
 	// believes: the rate never falls below a tenth of what it was in one
 	// step.
 	maxThrottledShare = 0.9
-	// minShareSample is the number of calls since the last backoff under
-	// which their throttled share says too little; a backoff then keeps
-	// Max where the rate was.
-	minShareSample = 8
+	// minShareSample is the number of recent calls under which their
+	// throttled share says too little; a backoff then keeps Max where the
+	// rate was.
+	minShareSample = 4
 )
 
 // curve is the shared state of an adaptive limiter: the curve the rate
@@ -103,7 +104,7 @@ func (c curve) calls(t time.Time, b bounds) float64 {
 }
 
 // backoff returns the curve after a sign of overload at t. throttled of
-// calls (made since the curve's epoch) were refused as too many: their
+// the recent calls (made since the curve's epoch) were refused as too many: their
 // share, when there are enough of them to tell, says how much of the rate
 // the API let through.
 func (c curve) backoff(t time.Time, calls, throttled int, b bounds) curve {

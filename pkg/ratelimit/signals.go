@@ -27,6 +27,12 @@ const (
 	floorWindow       = time.Minute
 	// smoothing is the weight of the newest answer in the moving average.
 	smoothing = 0.1
+	// shareWindow is how far back a backoff looks for the share of calls
+	// throttled, in shareBuckets: far enough to hold a few calls at a low
+	// rate, near enough that a probe that emptied the API's bucket only
+	// just now is not hidden by the seconds of success before it.
+	shareWindow  = 2 * time.Second
+	shareBuckets = 8
 )
 
 // answer is what a limiter learns from one HTTP attempt: the route it
@@ -50,19 +56,52 @@ func (a answer) throttled() bool {
 // is safe for concurrent use.
 type signals struct {
 	mu sync.Mutex
-	// epoch is the epoch of the curve that calls and throttled count
-	// since: the calls made at or after it.
-	epoch           time.Time
+	// epoch is the epoch of the curve that recent counts calls since: the
+	// calls made at or after it, by when they were answered.
+	epoch  time.Time
+	recent [shareBuckets]shareBucket
+	routes map[string]*latency
+	busy   bool // a backoff is being written
+}
+
+// shareBucket counts the calls answered in one shareWindow/shareBuckets
+// from start, and those throttled.
+type shareBucket struct {
+	start           time.Time
 	calls, throttle int
-	routes          map[string]*latency
-	busy            bool // a backoff is being written
+}
+
+// count counts a call answered at now.
+func (s *signals) count(now time.Time, throttled bool) {
+	span := shareWindow / shareBuckets
+	start := now.Truncate(span)
+	b := &s.recent[(now.UnixNano()/int64(span))%shareBuckets]
+	if !b.start.Equal(start) {
+		*b = shareBucket{start: start}
+	}
+	b.calls++
+	if throttled {
+		b.throttle++
+	}
+}
+
+// share returns the calls answered within shareWindow of now, and those
+// throttled.
+func (s *signals) share(now time.Time) (calls, throttle int) {
+	for _, b := range s.recent {
+		if now.Sub(b.start) < shareWindow {
+			calls, throttle = calls+b.calls, throttle+b.throttle
+		}
+	}
+	return calls, throttle
 }
 
 // verdict is what signals make of an answer.
 type verdict struct {
 	// backoff asks for a backoff of the curve, at least cooldown after
-	// its epoch; calls and throttled are what the curve's rate gave since
-	// then. done must be called once the backoff is written or given up.
+	// its epoch; calls and throttled are what the curve's rate gave
+	// lately (made since the epoch, answered within shareWindow). done
+	// must be called once the backoff is written or given up.
 	backoff         bool
 	calls, throttle int
 	cooldown        time.Duration
@@ -74,16 +113,13 @@ func (s *signals) observe(cur curve, a answer, now time.Time) verdict {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !cur.Epoch.Equal(s.epoch) {
-		s.epoch, s.calls, s.throttle = cur.Epoch, 0, 0
+		s.epoch, s.recent = cur.Epoch, [shareBuckets]shareBucket{}
 	}
 	if a.status == 0 {
 		return verdict{} // no answer: says nothing of the API's load
 	}
 	if !now.Add(-a.latency).Before(cur.Epoch) {
-		s.calls++
-		if a.throttled() {
-			s.throttle++
-		}
+		s.count(now, a.throttled())
 	}
 	slow := false
 	if !a.throttled() && a.status < http.StatusInternalServerError {
@@ -97,7 +133,8 @@ func (s *signals) observe(cur curve, a answer, now time.Time) verdict {
 		s.routes[a.route].backedOff()
 	}
 	s.busy = true
-	return verdict{backoff: true, calls: s.calls, throttle: s.throttle, cooldown: cooldown}
+	calls, throttle := s.share(now)
+	return verdict{backoff: true, calls: calls, throttle: throttle, cooldown: cooldown}
 }
 
 // done ends the backoff a verdict asked for.

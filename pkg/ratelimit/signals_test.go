@@ -118,3 +118,20 @@ func TestSignalsBackOffOnLatency(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalsShareIsRecent: a backoff after seconds of success judges the
+// rate by the calls of the last shareWindow, not by all since the epoch: a
+// probe that emptied the API's bucket only just now shows in them.
+func TestSignalsShareIsRecent(t *testing.T) {
+	var s signals
+	c := startCurve(t0, 10)
+	for i := range 90 { // 9 s of success, 10 calls a second
+		if v := s.observe(c, ok(time.Millisecond), at(0.1+float64(i)/10)); v.backoff {
+			t.Fatal("backoff on a success")
+		}
+	}
+	v := s.observe(c, answer{route: route, status: 429, latency: time.Millisecond}, at(9.1))
+	if !v.backoff || v.throttle != 1 || v.calls > 25 || v.calls < 15 {
+		t.Errorf("verdict %+v, want a backoff on the calls of the last %v (about 20, 1 throttled), not the 91 since the epoch", v, shareWindow)
+	}
+}
