@@ -73,14 +73,9 @@ func TestRoles(t *testing.T) {
   drain_timeout: 5s
   concurrency: 8
 `)
-	// HrFlow's rate limit, shared by the pushers through NATS: high enough
-	// to hold nothing up, there to be used.
-	b, err := os.ReadFile(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := strings.LastIndex(string(b), "rate_limit: 0")
-	writeFile(t, f.cfg, string(b[:target])+"rate_limit: 5000"+string(b[target+len("rate_limit: 0"):]))
+	// HrFlow's rate limit, shared by the pushers through NATS, and learned:
+	// its counters and its curve are used.
+	setHrFlowRate(t, f.cfg, "auto")
 	c, err := f.sec.connect(t, f.url, roleStatus, "")
 	if err != nil {
 		t.Fatal(err)
