@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/pulljobs/pulljobs/pkg/emulator"
 	"github.com/pulljobs/pulljobs/pkg/hrflow"
 	"github.com/pulljobs/pulljobs/pkg/hrflow/hrflowtest"
@@ -160,55 +162,77 @@ func TestObserved(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		faults emulator.Config
-		wrap   func(http.Handler) http.Handler
-		want   []string // among the attempts observed, in any order
+		wrap   func() func(http.Handler) http.Handler // a fresh one for each subtest
+		want   []string                               // among the attempts observed, in any order
 	}{
 		{"429 without Retry-After", emulator.Config{Capacity: 1}, nil,
 			[]string{"POST /job/indexing 201 0s", "POST /job/indexing 429 0s"}},
 		{"429 with Retry-After", emulator.Config{Capacity: 1, RetryAfter: true}, nil,
 			[]string{"POST /job/indexing 201 0s", "POST /job/indexing 429 1s"}},
-		{"503", emulator.Config{}, failFirst(1, hrflowtest.RouteCreateJob, 503, "text/html", "<title>busy</title>", map[string]string{"Retry-After": "0"}),
+		{"503", emulator.Config{}, func() func(http.Handler) http.Handler {
+			return failFirst(1, hrflowtest.RouteCreateJob, 503, "text/html", "<title>busy</title>", map[string]string{"Retry-After": "0"})
+		},
 			[]string{"POST /job/indexing 503 0s", "POST /job/indexing 201 0s"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := &recorder{}
-			e := newEnv(t, envOptions{emulator: hrflowtest.Config{Faults: tt.faults}, wrap: tt.wrap,
-				config: func(c *hrflow.Config) { c.Limiter = rec }})
-			var tally hrflow.Tally
-			ctx := hrflow.WithTally(t.Context(), &tally)
-			// Two creations at once: with a capacity of one call a second,
-			// the second is throttled, then tried again until it passes.
-			var wg sync.WaitGroup
-			for _, ref := range []string{"A", "B"} {
-				wg.Go(func() {
-					if _, err := e.client.CreateJob(ctx, board, job(ref)); err != nil && tt.faults.Capacity == 0 {
-						t.Error(err)
-					}
-				})
+		for _, wrapped := range []bool{false, true} {
+			name := tt.name
+			if wrapped {
+				name += ", the limiter behind a gate"
 			}
-			wg.Wait()
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			for _, w := range tt.want {
-				if !slices.Contains(rec.answers, w) {
-					t.Errorf("observed %q, want them to include %q", rec.answers, w)
-				}
+			var wrap func(http.Handler) http.Handler
+			if tt.wrap != nil {
+				wrap = tt.wrap()
 			}
-			if got := tally.Attempts(); got != int64(len(rec.answers)) {
-				t.Errorf("tally counted %d attempts, the limiter heard %d", got, len(rec.answers))
+			t.Run(name, func(t *testing.T) { observed(t, tt.faults, wrap, tt.want, wrapped) })
+		}
+	}
+}
+
+// observed is TestObserved for one emulator: the recorder is the client's
+// Limiter, or, wrapped, its Observer behind a Limiter that is neither.
+func observed(t *testing.T, faults emulator.Config, wrap func(http.Handler) http.Handler, want []string, wrapped bool) {
+	rec := &recorder{}
+	e := newEnv(t, envOptions{emulator: hrflowtest.Config{Faults: faults}, wrap: wrap,
+		config: func(c *hrflow.Config) {
+			if wrapped {
+				c.Limiter, c.Observer = rate.NewLimiter(rate.Inf, 1), rec
+			} else {
+				c.Limiter = rec
 			}
-			throttled := 0
-			for _, a := range rec.answers {
-				if strings.Contains(a, " 429 ") || strings.Contains(a, " 503 ") {
-					throttled++
-				}
-			}
-			if got := tally.Throttled(); got != int64(throttled) || got == 0 {
-				t.Errorf("tally counted %d throttled, want %d (and some)", got, throttled)
-			}
-			if got := tally.Rate(); got != 42 {
-				t.Errorf("tally rate = %v, want the limiter's 42", got)
+		}})
+	var tally hrflow.Tally
+	ctx := hrflow.WithTally(t.Context(), &tally)
+	// Two creations at once: with a capacity of one call a second,
+	// the second is throttled, then tried again until it passes.
+	var wg sync.WaitGroup
+	for _, ref := range []string{"A", "B"} {
+		wg.Go(func() {
+			if _, err := e.client.CreateJob(ctx, board, job(ref)); err != nil && faults.Capacity == 0 {
+				t.Error(err)
 			}
 		})
+	}
+	wg.Wait()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, w := range want {
+		if !slices.Contains(rec.answers, w) {
+			t.Errorf("observed %q, want them to include %q", rec.answers, w)
+		}
+	}
+	if got := tally.Attempts(); got != int64(len(rec.answers)) {
+		t.Errorf("tally counted %d attempts, the limiter heard %d", got, len(rec.answers))
+	}
+	throttled := 0
+	for _, a := range rec.answers {
+		if strings.Contains(a, " 429 ") || strings.Contains(a, " 503 ") {
+			throttled++
+		}
+	}
+	if got := tally.Throttled(); got != int64(throttled) || got == 0 {
+		t.Errorf("tally counted %d throttled, want %d (and some)", got, throttled)
+	}
+	if got := tally.Rate(); got != 42 {
+		t.Errorf("tally rate = %v, want the limiter's 42", got)
 	}
 }
