@@ -210,3 +210,20 @@ func job(ref string, fields ...any) hrflow.Job {
 	}
 	return j
 }
+
+// stuckAfter bounds a wait for something that takes milliseconds, far past
+// what a loaded machine needs, so that passing it means a hang.
+const stuckAfter = time.Minute
+
+// waitFor polls cond until it holds, and fails the test as stuck past
+// stuckAfter.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(stuckAfter)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck: still waiting for %s after %v", what, stuckAfter)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
